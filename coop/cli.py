@@ -1,0 +1,119 @@
+"""The `coop` command line: the operator's and the clerk's interface.
+
+Each command is a thin wrapper: parse options, call a plain function, turn its outcome
+into console output and an exit code. Heavy imports happen inside the commands so that
+`coop --help` and `coop validate` stay fast.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
+
+app = typer.Typer(
+    name="coop",
+    help="Province collective-economy warehouse: district spreadsheets in, DuckDB indicators out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+RawDir = Annotated[Path, typer.Option("--raw-dir", help="Folder of district files: <year>/<district>/<file>.")]
+Warehouse = Annotated[Path, typer.Option("--warehouse", help="Published DuckDB file.")]
+
+
+def parse_years(spec: str | None) -> tuple[int, int] | None:
+    """`2019-2021` -> (2019, 2021); `2020` -> (2020, 2020); None -> None."""
+    if not spec:
+        return None
+    part = spec.replace("–", "-").split("-")
+    try:
+        if len(part) == 1:
+            y = int(part[0])
+            return (y, y)
+        if len(part) == 2:
+            a, b = int(part[0]), int(part[1])
+            if a <= b:
+                return (a, b)
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"expected YEAR or YEAR-YEAR, got {spec!r}")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Spreadsheets to check (.xlsx .xls .ods .csv).")],
+    district: Annotated[Optional[str], typer.Option(help="District (code or name) when the path does not say.")] = None,
+    year: Annotated[Optional[int], typer.Option(help="Report year when the path does not say.")] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
+) -> None:
+    """Check spreadsheets as the province would, before sending them. Loads nothing."""
+    from coop.preflight import run_validate
+
+    raise typer.Exit(run_validate(files, district=district, year=year, fmt=format.value))
+
+
+@app.command()
+def run(
+    raw_dir: RawDir = DEFAULT_RAW_DIR,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    years: Annotated[Optional[str], typer.Option(help="Only these report years, e.g. 2019-2021.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
+) -> None:
+    """The nightly run: pick up new and changed files, rebuild, test and publish."""
+    from coop.runner import run_command
+
+    raise typer.Exit(run_command(raw_dir=raw_dir, warehouse=warehouse, years=parse_years(years), wait=wait))
+
+
+@app.command()
+def backfill(
+    from_year: Annotated[int, typer.Option("--from", help="First report year to reprocess.")],
+    to_year: Annotated[int, typer.Option("--to", help="Last report year to reprocess.")],
+    raw_dir: RawDir = DEFAULT_RAW_DIR,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
+) -> None:
+    """Reprocess these years whether or not their files changed."""
+    from coop.runner import backfill_command
+
+    raise typer.Exit(backfill_command(raw_dir=raw_dir, warehouse=warehouse, years=(from_year, to_year), wait=wait))
+
+
+@app.command()
+def status(
+    raw_dir: RawDir = DEFAULT_RAW_DIR,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """What was received per year and district, when, and what was rejected."""
+    from coop.status import status_command
+
+    raise typer.Exit(status_command(raw_dir=raw_dir, warehouse=warehouse, fmt=format.value))
+
+
+@app.command()
+def serve() -> None:
+    """Serve the Prefect deployments (nightly at 01:00 Asia/Ho_Chi_Minh, and backfill)."""
+    from flows.deployments import serve_all
+
+    serve_all()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

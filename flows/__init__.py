@@ -1,0 +1,1 @@
+"""Prefect flows composing coop's plain steps (the only place Prefect is imported)."""

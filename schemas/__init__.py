@@ -1,0 +1,1 @@
+"""The input contract as code: header aliases, vocabularies, reference data, pandera models."""
