@@ -19,6 +19,8 @@ run: $(STAMP)
 	$(BIN)/coop run
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; } || true
 	$(BIN)/python -m pytest -q
 
 # Regenerate the shipped sample province (deterministic, seeded).

@@ -111,6 +111,34 @@ def serve() -> None:
     serve_all()
 
 
+# ---------------------------------------------------------------- outputs for people (issue 5)
+OutDir = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: data/outputs/...).")]
+
+
+def _outputs_dir(out: Path | None, *parts: str) -> Path:
+    from coop.paths import PROJECT_ROOT
+
+    return out if out is not None else PROJECT_ROOT.joinpath("data", "outputs", *parts)
+
+
+@app.command()
+def report(
+    year: Annotated[int, typer.Option("--year", help="Report year.")],
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    out: OutDir = None,
+) -> None:
+    """The province report for a year: self-contained HTML (charts inline) and an Excel workbook."""
+    from coop.report import ReportError, build_report
+
+    try:
+        files = build_report(year, warehouse, _outputs_dir(out, "report"))
+    except ReportError as exc:
+        typer.echo(f"Lỗi: {exc}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"HTML:  {files.html}")
+    typer.echo(f"Excel: {files.xlsx}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
