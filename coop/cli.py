@@ -139,6 +139,29 @@ def report(
     typer.echo(f"Excel: {files.xlsx}")
 
 
+@app.command()
+def dictionary(
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Document to write (default docs/warehouse.md).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only compare; exit 1 when the document is out of date.")] = False,
+) -> None:
+    """Generate the data dictionary (docs/warehouse.md) from the warehouse's own comments."""
+    from coop.dictionary import DEFAULT_DOC, diff_dictionary, write_dictionary
+
+    if not warehouse.exists():
+        typer.echo(f"Lỗi: không tìm thấy kho dữ liệu {warehouse} (chạy `coop run` trước).", err=True)
+        raise typer.Exit(1)
+    doc = out or DEFAULT_DOC
+    if check:
+        diff = diff_dictionary(warehouse, doc)
+        for line in diff[:200]:
+            typer.echo(line)
+        if diff:
+            typer.echo(f"{doc} is out of date: run `coop dictionary`.", err=True)
+        raise typer.Exit(1 if diff else 0)
+    typer.echo(f"Data dictionary: {write_dictionary(warehouse, doc)}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

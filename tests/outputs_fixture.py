@@ -106,3 +106,34 @@ def make_fixture_warehouse(path: Path, *, rejected=(), file_issues=()) -> Path:
     finally:
         con.close()
     return path
+
+
+# ------------------------------------------------------------------ the real sample province
+PROJECT = Path(__file__).resolve().parent.parent
+_SAMPLE: dict[str, Path] = {}
+
+
+def sample_warehouse() -> Path:
+    """The sample province (`data/raw`) through `coop run`, built once per test process."""
+    import importlib.util
+    import subprocess
+    import sys
+    import tempfile
+
+    import pytest
+
+    if "wh" in _SAMPLE:
+        return _SAMPLE["wh"]
+    raw = PROJECT / "data" / "raw"
+    if importlib.util.find_spec("coop.runner") is None or not any(raw.glob("*/*/*")):
+        pytest.skip("the pipeline (coop run) or the sample data has not landed yet")
+    tmp = Path(tempfile.mkdtemp(prefix="coop-outputs-"))
+    wh = tmp / "coop.duckdb"
+    res = subprocess.run(
+        [sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
+        capture_output=True, text=True, timeout=900, cwd=str(tmp),
+    )
+    assert res.returncode == 0 and wh.exists(), f"coop run failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    _SAMPLE["wh"] = wh
+    _SAMPLE["raw"] = raw
+    return wh
