@@ -162,6 +162,18 @@ def dictionary(
     typer.echo(f"Data dictionary: {write_dictionary(warehouse, doc)}")
 
 
+@app.command()
+def template(
+    year: Annotated[int, typer.Option("--year", help="Report year the workbook is for.")],
+    district: Annotated[Optional[str], typer.Option(help="District (code or name) to print on the sheets.")] = None,
+    out: OutDir = None,
+) -> None:
+    """The blank district workbook (forms HTX, THT, HO_TRO) with drop-down lists and validation."""
+    from coop.template import build_template
+
+    typer.echo(f"Biểu mẫu: {build_template(year, _outputs_dir(out, 'templates'), district)}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

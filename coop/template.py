@@ -1,0 +1,342 @@
+"""Blank district workbook for the next report (`coop template --year Y [--district D]`).
+
+Sheets: "Hướng dẫn" (instructions in Vietnamese), then one sheet per form HTX, THT and
+HO_TRO with the contract's headers (the first accepted header of each column, with its
+unit in parentheses, which the reader ignores), drop-down lists for the vocabularies
+(sector, status, support type, kind, rating, OCOP stars, yes/no) and number/date
+validation (≥ 0; > 0 for an amount; dates up to 31/12 of the report year). Nothing in it
+is a formula; drop-down lists are inline (no hidden list sheet the reader would have to skip).
+
+The columns come from `schemas/forms.py` (FORMS) when it offers them; the fallback below
+is the contract (`../shared/spec/forms.md`) written out. Vocabulary labels come from the
+project reference (`coop.reference`) when available.
+
+Public:
+    template_columns(form) -> list[TemplateColumn]
+    vocab_choices(vocab) -> list[str]
+    valid_example(column, year) -> str     (also used by the district feedback)
+    build_template(year, out_dir, district=None) -> Path
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from coop.exports import SafeWorkbook
+
+TEMPLATE_FORMS = ("HTX", "THT", "HO_TRO")
+FORM_TITLES = {
+    "HTX": "DANH SÁCH HỢP TÁC XÃ, LIÊN HIỆP HỢP TÁC XÃ NĂM {year}",
+    "THT": "DANH SÁCH TỔ HỢP TÁC NĂM {year}",
+    "HO_TRO": "KINH PHÍ HỖ TRỢ HỢP TÁC XÃ NĂM {year}",
+    "CHI_TIEU": "CHỈ TIÊU KẾ HOẠCH NĂM {year}",
+}
+FORM_SHEETS = {"HTX": "HTX", "THT": "THT", "HO_TRO": "Hỗ trợ HTX", "CHI_TIEU": "Chỉ tiêu"}
+DATA_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class TemplateColumn:
+    name: str                 # canonical column
+    header: str               # first accepted header
+    kind: str                 # text | code | date | int | number | signed_number | amount | vocab | yesno | stars
+    required: bool
+    vocab: str | None = None  # vocabulary name for kind == "vocab"
+    unit: str | None = None   # shown in parentheses after the header
+
+
+# The contract's columns (forms.md), first accepted header first.
+FALLBACK_COLUMNS: dict[str, list[TemplateColumn]] = {
+    "HTX": [
+        TemplateColumn("reg_code", "Mã số HTX", "code", True),
+        TemplateColumn("name", "Tên HTX", "text", True),
+        TemplateColumn("commune", "Xã", "text", False),
+        TemplateColumn("kind", "Loại hình", "vocab", False, "kind"),
+        TemplateColumn("established_on", "Ngày thành lập", "date", True),
+        TemplateColumn("sector", "Lĩnh vực", "vocab", True, "sector"),
+        TemplateColumn("status", "Tình trạng", "vocab", True, "status"),
+        TemplateColumn("members", "Số thành viên", "int", True),
+        TemplateColumn("workers", "Số lao động", "int", False),
+        TemplateColumn("revenue", "Doanh thu", "number", False, unit="triệu đồng"),
+        TemplateColumn("profit", "Lợi nhuận", "signed_number", False, unit="triệu đồng"),
+        TemplateColumn("income", "Thu nhập bình quân", "number", False, unit="triệu đồng/người/tháng"),
+        TemplateColumn("rating", "Xếp loại", "vocab", False, "rating"),
+        TemplateColumn("ocop_stars", "OCOP", "stars", False),
+        TemplateColumn("high_tech", "Ứng dụng công nghệ cao", "yesno", False),
+    ],
+    "THT": [
+        TemplateColumn("name", "Tên THT", "text", True),
+        TemplateColumn("commune", "Xã", "text", False),
+        TemplateColumn("established_on", "Ngày thành lập", "date", True),
+        TemplateColumn("sector", "Lĩnh vực", "vocab", True, "sector"),
+        TemplateColumn("status", "Tình trạng", "vocab", True, "status"),
+        TemplateColumn("members", "Số thành viên", "int", True),
+        TemplateColumn("workers", "Số lao động", "int", False),
+        TemplateColumn("revenue", "Doanh thu", "number", False, unit="triệu đồng"),
+        TemplateColumn("profit", "Lợi nhuận", "signed_number", False, unit="triệu đồng"),
+        TemplateColumn("income", "Thu nhập bình quân", "number", False, unit="triệu đồng/người/tháng"),
+    ],
+    "HO_TRO": [
+        TemplateColumn("reg_code", "Mã số HTX", "code", True),
+        TemplateColumn("support_type", "Nội dung hỗ trợ", "vocab", True, "support_type"),
+        TemplateColumn("amount", "Số tiền", "amount", True, unit="triệu đồng"),
+        TemplateColumn("participants", "Số lượt", "int", False),
+        TemplateColumn("decision_no", "Số quyết định", "text", False),
+        TemplateColumn("allocated_on", "Ngày quyết định", "date", True),
+    ],
+    "CHI_TIEU": [
+        TemplateColumn("code", "Mã chỉ tiêu", "vocab", True, "plan_code"),
+        TemplateColumn("label", "Chỉ tiêu", "text", False),
+        TemplateColumn("unit", "Đơn vị", "text", False),
+        TemplateColumn("target", "Kế hoạch", "target", True),
+    ],
+}
+
+# Accepted spellings (forms.md) offered in the drop-down lists; no commas (inline lists).
+FALLBACK_VOCAB: dict[str, list[str]] = {
+    "sector": ["Nông nghiệp", "Tiểu thủ công nghiệp", "Vận tải", "Du lịch", "Thương mại - dịch vụ", "Xây dựng",
+               "Điện năng", "Quản lý chợ", "Quỹ tín dụng nhân dân", "Vệ sinh môi trường", "Khác"],
+    "status": ["Đang hoạt động", "Tạm ngừng hoạt động", "Giải thể"],
+    "support_type": ["Thành lập mới", "Đào tạo", "Xúc tiến thương mại", "Ứng dụng khoa học công nghệ",
+                     "Kết cấu hạ tầng", "Tín dụng", "Khác"],
+    "kind": ["HTX", "Liên hiệp HTX"],
+    "rating": ["Tốt", "Khá", "Trung bình", "Yếu"],
+    "plan_code": ["new_htx", "new_tht", "htx_revenue_growth_pct", "htx_income_growth_pct", "training_turns",
+                  "high_tech_htx"],
+}
+YES_NO = ["Có", "Không"]
+STARS = ["3", "4", "5"]
+
+KIND_HELP = {
+    "code": "mã số (chỉ chữ số và dấu -), giữ nguyên số 0 ở đầu",
+    "text": "chữ",
+    "date": "ngày/tháng/năm",
+    "int": "số nguyên ≥ 0",
+    "number": "số ≥ 0",
+    "signed_number": "số, có thể âm (lỗ)",
+    "amount": "số > 0",
+    "vocab": "chọn trong danh sách",
+    "yesno": "Có / Không (hoặc x / để trống)",
+    "stars": "3, 4 hoặc 5 sao",
+    "target": "một số hoặc một khoảng",
+}
+
+
+def _fold(text: str) -> str:
+    s = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
+
+
+def _kind_from_spec(spec: object, name: str) -> str:
+    fallback = {c.name: c.kind for cols in FALLBACK_COLUMNS.values() for c in cols}
+    return fallback.get(name, "text")
+
+
+def template_columns(form: str) -> list[TemplateColumn]:
+    """Columns of a form, from schemas.forms.FORMS when available (first alias as header)."""
+    base = {c.name: c for c in FALLBACK_COLUMNS[form]}
+    try:
+        from schemas.forms import FORMS  # type: ignore
+
+        spec = FORMS[form]
+        cols = getattr(spec, "columns", spec)
+        items = cols.items() if isinstance(cols, dict) else [(getattr(c, "name", None), c) for c in cols]
+        out: list[TemplateColumn] = []
+        for name, c in items:
+            name = name or getattr(c, "name")
+            aliases = list(getattr(c, "aliases", []) or [])
+            fb = base.get(name)
+            header = str(aliases[0]) if aliases else (fb.header if fb else name)
+            required = bool(getattr(c, "required", fb.required if fb else False))
+            vocab = getattr(c, "vocab", None) or (fb.vocab if fb else None)
+            kind = fb.kind if fb else ("vocab" if vocab else _kind_from_spec(c, name))
+            out.append(TemplateColumn(name, header, kind, required, vocab, fb.unit if fb else None))
+        if out and {c.name for c in out if c.required} >= {c.name for c in base.values() if c.required}:
+            return out
+    except Exception:
+        pass
+    return list(FALLBACK_COLUMNS[form])
+
+
+def vocab_choices(vocab: str) -> list[str]:
+    """Labels offered for a vocabulary: the reference's official labels when they fit an inline
+    drop-down list (no commas), else the contract's accepted spellings."""
+    fallback = FALLBACK_VOCAB.get(vocab, [])
+    try:
+        from coop.reference import load_reference  # type: ignore
+
+        labels = load_reference().vocab(vocab).labels
+        values = list(labels.values()) if isinstance(labels, dict) else list(labels)
+        values = [str(v) for v in values]
+        if values and all("," not in v for v in values) and len(",".join(values)) < 250:
+            return values
+    except Exception:
+        pass
+    return fallback
+
+
+def valid_example(column: TemplateColumn | str, year: int) -> str:
+    """What a valid value of `column` looks like, in Vietnamese (for the clerk)."""
+    col = column if isinstance(column, TemplateColumn) else next(
+        (c for cols in FALLBACK_COLUMNS.values() for c in cols if c.name == column), None)
+    if col is None:
+        return ""
+    k = col.kind
+    if k == "code":
+        return "Ví dụ: 5400123456 hoặc 0101234567-001 (chỉ gồm chữ số và dấu -)"
+    if k == "date":
+        return f"Ví dụ: 15/03/{year} (ngày/tháng/năm, có thật, không sau 31/12/{year})"
+    if k == "int":
+        return "Ví dụ: 25 (số nguyên, không âm)"
+    if k == "number":
+        return "Ví dụ: 1.250,5 hoặc 980 (số không âm" + (f", {col.unit})" if col.unit else ")")
+    if k == "signed_number":
+        return "Ví dụ: 150,5 hoặc -20 (số, âm khi lỗ" + (f", {col.unit})" if col.unit else ")")
+    if k == "amount":
+        return "Ví dụ: 150 (số lớn hơn 0" + (f", {col.unit})" if col.unit else ")")
+    if k == "vocab" and col.vocab:
+        return "Một trong: " + "; ".join(vocab_choices(col.vocab))
+    if k == "yesno":
+        return "Có / x (có) hoặc Không / để trống (không)"
+    if k == "stars":
+        return "3, 4 hoặc 5 (số sao OCOP)"
+    if k == "target":
+        return "Ví dụ: 65; 6 - 8; từ 65"
+    if col.name == "name":
+        return "Ví dụ: HTX Nông nghiệp Thống Nhất (không để trống)"
+    return "Chữ" + (" (không để trống)" if col.required else " (có thể để trống)")
+
+
+def header_text(col: TemplateColumn) -> str:
+    return f"{col.header} ({col.unit})" if col.unit else col.header
+
+
+INSTRUCTIONS = [
+    "HƯỚNG DẪN ĐIỀN BIỂU MẪU BÁO CÁO KINH TẾ TẬP THỂ NĂM {year}",
+    "",
+    "1. Biểu mẫu gồm 3 trang tính: HTX (danh sách hợp tác xã, liên hiệp hợp tác xã), THT (danh sách tổ hợp tác) "
+    "và Hỗ trợ HTX (kinh phí hỗ trợ hợp tác xã bố trí trong năm {year}).",
+    "2. Mỗi HTX, THT ghi trên một dòng, bắt đầu ngay dưới dòng tiêu đề cột. Không đổi tên, không xóa dòng tiêu đề cột; "
+    "có thể thêm cột ghi chú ở bên phải (cột lạ được bỏ qua).",
+    "3. Danh sách là tình hình tại ngày 31/12/{year}: ghi cả HTX, THT đã ngừng hoạt động hoặc giải thể, "
+    "ghi rõ tình trạng.",
+    "4. Cột có tiêu đề tô màu cam là bắt buộc (xem bảng dưới). Dòng thiếu thông tin bắt buộc hoặc sai định dạng sẽ không được tính vào chỉ tiêu "
+    "và được gửi lại huyện trong tệp phản hồi.",
+    "5. Ngày ghi theo ngày/tháng/năm (ví dụ 15/03/{year}), không sau ngày 31/12/{year}.",
+    "6. Số tiền tính bằng triệu đồng; thu nhập bình quân tính bằng triệu đồng/người/tháng. "
+    "Dấu chấm phân cách hàng nghìn, dấu phẩy phân cách thập phân (ví dụ 1.250,5).",
+    "7. Lĩnh vực, tình trạng, loại hình, xếp loại, nội dung hỗ trợ: chọn trong danh sách thả xuống.",
+    "8. Mã số HTX: ghi mã số đăng ký (mã số thuế) của HTX, giữ nguyên số 0 ở đầu; mỗi HTX chỉ ghi một dòng. "
+    "Trang Hỗ trợ HTX dùng cùng mã số này.",
+    "9. Gửi tệp về tỉnh trong thư mục của huyện; có thể tự kiểm tra trước bằng lệnh `coop validate <tệp>`.",
+    "",
+    "Các cột của từng trang tính:",
+]
+
+
+def _district_name(district: str | None) -> str | None:
+    if not district:
+        return None
+    try:
+        from coop.reference import load_reference  # type: ignore
+
+        ref = load_reference()
+        for attr in ("district", "find_district", "match_district", "resolve_district"):
+            fn = getattr(ref, attr, None)
+            if callable(fn):
+                hit = fn(district)
+                name = getattr(hit, "name", None) or getattr(hit, "district_name", None)
+                if name:
+                    return str(name)
+    except Exception:
+        pass
+    return district
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", _fold(text)).strip("-") or "x"
+
+
+def build_template(year: int, out_dir: Path, district: str | None = None) -> Path:
+    """Write the blank workbook for report year `year`; returns its path."""
+    name = _district_name(district)
+    out_dir = Path(out_dir)
+    fname = f"bieu-mau-ktt-{year}" + (f"-{slug(name)}" if name else "") + ".xlsx"
+    path = out_dir / fname
+    unit_line = f"UBND {name.upper()}" if name else "UBND HUYỆN/THÀNH PHỐ: ............................"
+    last_day = dt.datetime(year, 12, 31)
+    with SafeWorkbook(path) as wb:
+        ws = wb.add_worksheet("Hướng dẫn")
+        ws.set_column(0, 0, 28)
+        ws.set_column(1, 1, 14)
+        ws.set_column(2, 2, 90)
+        r = 0
+        for i, line in enumerate(INSTRUCTIONS):
+            wb.write(ws, r, 0, line.format(year=year), {"bold": i == 0, "font_size": 13 if i == 0 else 11})
+            r += 1
+        for form in TEMPLATE_FORMS:
+            r += 1
+            wb.write(ws, r, 0, f"Trang {FORM_SHEETS[form]}", {"bold": True})
+            r += 1
+            wb.write_row(ws, r, 0, ["Cột", "Bắt buộc", "Giá trị hợp lệ"], {"bold": True, "bg_color": "#DDEBF7"})
+            r += 1
+            for col in template_columns(form):
+                wb.write_row(ws, r, 0, [header_text(col), "có" if col.required else "không", valid_example(col, year)])
+                r += 1
+
+        for form in TEMPLATE_FORMS:
+            cols = template_columns(form)
+            ws = wb.add_worksheet(FORM_SHEETS[form])
+            wb.write(ws, 0, 0, unit_line, {"bold": True})
+            wb.write(ws, 1, 0, FORM_TITLES[form].format(year=year), {"bold": True, "font_size": 13})
+            hdr_row = 3
+            for c, col in enumerate(cols):
+                wb.write(ws, hdr_row, c, header_text(col),
+                         {"bold": True, "bg_color": "#DDEBF7" if not col.required else "#FCE4D6", "border": 1,
+                          "text_wrap": True, "valign": "top", "align": "center"})
+                width = max(12, min(40, len(header_text(col)) + 4))
+                props: dict = {}
+                if col.kind in ("code", "text"):
+                    props["num_format"] = "@"
+                if col.kind == "date":
+                    props["num_format"] = "dd/mm/yyyy"
+                    width = 14
+                if col.name == "name":
+                    width = 36
+                ws.set_column(c, c, width, wb.fmt(props))
+                first, last = hdr_row + 1, hdr_row + DATA_ROWS
+                v = _validation(col, year, last_day)
+                if v:
+                    ws.data_validation(first, c, last, c, v)
+            ws.set_row(hdr_row, 45)
+            ws.freeze_panes(hdr_row + 1, 0)
+        wb.book.worksheets()[1].activate()
+    return path
+
+
+def _validation(col: TemplateColumn, year: int, last_day: dt.datetime) -> dict | None:
+    msg = {"error_title": "Giá trị không hợp lệ", "input_title": col.header[:32]}
+    k = col.kind
+    if k == "vocab" and col.vocab:
+        choices = vocab_choices(col.vocab)
+        return {"validate": "list", "source": choices, "error_message": ("Chọn một giá trị trong danh sách: "
+                + "; ".join(choices))[:255], **msg}
+    if k == "yesno":
+        return {"validate": "list", "source": YES_NO, "error_message": "Chọn Có hoặc Không.", **msg}
+    if k == "stars":
+        return {"validate": "list", "source": STARS, "error_message": "Số sao OCOP: 3, 4 hoặc 5.", **msg}
+    if k == "int":
+        return {"validate": "integer", "criteria": ">=", "value": 0,
+                "error_message": "Nhập số nguyên không âm.", **msg}
+    if k == "number":
+        return {"validate": "decimal", "criteria": ">=", "value": 0, "error_message": "Nhập số không âm.", **msg}
+    if k == "amount":
+        return {"validate": "decimal", "criteria": ">", "value": 0, "error_message": "Nhập số lớn hơn 0.", **msg}
+    if k == "date":
+        return {"validate": "date", "criteria": "between", "minimum": dt.datetime(1950, 1, 1), "maximum": last_day,
+                "error_message": f"Nhập ngày dạng ngày/tháng/năm, không sau 31/12/{year}.", **msg}
+    return None
