@@ -1,0 +1,270 @@
+"""One run at a time per warehouse, crash leftovers, and the test-only stage pause hook.
+
+The lock is a file next to the warehouse (`data/warehouse/.coop.lock` for
+`data/warehouse/coop.duckdb`) locked with `fcntl.flock`. The kernel releases a flock when
+the process holding it dies, however it dies (SIGKILL included), so a killed run never
+leaves a stale lock behind: the lock file may stay on disk, but nobody holds it. The file
+carries who holds it (pid, host, start time, command) only so that a second run can say
+who is in the way.
+
+The lock is re-entrant inside one process: `coop run` takes it before starting the
+Prefect flow and the flow takes it again (it may also be started by `coop serve`); the
+inner `run_lock` is then a no-op.
+
+Only the lock holder may call `cleanup_stale`, which removes the private build files and
+temporary folders that a killed run left next to the warehouse.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+#: Exit code of a run that found another run going (EX_TEMPFAIL: try again later).
+EXIT_BUSY = 75
+
+#: Stages at which a run can be paused by the test-only hook (and killed by tests).
+STAGES = ("reading", "loading", "models", "tests", "publish")
+
+PAUSE_ENV = "COOP_TEST_PAUSE_AT"
+PAUSE_DIR_ENV = "COOP_TEST_PAUSE_DIR"
+PAUSE_SECONDS_ENV = "COOP_TEST_PAUSE_SECONDS"
+
+
+# --------------------------------------------------------------------------- file names
+def lock_path(warehouse: Path) -> Path:
+    """`data/warehouse/coop.duckdb` -> `data/warehouse/.coop.lock`."""
+    warehouse = Path(warehouse)
+    return warehouse.parent / f".{warehouse.stem}.lock"
+
+
+def build_path(warehouse: Path, run_id: str) -> Path:
+    """The private file a run builds in: `data/warehouse/.coop.duckdb.build-<run_id>`.
+
+    Builders should use this name (or at least the `.<name>.build-` prefix) so that
+    `cleanup_stale` recognises what a killed run left behind.
+    """
+    warehouse = Path(warehouse)
+    return warehouse.parent / f".{warehouse.name}.build-{run_id}"
+
+
+def temp_dir(warehouse: Path, run_id: str) -> Path:
+    """A private scratch folder for one run (removed by `cleanup_stale` if the run dies)."""
+    warehouse = Path(warehouse)
+    return warehouse.parent / f".{warehouse.name}.tmp-{run_id}"
+
+
+def _leftover_patterns(warehouse: Path) -> list[str]:
+    name = Path(warehouse).name
+    return [
+        f".{name}.build-*",  # build file, its .wal, its temp dir
+        f".{name}.tmp-*",  # per-run scratch folders / cache staging
+        f".{name}.publish-*",  # copy staged for publish
+    ]
+
+
+# --------------------------------------------------------------------------- the lock
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int | None
+    host: str | None
+    started_at: str | None
+    command: str | None
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid else "another process"
+        if self.host and self.host != socket.gethostname():
+            who += f" on {self.host}"
+        since = f", started {self.started_at}" if self.started_at else ""
+        cmd = f" ({self.command})" if self.command else ""
+        return f"{who}{since}{cmd}"
+
+
+class RunLockBusy(RuntimeError):
+    """Another run holds the warehouse lock."""
+
+    def __init__(self, warehouse: Path, holder: LockHolder):
+        self.warehouse = Path(warehouse)
+        self.holder = holder
+        super().__init__(
+            f"Another coop run is already working on {self.warehouse}: {holder.describe()}. "
+            f"Nothing was changed. Try again later, or use --wait to wait for it "
+            f"(lock file {lock_path(self.warehouse)})."
+        )
+
+
+_held: dict[str, int] = {}  # lock path -> re-entrancy depth in this process
+_held_guard = threading.Lock()
+
+
+def read_holder(warehouse: Path) -> LockHolder | None:
+    """Who holds the lock now, or None when nobody does. Never blocks, never takes it."""
+    path = lock_path(warehouse)
+    if not path.exists():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            # Probe with a shared lock: succeeds only when no run holds it exclusively.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            return _parse_holder(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _parse_holder(path: Path) -> LockHolder:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        data = {}
+    return LockHolder(
+        pid=data.get("pid"), host=data.get("host"), started_at=data.get("started_at"), command=data.get("command")
+    )
+
+
+@contextmanager
+def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> Iterator[Path]:
+    """Hold the one-run-at-a-time lock of `warehouse` for the duration of the block.
+
+    When another process holds it: raise `RunLockBusy` at once, or with `wait=True` log who
+    is in the way and block until it is released. Re-entrant within one process.
+    Yields the lock file's path.
+    """
+    path = lock_path(warehouse)
+    key = str(path.resolve())
+    with _held_guard:
+        if key in _held:
+            _held[key] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield path
+        finally:
+            with _held_guard:
+                _held[key] -= 1
+        return
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = _parse_holder(path)
+            if not wait:
+                raise RunLockBusy(warehouse, holder) from None
+            log.warning("Waiting for the run already going on %s: %s", warehouse, holder.describe())
+            while True:  # poll, so that a waiting run stays interruptible (Ctrl-C)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc2:
+                    if exc2.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        raise
+                    time.sleep(poll_seconds)
+            log.info("The other run finished; going on.")
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200] if sys.argv else None,
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        with _held_guard:
+            _held[key] = 1
+        try:
+            yield path
+        finally:
+            with _held_guard:
+                _held.pop(key, None)
+            try:
+                os.ftruncate(fd, 0)  # the file stays (deleting a flock'd file races); it says nobody
+            except OSError:
+                pass
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def holds_lock(warehouse: Path) -> bool:
+    """True when this process holds the lock of `warehouse` (inside `run_lock`)."""
+    return str(lock_path(warehouse).resolve()) in _held
+
+
+# --------------------------------------------------------------------------- crash leftovers
+def cleanup_stale(warehouse: Path) -> list[Path]:
+    """Remove what killed runs left next to `warehouse`: build files (and their .wal),
+    per-run scratch folders. Call only while holding `run_lock` (then no live run owns
+    them). Never touches the published warehouse, the lock file or the reports.
+    Returns the removed paths.
+    """
+    warehouse = Path(warehouse)
+    if not holds_lock(warehouse):
+        raise RuntimeError("cleanup_stale() must be called while holding run_lock()")
+    folder = warehouse.parent
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    seen: set[Path] = set()
+    for pattern in _leftover_patterns(warehouse):
+        for p in sorted(folder.glob(pattern)):
+            if p in seen or p == warehouse or p == lock_path(warehouse):
+                continue
+            seen.add(p)
+            try:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+                removed.append(p)
+            except FileNotFoundError:
+                pass
+    if removed:
+        log.info("Removed %d leftover file(s) of an interrupted run: %s", len(removed), ", ".join(p.name for p in removed))
+    return removed
+
+
+# --------------------------------------------------------------------------- test-only pause hook
+def stage_checkpoint(stage: str) -> None:
+    """Stage boundary hook. A no-op unless the test-only variable `COOP_TEST_PAUSE_AT`
+    names this stage: then write the marker file `$COOP_TEST_PAUSE_DIR/<stage>` (holding
+    the pid) and sleep (`COOP_TEST_PAUSE_SECONDS`, default 600) so that a test can kill the
+    process at a known point. Call it at each of `STAGES`.
+    """
+    wanted = os.environ.get(PAUSE_ENV)
+    if not wanted or wanted != stage:
+        return
+    marker_dir = Path(os.environ.get(PAUSE_DIR_ENV) or ".")
+    marker_dir.mkdir(parents=True, exist_ok=True)
+    tmp = marker_dir / f".{stage}.tmp"
+    tmp.write_text(str(os.getpid()), encoding="utf-8")
+    tmp.replace(marker_dir / stage)
+    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV) or 600))

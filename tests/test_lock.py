@@ -1,0 +1,185 @@
+"""One run at a time: the warehouse lock, stale leftovers, the stage pause hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from coop.lock import (
+    EXIT_BUSY,
+    RunLockBusy,
+    build_path,
+    cleanup_stale,
+    lock_path,
+    read_holder,
+    run_lock,
+    stage_checkpoint,
+    temp_dir,
+)
+
+PY = sys.executable
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from coop.lock import run_lock
+    with run_lock(Path(sys.argv[1])):
+        Path(sys.argv[2]).write_text("held")
+        time.sleep(float(sys.argv[3]))
+    """
+)
+
+
+def _start_holder(warehouse: Path, tmp_path: Path, seconds: float = 60) -> subprocess.Popen:
+    marker = tmp_path / "held.marker"
+    proc = subprocess.Popen([PY, "-c", HOLDER, str(warehouse), str(marker), str(seconds)])
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("lock holder did not start")
+        time.sleep(0.05)
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+
+
+def test_lock_file_sits_next_to_the_warehouse(tmp_path):
+    wh = tmp_path / "wh" / "coop.duckdb"
+    assert lock_path(wh) == tmp_path / "wh" / ".coop.lock"
+    with run_lock(wh) as p:
+        assert p.exists()
+        info = json.loads(p.read_text())
+        assert info["pid"] == os.getpid()
+        assert info["started_at"]
+    assert read_holder(wh) is None
+
+
+def test_second_locker_fails_at_once_naming_the_holder(tmp_path):
+    wh = tmp_path / "coop.duckdb"
+    proc = _start_holder(wh, tmp_path)
+    try:
+        holder = read_holder(wh)
+        assert holder is not None and holder.pid == proc.pid
+        with pytest.raises(RunLockBusy) as err:
+            with run_lock(wh):
+                pytest.fail("must not get the lock while another process holds it")
+        msg = str(err.value)
+        assert f"pid {proc.pid}" in msg
+        assert holder.started_at in msg
+        assert "--wait" in msg
+    finally:
+        _stop(proc)
+
+
+def test_sigkill_releases_the_lock(tmp_path):
+    wh = tmp_path / "coop.duckdb"
+    proc = _start_holder(wh, tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    # the lock file is still there with the dead pid in it, but nobody holds it
+    assert lock_path(wh).exists()
+    assert read_holder(wh) is None
+    with run_lock(wh):
+        assert json.loads(lock_path(wh).read_text())["pid"] == os.getpid()
+
+
+def test_wait_blocks_until_the_holder_finishes(tmp_path):
+    wh = tmp_path / "coop.duckdb"
+    proc = _start_holder(wh, tmp_path, seconds=60)
+    got = threading.Event()
+
+    def waiter():
+        with run_lock(wh, wait=True, poll_seconds=0.05):
+            got.set()
+
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.5)
+        assert not got.is_set(), "--wait must not get the lock while the other run holds it"
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert got.wait(timeout=20), "--wait must get the lock once the other run is gone"
+    finally:
+        _stop(proc)
+        t.join(timeout=5)
+
+
+def test_reentrant_in_one_process(tmp_path):
+    wh = tmp_path / "coop.duckdb"
+    with run_lock(wh):
+        with run_lock(wh):
+            pass
+        # still held by us after the inner block
+        code = subprocess.run(
+            [PY, "-c", f"from coop.lock import read_holder; import sys; sys.exit(0 if read_holder({str(wh)!r}) else 1)"]
+        ).returncode
+        assert code == 0, "the outer lock must survive the inner block"
+    code = subprocess.run(
+        [PY, "-c", f"from coop.lock import read_holder; import sys; sys.exit(0 if read_holder({str(wh)!r}) else 1)"]
+    ).returncode
+    assert code == 1
+
+
+def test_cleanup_stale_removes_leftovers_only(tmp_path):
+    wh = tmp_path / "coop.duckdb"
+    wh.write_bytes(b"published")
+    build = build_path(wh, "run1")
+    build.write_bytes(b"half built")
+    Path(str(build) + ".wal").write_bytes(b"wal")
+    scratch = temp_dir(wh, "run1")
+    (scratch / "sub").mkdir(parents=True)
+    (scratch / "sub" / "x.arrow").write_bytes(b"x")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "run-1.md").write_text("report")
+    other = tmp_path / "other.duckdb"
+    other.write_bytes(b"another warehouse")
+    other_build = build_path(other, "run9")
+    other_build.write_bytes(b"another warehouse's build, maybe running")
+
+    with pytest.raises(RuntimeError):
+        cleanup_stale(wh)  # not holding the lock
+    with run_lock(wh):
+        removed = cleanup_stale(wh)
+    assert set(removed) == {build, Path(str(build) + ".wal"), scratch}
+    assert wh.read_bytes() == b"published"
+    assert (reports / "run-1.md").exists()
+    assert other_build.exists()
+    assert lock_path(wh).exists()
+
+
+def test_stage_checkpoint_is_a_noop_without_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("COOP_TEST_PAUSE_AT", raising=False)
+    monkeypatch.setenv("COOP_TEST_PAUSE_DIR", str(tmp_path))
+    stage_checkpoint("reading")
+    monkeypatch.setenv("COOP_TEST_PAUSE_AT", "models")
+    stage_checkpoint("reading")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stage_checkpoint_pauses_and_marks(tmp_path, monkeypatch):
+    monkeypatch.setenv("COOP_TEST_PAUSE_AT", "models")
+    monkeypatch.setenv("COOP_TEST_PAUSE_DIR", str(tmp_path))
+    monkeypatch.setenv("COOP_TEST_PAUSE_SECONDS", "0")
+    stage_checkpoint("models")
+    assert (tmp_path / "models").read_text() == str(os.getpid())
+
+
+def test_exit_code_is_distinct():
+    assert EXIT_BUSY not in (0, 1, 2)
