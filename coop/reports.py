@@ -1,0 +1,339 @@
+"""Run reports (a markdown file per run, and the same text as a Prefect artifact) and the
+reading progress display.
+
+Everything here is plain Python: the flow builds a `RunSummary` (or a dict with the same
+keys), calls `write_run_report(summary, warehouse)` for the file under
+`<warehouse folder>/reports/`, and passes `render_run_report(summary)` /
+`summary_table(summary)` to Prefect's `create_markdown_artifact` / `create_table_artifact`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+log = logging.getLogger(__name__)
+
+FILE_CHANGE_KINDS = ("new", "changed", "removed", "unchanged")
+
+
+@dataclass
+class RunSummary:
+    """What one run did. Every field has a default so a failed run can still be reported.
+
+    - `status`: `published`, `failed` (nothing published; the previous warehouse stays) or
+      `busy` (another run held the lock).
+    - `files`: change kind (`new`, `changed`, `removed`, `unchanged`) -> source files
+      (paths relative to the raw folder).
+    - `districts`: one dict per year x district (x form, optional):
+      `{"year", "district_code", "district_name", "form", "rows_loaded", "rows_rejected"}`.
+    - `quarantine`: reason_code -> number of quarantined row records (one per bad cell).
+    - `file_issues`: `{"source_file", "sheet", "reason_code", "reason", "severity"}`.
+    - `tests`: `{"name", "severity" (error|warn), "passed" (bool), "failing_rows" (int),
+      "message"}`.
+    - `timings`: stage -> seconds (e.g. discover, reading, loading, models, tests, publish).
+    """
+
+    run_id: str = ""
+    kind: str = "nightly"  # nightly | backfill
+    status: str = "failed"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    raw_dir: str | None = None
+    warehouse: str | None = None
+    years: tuple[int, int] | None = None
+    files: dict[str, list[str]] = field(default_factory=dict)
+    districts: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: dict[str, int] = field(default_factory=dict)
+    file_issues: list[dict[str, Any]] = field(default_factory=list)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    rows_loaded: int | None = None
+    rows_rejected: int | None = None
+    error: str | None = None
+    report_path: str | None = None
+
+
+def _as_dict(summary: RunSummary | Mapping[str, Any]) -> dict[str, Any]:
+    if is_dataclass(summary) and not isinstance(summary, type):
+        return asdict(summary)
+    return dict(summary)
+
+
+# --------------------------------------------------------------------------- markdown
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def _ts(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
+def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
+    """The run report in markdown: outcome, files new/changed/removed/unchanged, rows per
+    district, quarantine by reason, rejected files, data tests, timings per stage."""
+    s = _as_dict(summary)
+    status = s.get("status") or "failed"
+    kind = s.get("kind") or "nightly"
+    lines: list[str] = [f"# coop {kind} run {s.get('run_id') or ''}".rstrip(), ""]
+
+    outcome = {
+        "published": "✅ published",
+        "failed": "❌ failed — nothing published, the previous warehouse is unchanged",
+        "busy": "⏸ not started — another run was going",
+    }.get(status, status)
+    years = s.get("years")
+    started, finished = s.get("started_at"), s.get("finished_at")
+    lines += [
+        f"- **Outcome:** {outcome}",
+        f"- **Started:** {_ts(started)}",
+        f"- **Finished:** {_ts(finished)}",
+    ]
+    if isinstance(started, datetime) and isinstance(finished, datetime):
+        lines.append(f"- **Duration:** {(finished - started).total_seconds():.1f} s")
+    if years:
+        lines.append(f"- **Years:** {years[0]}–{years[1]}" if years[0] != years[1] else f"- **Years:** {years[0]}")
+    if s.get("raw_dir"):
+        lines.append(f"- **Raw folder:** `{s['raw_dir']}`")
+    if s.get("warehouse"):
+        lines.append(f"- **Warehouse:** `{s['warehouse']}`")
+    rows_loaded, rows_rejected = s.get("rows_loaded"), s.get("rows_rejected")
+    districts = s.get("districts") or []
+    if rows_loaded is None and districts:
+        rows_loaded = sum(int(d.get("rows_loaded") or 0) for d in districts)
+    if rows_rejected is None and districts:
+        rows_rejected = sum(int(d.get("rows_rejected") or 0) for d in districts)
+    if rows_loaded is not None:
+        lines.append(f"- **Rows loaded:** {rows_loaded:,}")
+    if rows_rejected is not None:
+        lines.append(f"- **Rows quarantined:** {rows_rejected:,}")
+    if s.get("error"):
+        lines += ["", "## Error", "", "```", str(s["error"]).strip(), "```"]
+
+    # files
+    files = s.get("files") or {}
+    lines += ["", "## Files", ""]
+    lines += _table(["change", "files"], [[k, len(files.get(k) or [])] for k in FILE_CHANGE_KINDS])
+    for k in ("new", "changed", "removed"):
+        names = files.get(k) or []
+        if names:
+            lines += ["", f"**{k.capitalize()}:**", ""]
+            lines += [f"- `{n}`" for n in sorted(names)]
+
+    # rows per district
+    lines += ["", "## Rows per district", ""]
+    if districts:
+        has_form = any(d.get("form") for d in districts)
+        headers = ["year", "district", "name"] + (["form"] if has_form else []) + ["rows loaded", "rows quarantined"]
+        rows = []
+        for d in sorted(
+            districts,
+            key=lambda d: (d.get("year") or 0, d.get("district_code") or "", d.get("form") or ""),
+        ):
+            row = [str(d.get("year") or ""), d.get("district_code") or "province", d.get("district_name")]
+            if has_form:
+                row.append(d.get("form"))
+            row += [int(d.get("rows_loaded") or 0), int(d.get("rows_rejected") or 0)]
+            rows.append(row)
+        lines += _table(headers, rows)
+    else:
+        lines.append("Nothing read in this run.")
+
+    # quarantine
+    quarantine = s.get("quarantine") or {}
+    lines += ["", "## Quarantine by reason", ""]
+    if quarantine:
+        lines += _table(
+            ["reason", "records"], [[k, v] for k, v in sorted(quarantine.items(), key=lambda kv: (-kv[1], kv[0]))]
+        )
+    else:
+        lines.append("No row quarantined.")
+
+    issues = s.get("file_issues") or []
+    lines += ["", "## Rejected, ignored and superseded files/sheets", ""]
+    if issues:
+        lines += _table(
+            ["file", "sheet", "severity", "reason"],
+            [
+                [f"`{i.get('source_file')}`", i.get("sheet") or "(whole file)", i.get("severity"), i.get("reason")]
+                for i in sorted(issues, key=lambda i: (str(i.get("source_file")), str(i.get("sheet") or "")))
+            ],
+        )
+    else:
+        lines.append("None.")
+
+    # tests
+    tests = s.get("tests") or []
+    lines += ["", "## Data tests", ""]
+    if tests:
+        failed = [t for t in tests if not t.get("passed")]
+        lines.append(f"{len(tests) - len(failed)} passed, {len(failed)} failed.")
+        lines.append("")
+        lines += _table(
+            ["test", "severity", "result", "failing rows"],
+            [
+                [t.get("name"), t.get("severity"), "pass" if t.get("passed") else "FAIL", t.get("failing_rows") or 0]
+                for t in sorted(tests, key=lambda t: (bool(t.get("passed")), str(t.get("name"))))
+            ],
+        )
+        for t in failed:
+            if t.get("message"):
+                lines += ["", f"**{t.get('name')}:** {t['message']}"]
+    else:
+        lines.append("Not run.")
+
+    # timings
+    timings = s.get("timings") or {}
+    lines += ["", "## Timings", ""]
+    if timings:
+        rows = [[k, f"{float(v):.2f} s"] for k, v in timings.items()]
+        rows.append(["total", f"{sum(float(v) for v in timings.values()):.2f} s"])
+        lines += _table(["stage", "time"], rows)
+    else:
+        lines.append("—")
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(summary: RunSummary | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows per district as a list of dicts (for `create_table_artifact`)."""
+    s = _as_dict(summary)
+    return [
+        {
+            "year": d.get("year"),
+            "district": d.get("district_code") or "province",
+            "name": d.get("district_name"),
+            **({"form": d.get("form")} if d.get("form") else {}),
+            "rows_loaded": int(d.get("rows_loaded") or 0),
+            "rows_quarantined": int(d.get("rows_rejected") or 0),
+        }
+        for d in s.get("districts") or []
+    ]
+
+
+def reports_dir(warehouse: Path) -> Path:
+    return Path(warehouse).parent / "reports"
+
+
+def report_file_name(summary: RunSummary | Mapping[str, Any]) -> str:
+    s = _as_dict(summary)
+    started = s.get("started_at")
+    if not isinstance(started, datetime):
+        started = datetime.now(timezone.utc)
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=timezone.utc)
+    stamp = started.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(s.get("run_id") or "unknown"))
+    return f"run-{stamp}-{run_id}.md"
+
+
+def write_run_report(summary: RunSummary | Mapping[str, Any], warehouse: Path) -> Path:
+    """Write `<warehouse folder>/reports/run-<UTC timestamp>-<run_id>.md` (atomically) and
+    return its path. Sets `summary.report_path` when given a RunSummary."""
+    folder = reports_dir(warehouse)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / report_file_name(summary)
+    tmp = folder / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_text(render_run_report(summary), encoding="utf-8")
+    tmp.replace(path)
+    if isinstance(summary, RunSummary):
+        summary.report_path = str(path)
+    return path
+
+
+def quarantine_by_reason(reason_codes) -> dict[str, int]:
+    """Count reason codes (e.g. the `reason_code` column of the rejected rows)."""
+    return dict(Counter(str(r) for r in reason_codes))
+
+
+# --------------------------------------------------------------------------- progress
+def _interactive(stream=None) -> bool:
+    stream = stream or sys.stderr
+    if os.environ.get("CI") or os.environ.get("COOP_NO_PROGRESS"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def progress(
+    total: int,
+    description: str = "Reading files",
+    logger: logging.Logger | None = None,
+    interactive: bool | None = None,
+) -> Iterator[Callable[[str | None], None]]:
+    """Show progress of a long loop. Yields `advance(label=None)`, to call once per item.
+
+    In a terminal: a rich progress bar on stderr. Elsewhere (not a TTY, `CI` set,
+    `COOP_NO_PROGRESS` set): plain log lines, about every 10 % and at the end.
+    """
+    logger = logger or log
+    if interactive is None:
+        interactive = _interactive()
+    if interactive and total > 0:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[label]}", style="dim"),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        with bar:
+            task = bar.add_task(description, total=total, label="")
+
+            def advance(label: str | None = None) -> None:
+                bar.update(task, advance=1, label=label or "")
+
+            yield advance
+        return
+
+    done = 0
+    step = max(1, total // 10) if total else 1
+    start = time.monotonic()
+
+    def advance(label: str | None = None) -> None:
+        nonlocal done
+        done += 1
+        if done == total or done % step == 0:
+            logger.info(
+                "%s: %d/%d%s (%.1f s)",
+                description,
+                done,
+                total,
+                f" — {label}" if label else "",
+                time.monotonic() - start,
+            )
+
+    yield advance
