@@ -154,7 +154,7 @@ def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
         rows = []
         for d in sorted(
             districts,
-            key=lambda d: (d.get("year") or 0, d.get("district_code") or "", d.get("form") or ""),
+            key=lambda d: (d.get("year") or 0, d.get("district_code") is None, d.get("district_code") or "", d.get("form") or ""),
         ):
             row = [str(d.get("year") or ""), d.get("district_code") or "province", d.get("district_name")]
             if has_form:
