@@ -174,6 +174,27 @@ def template(
     typer.echo(f"Biểu mẫu: {build_template(year, _outputs_dir(out, 'templates'), district)}")
 
 
+@app.command()
+def feedback(
+    year: Annotated[int, typer.Option("--year", help="Report year.")],
+    district: Annotated[Optional[str], typer.Option(help="Only this district (code or name).")] = None,
+    raw_dir: RawDir = DEFAULT_RAW_DIR,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    out: OutDir = None,
+) -> None:
+    """Per district: a workbook of its rejected rows and files, with reasons and valid examples."""
+    from coop.feedback import build_feedback
+
+    if not warehouse.exists():
+        typer.echo(f"Lỗi: không tìm thấy kho dữ liệu {warehouse} (chạy `coop run` trước).", err=True)
+        raise typer.Exit(1)
+    paths = build_feedback(year, warehouse, _outputs_dir(out, "feedback", str(year)), raw_dir, district)
+    if not paths:
+        typer.echo(f"Năm {year}: không có dòng hay tệp nào bị từ chối" + (f" ở {district}." if district else "."))
+    for p in paths:
+        typer.echo(f"Phản hồi: {p}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -1,0 +1,486 @@
+"""District feedback (`coop feedback --year Y [--district D]`): what the province could not take.
+
+One workbook per district with rejected rows or files that year, for the clerk to act on:
+
+- "Tóm tắt": counts and what to do;
+- "Ô bị lỗi": one line per rejected cell — file, sheet, Excel row, column, the value as
+  sent (highlighted), the reason in Vietnamese, what a valid value looks like;
+- one sheet per source sheet with rejected rows ("Dòng gốc 1", …): the sheet's own header
+  and each rejected row re-read from the file in the raw folder, exactly as it was sent,
+  the cells at fault filled red with the reason as a cell comment;
+- "Tệp bị từ chối": files and sheets rejected whole, with the reason and the fix.
+
+Nothing in it is a formula: every cell goes through `coop.exports.SafeWorkbook`.
+
+Which records count: the audit tables may keep history; for each source file the records
+of the latest run (by `audit.runs.started_at`) that recorded anything about that file are
+used, and only files still present in the raw folder.
+
+Public:
+    collect_feedback(year, warehouse, raw_dir, district=None) -> list[DistrictFeedback]
+    build_feedback(year, warehouse, out_dir, raw_dir, district=None) -> list[Path]
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from coop.exports import SafeWorkbook
+from coop.template import FALLBACK_COLUMNS, TemplateColumn, slug, template_columns, valid_example
+
+# Accepted headers per canonical column (forms.md), used to find the faulty column in a sheet
+# when schemas/forms.py is not available.
+FALLBACK_ALIASES: dict[str, list[str]] = {
+    "reg_code": ["Mã số HTX", "Mã số thuế", "MST", "Mã số doanh nghiệp", "Số đăng ký", "Mã số"],
+    "name": ["Tên HTX", "Tên hợp tác xã", "Tên đơn vị", "Tên HTX, liên hiệp HTX", "Tên THT", "Tên tổ hợp tác"],
+    "commune": ["Xã", "Xã/phường/thị trấn", "Địa chỉ", "Địa bàn"],
+    "kind": ["Loại hình"],
+    "established_on": ["Ngày thành lập", "Ngày đăng ký", "Ngày cấp GCN ĐKHTX", "Ngày cấp đăng ký",
+                       "Ngày chứng thực hợp đồng"],
+    "sector": ["Lĩnh vực", "Lĩnh vực hoạt động", "Ngành nghề"],
+    "status": ["Tình trạng", "Tình trạng hoạt động", "Trạng thái"],
+    "members": ["Số thành viên", "Thành viên"],
+    "workers": ["Số lao động", "Lao động", "Số lao động thường xuyên"],
+    "revenue": ["Doanh thu", "Tổng doanh thu"],
+    "profit": ["Lợi nhuận", "Lãi", "Lợi nhuận trước thuế"],
+    "income": ["Thu nhập bình quân", "Thu nhập BQ", "Thu nhập bình quân người lao động"],
+    "rating": ["Xếp loại", "Phân loại", "Đánh giá"],
+    "ocop_stars": ["OCOP", "Sản phẩm OCOP", "Số sao OCOP"],
+    "high_tech": ["Ứng dụng công nghệ cao", "UDCNC", "HTX điển hình, ứng dụng CNC"],
+    "support_type": ["Nội dung hỗ trợ", "Loại hỗ trợ", "Hình thức hỗ trợ"],
+    "amount": ["Số tiền", "Kinh phí", "Kinh phí hỗ trợ"],
+    "participants": ["Số lượt", "Số lượt người", "Số người tham gia"],
+    "decision_no": ["Số quyết định", "Số QĐ"],
+    "allocated_on": ["Ngày quyết định", "Ngày bố trí", "Ngày cấp"],
+    "code": ["Mã chỉ tiêu", "Mã"],
+    "label": ["Chỉ tiêu", "Nội dung"],
+    "unit": ["Đơn vị", "Đơn vị tính", "ĐVT"],
+    "target": ["Kế hoạch", "Chỉ tiêu kế hoạch", "KH"],
+}
+
+COLUMN_VI = {
+    "reg_code": "Mã số HTX", "name": "Tên", "commune": "Xã", "kind": "Loại hình", "established_on": "Ngày thành lập",
+    "sector": "Lĩnh vực", "status": "Tình trạng", "members": "Số thành viên", "workers": "Số lao động",
+    "revenue": "Doanh thu", "profit": "Lợi nhuận", "income": "Thu nhập bình quân", "rating": "Xếp loại",
+    "ocop_stars": "OCOP", "high_tech": "Ứng dụng công nghệ cao", "support_type": "Nội dung hỗ trợ",
+    "amount": "Số tiền", "participants": "Số lượt", "decision_no": "Số quyết định", "allocated_on": "Ngày quyết định",
+    "code": "Mã chỉ tiêu", "label": "Chỉ tiêu", "unit": "Đơn vị", "target": "Kế hoạch",
+}
+
+# Reason codes (docs/architecture.md) -> Vietnamese, used when the audit reason has no sentence.
+REASON_VI = {
+    "missing_value": "Thiếu giá trị bắt buộc",
+    "invalid_number": "Không phải là số",
+    "not_integer": "Phải là số nguyên",
+    "negative_value": "Không được là số âm",
+    "not_positive": "Phải lớn hơn 0",
+    "invalid_date": "Ngày không hợp lệ",
+    "date_after_report_year": "Ngày sau năm báo cáo",
+    "unknown_category": "Giá trị không có trong danh mục",
+    "invalid_reg_code": "Mã số HTX không hợp lệ (chỉ gồm chữ số và dấu -)",
+    "excel_error": "Ô chứa lỗi của Excel (#N/A, #REF!, #VALUE!...)",
+    "duplicate_code": "Mã số HTX bị trùng trong biểu",
+    "duplicate_group": "Tổ hợp tác bị trùng (cùng xã và tên)",
+    "invalid_target": "Chỉ tiêu kế hoạch không hợp lệ",
+    "unknown_plan_code": "Mã chỉ tiêu không có trong danh mục",
+    "invalid_year_folder": "Thư mục năm không hợp lệ",
+    "misplaced_file": "Tệp không nằm trong thư mục <năm>/<huyện>",
+    "unknown_district": "Không xác định được huyện của thư mục",
+    "district_not_valid_for_year": "Đơn vị hành chính không còn hiệu lực trong năm báo cáo",
+    "unsupported_file_type": "Loại tệp không được hỗ trợ (dùng .xlsx, .xls, .ods hoặc .csv)",
+    "unreadable_file": "Không mở được tệp (tệp hỏng hoặc có mật khẩu)",
+    "empty_file": "Tệp rỗng",
+    "no_recognized_form": "Không nhận ra biểu mẫu nào trong tệp (dòng tiêu đề cột không khớp)",
+    "unrecognized_sheet": "Trang tính không có dòng tiêu đề của biểu mẫu (đã bỏ qua)",
+    "form_not_allowed_here": "Biểu mẫu không đúng thư mục (chỉ tiêu kế hoạch chỉ đặt ở thư mục tỉnh)",
+    "superseded": "Đã được thay bằng tệp gửi sau",
+}
+FILE_FIX_VI = {
+    "unreadable_file": "Mở lại tệp trên máy, bỏ mật khẩu, lưu lại dạng .xlsx rồi gửi lại.",
+    "empty_file": "Gửi lại tệp có số liệu.",
+    "no_recognized_form": "Dùng biểu mẫu của tỉnh (`coop template`), giữ nguyên dòng tiêu đề cột.",
+    "unsupported_file_type": "Lưu tệp dạng .xlsx (hoặc .xls, .ods, .csv) rồi gửi lại.",
+    "unknown_district": "Đặt tệp vào thư mục mang tên hoặc mã huyện.",
+    "district_not_valid_for_year": "Đơn vị đã sáp nhập: báo cáo chung trong tệp của đơn vị mới.",
+    "misplaced_file": "Đặt tệp vào thư mục <năm>/<huyện>.",
+    "invalid_year_folder": "Đặt tệp vào thư mục năm gồm 4 chữ số (ví dụ 2021).",
+    "form_not_allowed_here": "Biểu của huyện đặt trong thư mục huyện; chỉ tiêu kế hoạch đặt trong thư mục tỉnh.",
+    "superseded": "Không cần làm gì: tệp gửi sau đã được dùng.",
+    "unrecognized_sheet": "Không cần làm gì nếu trang này không chứa số liệu báo cáo.",
+}
+
+RED = {"bg_color": "#F4B6B6", "bold": True}
+HEAD = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
+
+
+def fold(text: Any) -> str:
+    """Case/diacritics-insensitive key; units in parentheses, line breaks and spaces dropped."""
+    s = unicodedata.normalize("NFC", str(text or ""))
+    s = re.sub(r"\(.*?\)", " ", s)
+    s = unicodedata.normalize("NFD", s.replace("đ", "d").replace("Đ", "D"))
+    s = "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
+    return " ".join(s.split())
+
+
+def _folder_key(text: str) -> str:
+    s = fold(text).replace("-", " ").replace("_", " ")
+    s = re.sub(r"^(huyen|thanh pho|tp\.?|thi xa)\s+", "", s)
+    return s.replace(" ", "")
+
+
+def reason_code(reason: str | None, code: str | None = None) -> str:
+    if code:
+        return code
+    m = re.search(r"\[([a-z_]+)\]\s*$", reason or "")
+    return m.group(1) if m else ""
+
+
+def reason_vi(reason: str | None, code: str) -> str:
+    """The audit's Vietnamese sentence; or the code's Vietnamese meaning when it has none."""
+    text = (reason or "").strip()
+    if text and not re.fullmatch(r"\[?[a-z_]+\]?", text):
+        return text
+    return f"{REASON_VI.get(code, code or 'Lỗi')} [{code}]" if code else text
+
+
+@dataclass
+class RejectedCell:
+    source_file: str
+    sheet: str | None
+    row_number: int | None
+    column_name: str | None
+    raw_value: str | None
+    reason: str
+    code: str
+
+
+@dataclass
+class FileProblem:
+    source_file: str
+    sheet: str | None
+    reason: str
+    code: str
+
+
+@dataclass
+class DistrictFeedback:
+    key: str                   # district code, or the folder name when it matched no district
+    name: str
+    year: int
+    cells: list[RejectedCell] = field(default_factory=list)
+    files: list[FileProblem] = field(default_factory=list)
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, table]
+    ).fetchall()}
+
+
+def _latest_per_file_sql(table: str, cols: str) -> str:
+    return f"""
+        WITH recs AS (
+            SELECT t.*, coalesce(r.started_at, TIMESTAMP '1970-01-01') AS _ts
+            FROM audit.{table} t LEFT JOIN audit.runs r USING (run_id)
+            WHERE t.source_file LIKE ? ),
+        latest AS (
+            SELECT source_file, max(_ts) AS _ts FROM (
+                SELECT f.source_file, coalesce(r.started_at, TIMESTAMP '1970-01-01') AS _ts
+                FROM audit.rejected_rows f LEFT JOIN audit.runs r USING (run_id)
+                UNION ALL
+                SELECT f.source_file, coalesce(r.started_at, TIMESTAMP '1970-01-01')
+                FROM audit.file_issues f LEFT JOIN audit.runs r USING (run_id)
+            ) GROUP BY source_file)
+        SELECT {cols} FROM recs JOIN latest USING (source_file, _ts)
+    """
+
+
+def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | None = None) -> list[DistrictFeedback]:
+    """Rejected cells and files of `year`, grouped by district (read-only on the warehouse)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rr_cols = _table_columns(con, "audit", "rejected_rows")
+        fi_cols = _table_columns(con, "audit", "file_issues")
+        rr_code = "reason_code" if "reason_code" in rr_cols else "NULL"
+        fi_code = "reason_code" if "reason_code" in fi_cols else "NULL"
+        fi_sev = "severity" if "severity" in fi_cols else "NULL"
+        like = f"{year}/%"
+        cells = con.execute(
+            _latest_per_file_sql("rejected_rows", f"source_file, sheet, row_number, column_name, raw_value, reason, "
+                                 f"{rr_code} AS code") + " ORDER BY source_file, sheet, row_number, column_name",
+            [like]).fetchall()
+        issues = con.execute(
+            _latest_per_file_sql("file_issues", f"source_file, sheet, reason, {fi_code} AS code, {fi_sev} AS severity")
+            + " ORDER BY source_file, sheet", [like]).fetchall()
+        districts = con.execute("SELECT district_code, district_name FROM core.dim_district").fetchall()
+    finally:
+        con.close()
+
+    lookup: dict[str, tuple[str, str]] = {}
+    for code, name in districts:
+        lookup[_folder_key(code)] = (code, name)
+        lookup[_folder_key(name)] = (code, name)
+    for k in ("province", "tinh"):
+        lookup[k] = ("province", "Tỉnh (chỉ tiêu kế hoạch)")
+
+    def district_of(source_file: str) -> tuple[str, str]:
+        parts = source_file.split("/")
+        folder = parts[1] if len(parts) > 2 else "(không rõ)"
+        return lookup.get(_folder_key(folder), (folder, folder))
+
+    want = None
+    if district:
+        want = lookup.get(_folder_key(district), (district, district))[0]
+
+    raw_dir = Path(raw_dir)
+    groups: dict[str, DistrictFeedback] = {}
+
+    def group(source_file: str) -> DistrictFeedback | None:
+        code, name = district_of(source_file)
+        if want is not None and code != want:
+            return None
+        return groups.setdefault(code, DistrictFeedback(code, name, year))
+
+    for sf, sheet, rn, col, raw, reason, code in cells:
+        if not (raw_dir / sf).exists():
+            continue
+        g = group(sf)
+        if g is not None:
+            c = reason_code(reason, code)
+            g.cells.append(RejectedCell(sf, sheet, rn, col, raw, reason_vi(reason, c), c))
+    for sf, sheet, reason, code, severity in issues:
+        c = reason_code(reason, code)
+        if severity in ("ignored",) or c == "unrecognized_sheet":
+            continue  # listed in the run report; nothing for the clerk to fix
+        g = group(sf)
+        if g is not None:
+            g.files.append(FileProblem(sf, sheet, reason_vi(reason, c), c))
+    return [groups[k] for k in sorted(groups)]
+
+
+# ------------------------------------------------------------------ re-reading the source rows
+@dataclass
+class SourceSheet:
+    header: list[Any]                 # header cell per column (lowest non-empty header cell above)
+    rows: dict[int, list[Any]]        # Excel row number -> cells as sent
+    header_row: int | None = None
+
+
+def _aliases() -> dict[str, set[str]]:
+    out = {k: {fold(a) for a in v} for k, v in FALLBACK_ALIASES.items()}
+    try:
+        from schemas.forms import FORMS  # type: ignore
+
+        for spec in FORMS.values():
+            cols = getattr(spec, "columns", spec)
+            items = cols.items() if isinstance(cols, dict) else [(getattr(c, "name", None), c) for c in cols]
+            for name, c in items:
+                name = name or getattr(c, "name", None)
+                for a in getattr(c, "aliases", []) or []:
+                    out.setdefault(name, set()).add(fold(a))
+    except Exception:
+        pass
+    return out
+
+
+def _read_grid(path: Path, sheet: str | None) -> list[list[Any]] | None:
+    """All cells of a sheet as a grid whose index i is Excel row i+1; None when not possible."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            import openpyxl
+
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            try:
+                ws = book[sheet] if sheet in book.sheetnames else book.worksheets[0]
+                grid: list[list[Any]] = []
+                for row in ws.iter_rows():
+                    for cell in row:
+                        if getattr(cell, "row", None) is None:
+                            continue
+                        while len(grid) < cell.row:
+                            grid.append([])
+                        cells = grid[cell.row - 1]
+                        while len(cells) < cell.column:
+                            cells.append(None)
+                        cells[cell.column - 1] = cell.value
+                return grid
+            finally:
+                book.close()
+        if suffix == ".csv":
+            text = path.read_bytes().decode("utf-8-sig")
+            first = text.splitlines()[0] if text else ""
+            delim = ";" if first.count(";") > first.count(",") else ","
+            return [list(r) for r in csv.reader(text.splitlines(), delimiter=delim)]
+    except Exception:
+        return None
+    return None  # .xls/.ods: row numbers are the reader's business; fall back to the audit values
+
+
+def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers: list[int]) -> SourceSheet | None:
+    grid = _read_grid(Path(raw_dir) / source_file, sheet)
+    if not grid:
+        return None
+    aliases = _aliases()
+    all_aliases = set().union(*aliases.values())
+    first_bad = min(row_numbers) if row_numbers else len(grid)
+    best, best_score = None, 0
+    for i in range(0, min(first_bad - 1, len(grid))):
+        score = sum(1 for v in grid[i] if v is not None and fold(v) in all_aliases)
+        if score > best_score:
+            best, best_score = i, score
+    width = max((len(grid[r - 1]) for r in row_numbers if 0 < r <= len(grid)), default=0)
+    header: list[Any] = [None] * width
+    if best is not None:
+        width = max(width, len(grid[best]))
+        header = [None] * width
+        for c in range(width):
+            for i in (best, best - 1):
+                if i >= 0 and c < len(grid[i]) and grid[i][c] not in (None, ""):
+                    header[c] = grid[i][c]
+                    break
+    rows = {r: list(grid[r - 1]) + [None] * (width - len(grid[r - 1])) for r in row_numbers if 0 < r <= len(grid)}
+    return SourceSheet(header, rows, None if best is None else best + 1)
+
+
+def fault_column(src: SourceSheet, cell: RejectedCell) -> int | None:
+    """Index of the cell at fault in the source row: by header alias, else by the raw value."""
+    names = _aliases().get(cell.column_name or "", set())
+    for i, h in enumerate(src.header):
+        if h is not None and fold(h) in names:
+            return i
+    row = src.rows.get(cell.row_number or -1)
+    if row is not None and cell.raw_value not in (None, ""):
+        hits = [i for i, v in enumerate(row) if v is not None and str(v).strip() == str(cell.raw_value).strip()]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def _column(name: str | None) -> TemplateColumn | None:
+    if not name:
+        return None
+    for form in FALLBACK_COLUMNS:
+        for c in template_columns(form) if form != "CHI_TIEU" else FALLBACK_COLUMNS[form]:
+            if c.name == name:
+                return c
+    return None
+
+
+def _example(cell: RejectedCell, year: int) -> str:
+    if cell.code in ("duplicate_code", "duplicate_group"):
+        return "Mỗi HTX (mã số) / THT (xã + tên) chỉ ghi một dòng trong biểu"
+    col = _column(cell.column_name)
+    return valid_example(col, year) if col else ""
+
+
+# ------------------------------------------------------------------ workbook
+def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> Path:
+    y = fb.year
+    with SafeWorkbook(path) as wb:
+        ws = wb.add_worksheet("Tóm tắt")
+        ws.set_column(0, 0, 110)
+        lines = [
+            (f"PHẢN HỒI KẾT QUẢ TIẾP NHẬN BÁO CÁO KINH TẾ TẬP THỂ NĂM {y}", {"bold": True, "font_size": 14}),
+            (f"Đơn vị: {fb.name}" + (f" (mã {fb.key})" if fb.key.isdigit() else ""), {"bold": True}),
+            ("", None),
+            (f"Số ô bị lỗi: {len(fb.cells)} (trên {len({(c.source_file, c.sheet, c.row_number) for c in fb.cells})} "
+             "dòng). Các dòng này chưa được tính vào số liệu của tỉnh.", None),
+            (f"Số tệp hoặc trang tính bị từ chối: {len(fb.files)}.", None),
+            ("", None),
+            ("Cách sửa:", {"bold": True}),
+            ("1. Trang “Ô bị lỗi”: mỗi dòng là một ô sai — tệp, trang tính, số dòng (như Excel hiển thị), cột, "
+             "giá trị đã gửi, lý do và ví dụ giá trị hợp lệ.", {"text_wrap": True}),
+            ("2. Các trang “Dòng gốc”: dòng bị từ chối đúng như đã gửi; ô sai tô màu đỏ, di chuột vào ô để xem lý do.",
+             {"text_wrap": True}),
+            ("3. Sửa các ô đó trong tệp gốc rồi gửi lại cả tệp vào thư mục của huyện: tệp gửi sau thay thế tệp trước.",
+             {"text_wrap": True}),
+            ("4. Trang “Tệp bị từ chối”: các tệp hoặc trang tính không dùng được và cách khắc phục.", {"text_wrap": True}),
+        ]
+        for i, (text, props) in enumerate(lines):
+            wb.write(ws, i, 0, text, props)
+
+        ws = wb.add_worksheet("Ô bị lỗi")
+        header = ["Tệp", "Trang tính", "Dòng", "Cột", "Giá trị đã gửi", "Lý do", "Giá trị hợp lệ (ví dụ)"]
+        wb.write_row(ws, 0, 0, header, HEAD)
+        for r, c in enumerate(fb.cells, start=1):
+            col_label = COLUMN_VI.get(c.column_name or "", c.column_name or "(cả dòng)")
+            wb.write_row(ws, r, 0, [c.source_file, c.sheet, c.row_number, col_label], {"border": 1})
+            wb.write(ws, r, 4, c.raw_value, {**RED, "border": 1})
+            wb.write(ws, r, 5, c.reason, {"border": 1, "text_wrap": True})
+            wb.write(ws, r, 6, _example(c, y), {"border": 1, "text_wrap": True})
+        for i, w in enumerate([34, 16, 7, 20, 24, 50, 60]):
+            ws.set_column(i, i, w)
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, max(len(fb.cells), 1), len(header) - 1)
+
+        by_sheet: dict[tuple[str, str | None], list[RejectedCell]] = {}
+        for c in fb.cells:
+            by_sheet.setdefault((c.source_file, c.sheet), []).append(c)
+        for n, ((sf, sheet), cells) in enumerate(sorted(by_sheet.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")), 1):
+            ws = wb.add_worksheet(f"Dòng gốc {n}")
+            row_numbers = sorted({c.row_number for c in cells if c.row_number})
+            src = read_source(raw_dir, sf, sheet, row_numbers)
+            wb.write(ws, 0, 0, f"Tệp: {sf} — trang tính: {sheet or '(tệp CSV)'}", {"bold": True})
+            if src is None or not src.rows:
+                wb.write(ws, 1, 0, "Không đọc lại được tệp gốc; giá trị đã gửi của từng ô lỗi ở trang “Ô bị lỗi”.",
+                         {"italic": True})
+                continue
+            wb.write(ws, 1, 0, (f"Dòng tiêu đề cột: dòng {src.header_row}. " if src.header_row else "")
+                     + "Ô tô đỏ là ô bị lỗi (di chuột vào ô để xem lý do).", {"italic": True})
+            wb.write(ws, 3, 0, "Dòng", HEAD)
+            wb.write_row(ws, 3, 1, [h if h is not None else "" for h in src.header], HEAD)
+            wb.write(ws, 3, len(src.header) + 1, "Lý do", HEAD)
+            r_out = 4
+            for rn in row_numbers:
+                values = src.rows.get(rn)
+                mine = [c for c in cells if c.row_number == rn]
+                wb.write(ws, r_out, 0, rn, {"border": 1, "bold": True})
+                bad: dict[int, list[RejectedCell]] = {}
+                for c in mine:
+                    idx = fault_column(src, c)
+                    if idx is not None:
+                        bad.setdefault(idx, []).append(c)
+                for i, v in enumerate(values or []):
+                    if i in bad:
+                        wb.write(ws, r_out, 1 + i, v, {**RED, "border": 1})
+                        ws.write_comment(r_out, 1 + i, "\n".join(c.reason for c in bad[i]),
+                                         {"x_scale": 2.5, "y_scale": 1.5})
+                    else:
+                        wb.write(ws, r_out, 1 + i, v, {"border": 1})
+                wb.write(ws, r_out, len(src.header) + 1, "; ".join(c.reason for c in mine), {"text_wrap": True})
+                r_out += 1
+            ws.set_column(1, len(src.header), 16)
+            ws.set_column(len(src.header) + 1, len(src.header) + 1, 60)
+            ws.freeze_panes(4, 1)
+
+        ws = wb.add_worksheet("Tệp bị từ chối")
+        wb.write_row(ws, 0, 0, ["Tệp", "Trang tính", "Lý do", "Cách khắc phục"], HEAD)
+        for r, f in enumerate(fb.files, start=1):
+            wb.write_row(ws, r, 0, [f.source_file, f.sheet or "(cả tệp)", f.reason, FILE_FIX_VI.get(f.code, "")],
+                         {"border": 1, "text_wrap": True})
+        if not fb.files:
+            wb.write(ws, 1, 0, "Không có tệp nào bị từ chối.")
+        for i, w in enumerate([40, 18, 60, 60]):
+            ws.set_column(i, i, w)
+    return path
+
+
+def build_feedback(year: int, warehouse: Path, out_dir: Path, raw_dir: Path, district: str | None = None) -> list[Path]:
+    """One workbook per district with rejected rows or files in `year`; returns the paths."""
+    out_dir = Path(out_dir)
+    paths = []
+    for fb in collect_feedback(year, warehouse, raw_dir, district):
+        if not fb.cells and not fb.files:
+            continue
+        name = f"phan-hoi-{year}-{fb.key if fb.key.isdigit() else slug(fb.key)}-{slug(fb.name)}.xlsx"
+        paths.append(write_district_workbook(fb, raw_dir, out_dir / name))
+    return paths

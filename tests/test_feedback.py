@@ -1,0 +1,133 @@
+"""District feedback: rejected rows as sent, fault highlighted, reason, valid example, no formula."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+
+import openpyxl
+import pytest
+
+from coop.feedback import build_feedback
+from outputs_fixture import make_fixture_warehouse
+
+# Lạc Sơn's 2020 HTX file: two title rows, header on row 4, data from row 5.
+HEADER = ["STT", "Mã số HTX", "Tên HTX", "Ngày thành lập", "Lĩnh vực", "Tình trạng", "Số thành viên"]
+ROWS = {
+    5: [1, "5400100001", "HTX Nông nghiệp Ân Nghĩa", dt.datetime(2019, 5, 6), "Nông nghiệp", "Đang hoạt động", 12],
+    6: [2, "5400100002", "=HYPERLINK(\"http://evil\")", "31/02/2020", "Nông nghiệp", "Đang hoạt động", 9],
+    7: [3, "5400100003", "HTX Vận tải Mường Vang", dt.datetime(2018, 1, 2), "Nông nghiep xx", "Đang hoạt động", -4],
+}
+REJECTED = [
+    # source_file, sheet, row_number, column_name, raw_value, reason
+    ("2020/lac-son/htx.xlsx", "DS HTX", 6, "established_on", "31/02/2020",
+     "Ngày không hợp lệ: 31/02/2020 [invalid_date]"),
+    ("2020/lac-son/htx.xlsx", "DS HTX", 7, "sector", "Nông nghiep xx",
+     "Lĩnh vực không có trong danh mục: Nông nghiep xx [unknown_category]"),
+    ("2020/lac-son/htx.xlsx", "DS HTX", 7, "members", "-4", "[negative_value]"),
+    ("2020/148/tht.csv", None, 2, "members", "mười", "Không phải là số: mười [invalid_number]"),
+    ("2019/lac-son/old.xlsx", "DS HTX", 5, "name", None, "Thiếu tên [missing_value]"),  # other year
+]
+ISSUES = [
+    ("2020/lac-son/hong.xlsx", None, "Không mở được tệp (tệp hỏng hoặc có mật khẩu) [unreadable_file]"),
+]
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "2020" / "lac-son").mkdir(parents=True)
+    (raw / "2020" / "148").mkdir(parents=True)
+    (raw / "2019" / "lac-son").mkdir(parents=True)
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "DS HTX"
+    ws["A1"] = "UBND HUYỆN LẠC SƠN"
+    ws["A2"] = "DANH SÁCH HỢP TÁC XÃ NĂM 2020"
+    for c, h in enumerate(HEADER, start=1):
+        ws.cell(4, c, h)
+    for r, values in ROWS.items():
+        for c, v in enumerate(values, start=1):
+            cell = ws.cell(r, c, v)
+            if isinstance(v, str):
+                cell.data_type = "s"  # a text cell that looks like a formula, as a clerk might paste it
+    book.save(raw / "2020" / "lac-son" / "htx.xlsx")
+    (raw / "2020" / "lac-son" / "hong.xlsx").write_bytes(b"not a zip")
+    (raw / "2020" / "148" / "tht.csv").write_text(
+        "Tên THT;Xã;Ngày thành lập;Lĩnh vực;Tình trạng;Số thành viên\n"
+        "THT Rau sạch;Dân Chủ;01/02/2020;Nông nghiệp;Đang hoạt động;mười\n", encoding="utf-8-sig")
+    wh = make_fixture_warehouse(tmp_path / "wh.duckdb", rejected=REJECTED, file_issues=ISSUES)
+    return raw, wh, tmp_path / "out"
+
+
+def _cells(ws):
+    return [[c for c in row] for row in ws.iter_rows()]
+
+
+def test_one_workbook_per_district_with_problems(setup):
+    raw, wh, out = setup
+    paths = build_feedback(2020, wh, out, raw)
+    assert sorted(p.name for p in paths) == ["phan-hoi-2020-148-thanh-pho-hoa-binh.xlsx",
+                                             "phan-hoi-2020-157-lac-son.xlsx"]
+    only = build_feedback(2020, wh, out / "one", raw, district="Huyện Lạc Sơn")
+    assert [p.name for p in only] == ["phan-hoi-2020-157-lac-son.xlsx"]
+    assert build_feedback(2020, wh, out / "none", raw, district="Kỳ Sơn") == []
+
+
+def test_lac_son_workbook(setup):
+    raw, wh, out = setup
+    path = next(p for p in build_feedback(2020, wh, out, raw) if "lac-son" in p.name)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Tóm tắt", "Ô bị lỗi", "Dòng gốc 1", "Tệp bị từ chối"]
+    summary = "\n".join(str(c.value) for row in book["Tóm tắt"].iter_rows() for c in row if c.value)
+    assert "Đơn vị: Lạc Sơn (mã 157)" in summary and "Số ô bị lỗi: 3 (trên 2 dòng)" in summary
+
+    # every rejected cell of 2020 for Lạc Sơn, none of 2019
+    rows = list(book["Ô bị lỗi"].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        ("2020/lac-son/htx.xlsx", "DS HTX", 6, "31/02/2020"),
+        ("2020/lac-son/htx.xlsx", "DS HTX", 7, "-4"),
+        ("2020/lac-son/htx.xlsx", "DS HTX", 7, "Nông nghiep xx"),
+    ]
+    assert rows[0][5] == "Ngày không hợp lệ: 31/02/2020 [invalid_date]"
+    assert rows[1][5] == "Không được là số âm [negative_value]"  # code only in the audit -> Vietnamese
+    assert "15/03/2020" in rows[0][6] and "31/12/2020" in rows[0][6]
+    assert "số nguyên" in rows[1][6]
+    assert "Nông nghiệp" in rows[2][6] and "Quản lý chợ" in rows[2][6]
+    ws = book["Ô bị lỗi"]
+    assert ws["E2"].fill.fgColor.rgb.endswith("F4B6B6") and ws["E3"].quotePrefix  # "-4" stays text
+
+    # the rows as they were sent, header as written, fault highlighted with the reason as comment
+    ws = book["Dòng gốc 1"]
+    assert [c.value for c in ws[4]] == ["Dòng", *HEADER, "Lý do"]
+    sent6 = [c.value for c in ws[5]][:1 + len(HEADER)]
+    assert sent6 == [6, *ROWS[6]]
+    sent7 = [c.value for c in ws[6]][:1 + len(HEADER)]
+    assert sent7 == [7, *ROWS[7]]
+    red = {c.column_letter for row in ws.iter_rows(min_row=5) for c in row
+           if c.fill.fgColor.rgb and c.fill.fgColor.rgb.endswith("F4B6B6")}
+    # column E (date, 1 + index 3), F (sector), H (members): Dòng is A
+    assert red == {"E", "F", "H"}
+    assert ws["E5"].comment.text.startswith("Ngày không hợp lệ")
+    assert ws["D5"].value == '=HYPERLINK("http://evil")' and ws["D5"].data_type == "s" and ws["D5"].quotePrefix
+
+    files = list(book["Tệp bị từ chối"].iter_rows(min_row=2, values_only=True))
+    assert files == [("2020/lac-son/hong.xlsx", "(cả tệp)",
+                      "Không mở được tệp (tệp hỏng hoặc có mật khẩu) [unreadable_file]",
+                      "Mở lại tệp trên máy, bỏ mật khẩu, lưu lại dạng .xlsx rồi gửi lại.")]
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            body = z.read(name).decode("utf-8", "replace")
+            assert "<f>" not in body and "<hyperlink" not in body
+
+
+def test_csv_source_row(setup):
+    raw, wh, out = setup
+    path = next(p for p in build_feedback(2020, wh, out, raw) if "-148-" in p.name)
+    book = openpyxl.load_workbook(path)
+    ws = book["Dòng gốc 1"]
+    assert [c.value for c in ws[4]][:7] == ["Dòng", "Tên THT", "Xã", "Ngày thành lập", "Lĩnh vực", "Tình trạng",
+                                            "Số thành viên"]
+    assert [c.value for c in ws[5]][:7] == [2, "THT Rau sạch", "Dân Chủ", "01/02/2020", "Nông nghiệp",
+                                           "Đang hoạt động", "mười"]
+    assert ws["G5"].fill.fgColor.rgb.endswith("F4B6B6")
