@@ -1,0 +1,324 @@
+"""SQL model runner: `sql/<layer>/<name>.sql` -> table `<layer>.<name>`.
+
+Each model file holds ONE SELECT (CTEs allowed). Dependencies are read from the SQL itself
+with sqlglot (duckdb dialect): every table reference that is not a CTE name. Models are run in
+topological order inside one explicit transaction, as `CREATE OR REPLACE TABLE ... AS <select>`,
+and every table and column gets a `COMMENT ON` from the model file's header block:
+
+    -- @description Chỉ tiêu toàn tỉnh — province indicators. Grain: year × entity_type.
+    -- @column year: Năm báo cáo — report year
+
+Columns not described in the file fall back to `sql/columns.toml` (shared descriptions of the
+indicator columns). A model column with no description at all is an error. See sql/README.md.
+
+Also here: `create_input_tables(con)`, the one definition of the raw.* and ref.* input tables
+shared by the loader and the tests.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+LAYERS = ("staging", "core", "marts")
+SHARED_COLUMNS_FILE = "columns.toml"
+
+
+class ModelError(Exception):
+    """A model set that cannot be run: parse error, cycle, unknown table, missing description."""
+
+
+@dataclass
+class Model:
+    name: str                      # "<layer>.<stem>"
+    path: Path
+    sql: str                       # the SELECT, header comments included
+    deps: set[str] = field(default_factory=set)
+    description: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- input tables
+
+_LINEAGE = """
+    source_file VARCHAR, sheet VARCHAR, row_number BIGINT,
+    year INTEGER, district_code VARCHAR, file_hash VARCHAR, run_id VARCHAR"""
+
+INPUT_TABLES_DDL: dict[str, str] = {
+    "raw.htx": f"""(
+    reg_code VARCHAR, name VARCHAR, commune VARCHAR, kind VARCHAR, established_on DATE,
+    sector VARCHAR, status VARCHAR, members BIGINT, workers BIGINT, revenue DOUBLE,
+    profit DOUBLE, income DOUBLE, rating VARCHAR, ocop_stars BIGINT, high_tech BOOLEAN,{_LINEAGE})""",
+    "raw.tht": f"""(
+    name VARCHAR, commune VARCHAR, established_on DATE, sector VARCHAR, status VARCHAR,
+    members BIGINT, workers BIGINT, revenue DOUBLE, profit DOUBLE, income DOUBLE,{_LINEAGE})""",
+    "raw.ho_tro": f"""(
+    reg_code VARCHAR, support_type VARCHAR, amount DOUBLE, participants BIGINT,
+    decision_no VARCHAR, allocated_on DATE,{_LINEAGE})""",
+    "raw.chi_tieu": f"""(
+    code VARCHAR, label VARCHAR, unit VARCHAR, target_raw VARCHAR, target_min DOUBLE,
+    target_max DOUBLE,{_LINEAGE})""",
+    "ref.districts": """(
+    district_code VARCHAR, district_name VARCHAR, province_code VARCHAR,
+    valid_from DATE, valid_to DATE)""",
+    "ref.settings": "(key VARCHAR, value VARCHAR)",
+}
+
+_LINEAGE_COMMENTS = {
+    "source_file": "Tệp nguồn — source file, path relative to the raw folder",
+    "sheet": "Trang tính — sheet name in the source workbook",
+    "row_number": "Dòng — row number as Excel shows it (1-based)",
+    "year": "Năm báo cáo — report year (from the folder)",
+    "district_code": "Mã huyện — GSO district code (3 digits); NULL for the province folder",
+    "file_hash": "Mã băm tệp — sha256 of the source file's bytes",
+    "run_id": "Lần chạy — id of the run that loaded the row",
+}
+
+INPUT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "raw.htx": ("Danh sách HTX, liên hiệp HTX (biểu HTX) — cooperatives register rows as loaded, one per accepted row", {
+        "reg_code": "Mã số HTX — registration / tax code (text, leading zeros kept)",
+        "name": "Tên HTX — cooperative name",
+        "commune": "Xã, phường, thị trấn — commune",
+        "kind": "Loại hình — kind: htx (cooperative) | union (union of cooperatives)",
+        "established_on": "Ngày thành lập — date established",
+        "sector": "Lĩnh vực — sector code",
+        "status": "Tình trạng — status: active | suspended | dissolved",
+        "members": "Số thành viên — members (persons)",
+        "workers": "Số lao động — regular workers (persons)",
+        "revenue": "Doanh thu — revenue, million VND a year",
+        "profit": "Lợi nhuận — profit, million VND a year (may be negative)",
+        "income": "Thu nhập bình quân — average income, million VND per person a month",
+        "rating": "Xếp loại — rating: good | fair | average | weak",
+        "ocop_stars": "Sản phẩm OCOP — OCOP stars (3, 4, 5)",
+        "high_tech": "Ứng dụng công nghệ cao — applies high technology (yes/no)",
+        **_LINEAGE_COMMENTS}),
+    "raw.tht": ("Danh sách tổ hợp tác (biểu THT) — cooperative groups register rows as loaded", {
+        "name": "Tên tổ hợp tác — group name",
+        "commune": "Xã — commune",
+        "established_on": "Ngày thành lập / chứng thực hợp đồng — date established",
+        "sector": "Lĩnh vực — sector code",
+        "status": "Tình trạng — status: active | suspended | dissolved",
+        "members": "Số thành viên — members (persons)",
+        "workers": "Số lao động — workers (persons)",
+        "revenue": "Doanh thu — revenue, million VND a year",
+        "profit": "Lợi nhuận — profit, million VND a year",
+        "income": "Thu nhập bình quân — average income, million VND per person a month",
+        **_LINEAGE_COMMENTS}),
+    "raw.ho_tro": ("Hỗ trợ HTX (biểu HO_TRO) — support allocated to cooperatives, rows as loaded", {
+        "reg_code": "Mã số HTX — registration code of the supported cooperative",
+        "support_type": "Nội dung hỗ trợ — support type code",
+        "amount": "Kinh phí — amount, million VND",
+        "participants": "Số lượt người — participants (training), persons",
+        "decision_no": "Số quyết định — decision number",
+        "allocated_on": "Ngày quyết định — allocation date",
+        **_LINEAGE_COMMENTS}),
+    "raw.chi_tieu": ("Chỉ tiêu kế hoạch (biểu CHI_TIEU) — the province's annual plan rows as loaded", {
+        "code": "Mã chỉ tiêu — plan indicator code",
+        "label": "Chỉ tiêu — indicator label as written",
+        "unit": "Đơn vị tính — unit as written",
+        "target_raw": "Kế hoạch — target as written (number or range)",
+        "target_min": "Kế hoạch tối thiểu — lower bound of the target",
+        "target_max": "Kế hoạch tối đa — upper bound of the target (NULL for 'từ N')",
+        **_LINEAGE_COMMENTS}),
+    "ref.districts": ("Danh mục huyện, thành phố — reference list of district-level units with validity", {
+        "district_code": "Mã huyện — GSO district code (3 digits)",
+        "district_name": "Tên huyện, thành phố — district name",
+        "province_code": "Mã tỉnh — GSO province code",
+        "valid_from": "Hiệu lực từ — valid from (inclusive)",
+        "valid_to": "Hiệu lực đến — valid to (exclusive); NULL = still valid",
+    }),
+    "ref.settings": ("Tham số — pipeline settings (key/value), e.g. backlog_window_years", {
+        "key": "Tên tham số — setting name",
+        "value": "Giá trị — setting value (text)",
+    }),
+}
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def create_input_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (if missing) the empty raw.* and ref.* input tables with their types and comments.
+
+    Idempotent: existing tables are kept as they are (only comments are re-applied)."""
+    stmts = ["CREATE SCHEMA IF NOT EXISTS raw", "CREATE SCHEMA IF NOT EXISTS ref"]
+    for name, cols in INPUT_TABLES_DDL.items():
+        stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
+    for name, (tdesc, cdescs) in INPUT_COMMENTS.items():
+        stmts.append(f"COMMENT ON TABLE {name} IS {_q(tdesc)}")
+        for col, d in cdescs.items():
+            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {_q(d)}")
+    _in_transaction(con, stmts)
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, stmts: list[str]) -> None:
+    con.begin()
+    try:
+        for s in stmts:
+            con.execute(s).fetchall()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+# --------------------------------------------------------------------------- discovery
+
+_DESC_RE = re.compile(r"^\s*--\s*@description\s+(.+?)\s*$")
+_COL_RE = re.compile(r"^\s*--\s*@column\s+([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.+?)\s*$")
+
+
+def _parse_header(text: str) -> tuple[str | None, dict[str, str]]:
+    desc = None
+    cols: dict[str, str] = {}
+    for line in text.splitlines():
+        if m := _DESC_RE.match(line):
+            desc = m.group(1) if desc is None else desc + " " + m.group(1)
+        elif m := _COL_RE.match(line):
+            cols[m.group(1)] = m.group(2)
+    return desc, cols
+
+
+def _deps(path: Path, sql: str) -> set[str]:
+    try:
+        trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None]
+    except sqlglot.errors.ParseError as e:
+        raise ModelError(f"{path}: cannot parse the SQL: {e}") from e
+    if len(trees) != 1:
+        raise ModelError(f"{path}: a model file must hold exactly one SELECT, found {len(trees)} statements")
+    tree = trees[0]
+    if not isinstance(tree, exp.Query):
+        raise ModelError(f"{path}: a model file must hold one SELECT, found {tree.key.upper()}")
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    deps: set[str] = set()
+    for t in tree.find_all(exp.Table):
+        if not isinstance(t.this, exp.Identifier):
+            continue  # table functions: range(), generate_series(), read_csv() ...
+        name = t.name.lower()
+        db = t.db.lower()
+        if not db and name in ctes:
+            continue
+        deps.add(f"{db}.{name}" if db else name)
+    return deps
+
+
+def discover_models(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
+    """All models under sql_dir/<layer>/*.sql, keyed by '<layer>.<stem>', with parsed dependencies."""
+    models: dict[str, Model] = {}
+    for layer in LAYERS:
+        d = Path(sql_dir) / layer
+        if not d.is_dir():
+            continue
+        for p in sorted(d.glob("*.sql")):
+            text = p.read_text(encoding="utf-8")
+            name = f"{layer}.{p.stem}".lower()
+            desc, cols = _parse_header(text)
+            models[name] = Model(name=name, path=p, sql=text.strip().rstrip(";").strip(),
+                                 deps=_deps(p, text), description=desc, columns=cols)
+    return models
+
+
+def model_graph(sql_dir: Path = SQL_DIR) -> dict[str, set[str]]:
+    """Model name -> the tables its SQL reads (models and input tables alike)."""
+    return {name: set(m.deps) for name, m in discover_models(sql_dir).items()}
+
+
+def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.sql("SELECT schema_name, table_name FROM duckdb_tables() "
+                   "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    out = set()
+    for schema, table in rows:
+        out.add(f"{schema}.{table}".lower())
+        if schema == "main":
+            out.add(table.lower())
+    return out
+
+
+def _order(models: dict[str, Model], existing: set[str]) -> list[str]:
+    unknown = []
+    for name, m in models.items():
+        for dep in sorted(m.deps):
+            if dep not in models and dep not in existing:
+                unknown.append(f"{m.path} reads unknown table {dep!r} (neither a model in sql/ nor an input table)")
+    if unknown:
+        raise ModelError("Unknown table reference:\n  " + "\n  ".join(unknown))
+    graph = {name: {d for d in m.deps if d in models} for name, m in models.items()}
+    ts = graphlib.TopologicalSorter(graph)
+    try:
+        # static_order is not stable across runs; sort each ready batch for reproducibility.
+        ts.prepare()
+    except graphlib.CycleError as e:
+        cycle = e.args[1]
+        files = " -> ".join(str(models[n].path) for n in cycle)
+        raise ModelError(f"Dependency cycle between models: {' -> '.join(cycle)}\n  files: {files}") from e
+    order: list[str] = []
+    while ts.is_active():
+        ready = sorted(ts.get_ready())
+        order.extend(ready)
+        ts.done(*ready)
+    return order
+
+
+def _shared_columns(sql_dir: Path) -> dict[str, str]:
+    p = Path(sql_dir) / SHARED_COLUMNS_FILE
+    if not p.exists():
+        return {}
+    data = tomllib.loads(p.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in data.get("columns", {}).items()}
+
+
+def run_models(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Build every model as a table, in dependency order, in one transaction; comment every
+    table and column. Returns the model names in run order. Raises ModelError (and leaves the
+    database as it was) on a parse error, cycle, unknown table, failing SQL or a column without
+    a description."""
+    models = discover_models(sql_dir)
+    order = _order(models, _existing_tables(con))
+    shared = _shared_columns(sql_dir)
+    con.begin()
+    try:
+        for name in order:
+            m = models[name]
+            layer = name.split(".", 1)[0]
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}").fetchall()
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS\n{m.sql}\n").fetchall()
+            except duckdb.Error as e:
+                raise ModelError(f"Model {name} ({m.path}) failed: {e}") from e
+            _comment(con, m, shared)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return order
+
+
+def _comment(con: duckdb.DuckDBPyConnection, m: Model, shared: dict[str, str]) -> None:
+    schema, table = m.name.split(".", 1)
+    cols = [r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "ORDER BY column_index", [schema, table]).fetchall()]
+    missing = [c for c in cols if c not in m.columns and c not in shared]
+    problems = []
+    if not m.description:
+        problems.append("no '-- @description ...' line")
+    if missing:
+        problems.append("columns without a description: " + ", ".join(missing)
+                        + " (add '-- @column <name>: ...' lines or entries in sql/columns.toml)")
+    stale = sorted(set(m.columns) - set(cols))
+    if stale:
+        problems.append("'@column' lines for columns the model does not have: " + ", ".join(stale))
+    if problems:
+        raise ModelError(f"Model {m.name} ({m.path}): " + "; ".join(problems))
+    con.execute(f"COMMENT ON TABLE {m.name} IS {_q(m.description)}").fetchall()
+    for c in cols:
+        con.execute(f'COMMENT ON COLUMN {m.name}."{c}" IS {_q(m.columns.get(c) or shared[c])}').fetchall()
