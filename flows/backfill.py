@@ -1,0 +1,33 @@
+"""The backfill flow: reprocess report years whether or not their files changed.
+
+A thin Prefect flow around the nightly flow (which does the work, under the one-run lock),
+so that an operator can start a backfill from the Prefect UI with `from_year` / `to_year`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
+
+
+@flow(name="coop-backfill", log_prints=True)
+def backfill_run(
+    from_year: int,
+    to_year: int,
+    raw_dir: str | None = None,
+    warehouse: str | None = None,
+):
+    """Reprocess report years `from_year`..`to_year` (after a rule or vocabulary change),
+    then rebuild, test and publish like the nightly run."""
+    if from_year > to_year:
+        raise ValueError(f"from_year {from_year} is after to_year {to_year}")
+    from flows.nightly import nightly_run
+
+    return nightly_run(
+        raw_dir=Path(raw_dir) if raw_dir else DEFAULT_RAW_DIR,
+        warehouse=Path(warehouse) if warehouse else DEFAULT_WAREHOUSE,
+        backfill_years=(int(from_year), int(to_year)),
+    )
