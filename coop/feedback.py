@@ -479,8 +479,8 @@ def build_feedback(year: int, warehouse: Path, out_dir: Path, raw_dir: Path, dis
     out_dir = Path(out_dir)
     paths = []
     for fb in collect_feedback(year, warehouse, raw_dir, district):
-        if not fb.cells and not fb.files:
-            continue
+        if not fb.cells and all(f.code == "superseded" for f in fb.files):
+            continue  # a superseded file alone is not a problem to report
         name = f"phan-hoi-{year}-{fb.key if fb.key.isdigit() else slug(fb.key)}-{slug(fb.name)}.xlsx"
         paths.append(write_district_workbook(fb, raw_dir, out_dir / name))
     return paths

@@ -131,3 +131,32 @@ def test_csv_source_row(setup):
     assert [c.value for c in ws[5]][:7] == [2, "THT Rau sạch", "Dân Chủ", "01/02/2020", "Nông nghiệp",
                                            "Đang hoạt động", "mười"]
     assert ws["G5"].fill.fgColor.rgb.endswith("F4B6B6")
+
+
+def test_sample_feedback_lists_exactly_the_planted_problems(tmp_path):
+    import json
+
+    from outputs_fixture import PROJECT, sample_warehouse
+
+    wh = sample_warehouse()
+    truth = json.loads((PROJECT / "data" / "sample" / "ground_truth.json").read_text(encoding="utf-8"))
+    raw = PROJECT / "data" / "raw"
+    for year in (2018, 2019, 2020, 2021):
+        shown_cells, shown_files = set(), set()
+        for path in build_feedback(year, wh, tmp_path / str(year), raw):
+            book = openpyxl.load_workbook(path)
+            for r in book["Ô bị lỗi"].iter_rows(min_row=2, values_only=True):
+                shown_cells.add((r[0], r[2], None if r[4] in (None, "") else str(r[4])))
+            for r in book["Tệp bị từ chối"].iter_rows(min_row=2, values_only=True):
+                if r[1] is not None:
+                    shown_files.add((r[0], r[2].rsplit("[", 1)[-1].rstrip("]")))
+        planted = {(r["source_file"], r["row_number"], r["raw_value"]) for r in truth["invalid_rows"]
+                   if r["source_file"].startswith(f"{year}/")}
+        assert shown_cells >= planted, planted - shown_cells
+        # duplicates quarantine every row of the key: those rows may add cells; nothing else may
+        extra = {c for c in shown_cells - planted}
+        dup_files = {r["source_file"] for r in truth["invalid_rows"] if r["reason_code"].startswith("duplicate")}
+        assert all(c[0] in dup_files for c in extra), extra
+        files = {(f["source_file"], f["reason_code"]) for f in truth["rejected_files"]
+                 if f["source_file"].startswith(f"{year}/")}
+        assert {f for f in shown_files if f[1] != "superseded"} == files

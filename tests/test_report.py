@@ -205,3 +205,56 @@ def test_excel_has_the_same_tables_and_no_formula(built):
         for name in z.namelist():
             if name.startswith("xl/worksheets/"):
                 assert "<f>" not in z.read(name).decode()
+
+
+# ------------------------------------------------------------------ the sample province, end to end
+def _text(html_src: str) -> str:
+    import html as _html
+    import re
+
+    return " ".join(_html.unescape(re.sub(r"<[^>]+>", " ", html_src)).split())
+
+
+def test_sample_report_2020_shows_the_article_figures(tmp_path):
+    from outputs_fixture import sample_warehouse
+
+    wh = sample_warehouse()
+    files = build_report(2020, wh, tmp_path)
+    text = _text(files.html.read_text(encoding="utf-8"))
+    # the seed article (../shared/reference/province-report-2021-01.txt), which the sample reproduces
+    for phrase in ["20 tổ hợp tác (THT) thành lập mới", "66 hợp tác xã (HTX), liên hiệp HTX thành lập mới",
+                   "203 THT đang hoạt động", "422 HTX đang hoạt động với 12,7 nghìn thành viên",
+                   "doanh thu bình quân 3,24 tỷ đồng/năm", "lợi nhuận bình quân 401 triệu đồng/năm",
+                   "thu nhập bình quân 4 triệu đồng/người/tháng", "doanh thu bình quân 581 triệu đồng/năm",
+                   "lợi nhuận bình quân 52 triệu đồng/năm", "thu nhập bình quân 1,4 triệu đồng/người/tháng",
+                   "còn 119 HTX thành lập mới chưa bố trí được kinh phí hỗ trợ",
+                   "Chỉ tiêu năm 2021: thành lập mới từ 65 HTX, liên hiệp HTX và 15 THT"]:
+        assert phrase in text, phrase
+    # every district's HTX figures as the marts hold them
+    parser = Cells()
+    parser.feed(files.html.read_text(encoding="utf-8"))
+    con = duckdb.connect(str(wh), read_only=True)
+    rows = con.execute("SELECT district_code, active_count, members FROM marts.district_indicators "
+                       "WHERE year = 2020 AND entity_type = 'HTX'").fetchall()
+    con.close()
+    assert len(rows) >= 9
+    for code, active, members in rows:
+        assert parser.cells[f"district.{code}.HTX.active_count"] == vn(active, 0)
+        assert parser.cells[f"district.{code}.HTX.members"] == vn(members, 0)
+
+
+def test_sample_report_2021_shows_plan_misses(tmp_path):
+    from outputs_fixture import sample_warehouse
+
+    wh = sample_warehouse()
+    parser = Cells()
+    parser.feed(build_report(2021, wh, tmp_path).html.read_text(encoding="utf-8"))
+    con = duckdb.connect(str(wh), read_only=True)
+    plan = con.execute("SELECT indicator_code, status FROM marts.plan_vs_actual WHERE year = 2021").fetchall()
+    con.close()
+    labels = {"met": "Đạt", "not_met": "Chưa đạt", "no_data": "Chưa có số liệu"}
+    assert len(plan) == 6
+    for code, status in plan:
+        assert parser.cells[f"plan.{code}.status"] == labels[status]
+    # the follow-up report: revenue per HTX fell from 3,240 to 2,230 million -> growth target missed
+    assert parser.cells["plan.htx_revenue_growth_pct.status"] == "Chưa đạt"
