@@ -239,8 +239,8 @@ def _against_plan(row: dict[str, Any] | None) -> str:
     elif row["status"] == "not_met":
         verdict = "chưa đạt"
     else:
-        verdict = "chưa có số liệu để so sánh"
-    return f" (kế hoạch {tgt}: {verdict})"
+        return f" (kế hoạch {tgt})"
+    return f", {verdict} kế hoạch ({tgt})"
 
 
 def _stats_phrase(p: dict[str, Any], entity: str) -> str:
@@ -572,8 +572,10 @@ def svg_lines(title: str, xs: Sequence[Any], series: Sequence[tuple[str, Sequenc
     vmax = _nice_max(max(vals + [0]))
     n = len(xs)
 
+    pad = 28
+
     def px(i: int) -> float:
-        return left + (pw * i / (n - 1) if n > 1 else pw / 2)
+        return left + pad + ((pw - 2 * pad) * i / (n - 1) if n > 1 else (pw - 2 * pad) / 2)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
              f'role="img" aria-label="{_esc(title)}" class="chart">',

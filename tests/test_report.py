@@ -103,8 +103,8 @@ def test_narrative_reads_like_the_article(built):
     # hand-made fixture: 2020 HTX 66 new / 422 active / 12 700 members / 3 240 / 401 / 4.0;
     # THT 20 / 203 / 3 012 / 581 / 52 / 1.4; 3 HTX awaiting support; plan 60 HTX (từ), 25 THT
     for phrase in [
-        "Trong năm 2020, toàn tỉnh có 20 tổ hợp tác (THT) thành lập mới (kế hoạch 25: chưa đạt)",
-        "66 hợp tác xã (HTX), liên hiệp HTX thành lập mới (kế hoạch từ 60: vượt)",
+        "Trong năm 2020, toàn tỉnh có 20 tổ hợp tác (THT) thành lập mới, chưa đạt kế hoạch (25), "
+        "66 hợp tác xã (HTX), liên hiệp HTX thành lập mới, vượt kế hoạch (từ 60).",
         "203 THT đang hoạt động với 3.012 thành viên, doanh thu bình quân 581 triệu đồng/năm, "
         "lợi nhuận bình quân 52 triệu đồng/năm, thu nhập bình quân 1,4 triệu đồng/người/tháng",
         "422 HTX đang hoạt động với 12,7 nghìn thành viên, doanh thu bình quân 3,24 tỷ đồng/năm, "
