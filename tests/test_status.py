@@ -1,0 +1,218 @@
+"""`coop status` on a small hand-made warehouse + raw folder.
+
+Fixture (report years 2020 and 2021, districts 148 Hòa Bình city, 150 Đà Bắc, 151 Kỳ Sơn
+(valid until 2020-01-01), 157 Lạc Sơn):
+- 2020/148/htx.xlsx: 3 rows loaded (2 HTX + 1 HO_TRO), 1 row quarantined (2 bad cells).
+- 2020/150/cu.xlsx superseded by 2020/150/moi.xlsx (2 rows loaded).
+- 2020/157/: nothing -> missing (not the current year).
+- 2021/148/bc.csv: 1 row loaded.
+- 2021/157/hong.xlsx: rejected whole (unreadable) -> 157 has no usable report for 2021.
+- 2021/150/: nothing in the warehouse, but 2021/150/new.xlsx arrived in the raw folder since.
+- Kỳ Sơn (151) is not expected in 2020 or 2021.
+Expected: missing for 2021 = 150 Đà Bắc and 157 Lạc Sơn (+ the province folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from coop.cli import app
+from coop.models import create_input_tables
+from coop.status import collect_status, status_command
+
+RUN1 = "run-1"
+RUN2 = "run-2"
+T1 = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
+T2 = datetime(2026, 11, 26, 18, 0, tzinfo=timezone.utc)
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    raw = tmp_path / "raw"
+    wh = tmp_path / "warehouse" / "coop.duckdb"
+    wh.parent.mkdir()
+    hashes = {
+        "2020/148/htx.xlsx": _write(raw / "2020/148/htx.xlsx", b"a"),
+        "2020/150/cu.xlsx": _write(raw / "2020/150/cu.xlsx", b"b"),
+        "2020/150/moi.xlsx": _write(raw / "2020/150/moi.xlsx", b"c"),
+        "2021/148/bc.csv": _write(raw / "2021/148/bc.csv", b"d"),
+        "2021/157/hong.xlsx": _write(raw / "2021/157/hong.xlsx", b"e"),
+    }
+    con = duckdb.connect(str(wh))
+    create_input_tables(con)
+    con.execute(
+        """INSERT INTO ref.districts VALUES
+        ('148','Thành phố Hòa Bình','17','2000-01-01',NULL),
+        ('150','Đà Bắc','17','2000-01-01',NULL),
+        ('151','Kỳ Sơn','17','2000-01-01','2020-01-01'),
+        ('157','Lạc Sơn','17','2000-01-01',NULL)"""
+    ).fetchall()
+    lin = lambda sf, r, y, d, run: f"'{sf}','Sheet1',{r},{y},'{d}','{hashes[sf]}','{run}'"  # noqa: E731
+    con.execute(
+        f"""INSERT INTO raw.htx (reg_code, name, source_file, sheet, row_number, year, district_code, file_hash, run_id)
+        VALUES ('1','A',{lin('2020/148/htx.xlsx', 5, 2020, '148', RUN1)}),
+               ('2','B',{lin('2020/148/htx.xlsx', 6, 2020, '148', RUN1)}),
+               ('3','C',{lin('2020/150/moi.xlsx', 5, 2020, '150', RUN1)}),
+               ('4','D',{lin('2020/150/moi.xlsx', 6, 2020, '150', RUN1)}),
+               ('5','E',{lin('2021/148/bc.csv', 2, 2021, '148', RUN2)})"""
+    ).fetchall()
+    con.execute(
+        f"""INSERT INTO raw.ho_tro (reg_code, source_file, sheet, row_number, year, district_code, file_hash, run_id)
+        VALUES ('1',{lin('2020/148/htx.xlsx', 9, 2020, '148', RUN1)})"""
+    ).fetchall()
+    con.execute(
+        """CREATE SCHEMA audit;
+        CREATE TABLE audit.runs (run_id VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, status VARCHAR,
+            files_seen INTEGER, files_loaded INTEGER, rows_loaded BIGINT, rows_rejected BIGINT);
+        CREATE TABLE audit.files (source_file VARCHAR, file_hash VARCHAR, size BIGINT, modified_at TIMESTAMPTZ,
+            status VARCHAR, first_seen_run VARCHAR, last_run VARCHAR);
+        CREATE TABLE audit.file_issues (run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, reason_code VARCHAR,
+            reason VARCHAR, severity VARCHAR);
+        CREATE TABLE audit.rejected_rows (run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, row_number BIGINT,
+            column_name VARCHAR, raw_value VARCHAR, reason_code VARCHAR, reason VARCHAR);"""
+    )
+    con.execute("INSERT INTO audit.runs VALUES (?, ?, ?, 'published', 4, 3, 5, 1), (?, ?, ?, 'published', 6, 1, 1, 0)",
+                [RUN1, T1, T1, RUN2, T2, T2]).fetchall()
+    for sf, st, run in [
+        ("2020/148/htx.xlsx", "loaded", RUN1),
+        ("2020/150/cu.xlsx", "superseded", RUN1),
+        ("2020/150/moi.xlsx", "loaded", RUN1),
+        ("2021/148/bc.csv", "loaded", RUN2),
+        ("2021/157/hong.xlsx", "rejected", RUN2),
+    ]:
+        con.execute("INSERT INTO audit.files VALUES (?, ?, 1, NULL, ?, ?, ?)", [sf, hashes[sf], st, run, run]).fetchall()
+    con.execute(
+        """INSERT INTO audit.file_issues VALUES
+        ('run-1','2020/150/cu.xlsx',NULL,'superseded','Đã có tệp nộp lại mới hơn: 2020/150/moi.xlsx [superseded]','superseded'),
+        ('run-2','2021/157/hong.xlsx',NULL,'unreadable_file','Không mở được tệp [unreadable_file]','rejected')"""
+    ).fetchall()
+    con.execute(
+        """INSERT INTO audit.rejected_rows VALUES
+        ('run-1','2020/148/htx.xlsx','Sheet1',7,'established_on','31/02/2020','invalid_date','Ngày không hợp lệ [invalid_date]'),
+        ('run-1','2020/148/htx.xlsx','Sheet1',7,'members','abc','invalid_number','Không phải số [invalid_number]')"""
+    ).fetchall()
+    con.close()
+    # arrived after the last run
+    _write(raw / "2021/150/new.xlsx", b"f")
+    return raw, wh
+
+
+def _row(status, year, code):
+    return next(d for d in status.years[year] if d.district_code == code)
+
+
+def test_collect_status(setup):
+    raw, wh = setup
+    st = collect_status(raw, wh)
+    assert st.current_year == 2021
+    assert sorted(st.years) == [2020, 2021]
+    # Kỳ Sơn is not expected after its merger
+    assert [d.district_code for d in st.years[2021]] == ["148", "150", "157", None]
+
+    r = _row(st, 2020, "148")
+    assert r.received and r.rows_loaded == 3 and r.rows_rejected == 1
+    assert r.files[0].loaded_at == T1.isoformat(timespec="seconds")
+
+    r = _row(st, 2020, "150")
+    assert r.received and r.rows_loaded == 2
+    assert [f.source_file for f in r.of("superseded")] == ["2020/150/cu.xlsx"]
+    assert not _row(st, 2020, "157").received
+
+    assert _row(st, 2021, "148").received
+    r = _row(st, 2021, "150")
+    assert not r.received and [f.source_file for f in r.of("pending")] == ["2021/150/new.xlsx"]
+    r = _row(st, 2021, "157")
+    assert not r.received and [f.source_file for f in r.of("rejected")] == ["2021/157/hong.xlsx"]
+
+    assert [(d.district_code) for d in st.missing_current] == ["150", "157", None]
+    assert st.last_run["run_id"] == RUN2
+
+
+def test_status_text_shows_missing_and_who_to_call(setup, capsys):
+    raw, wh = setup
+    assert status_command(raw, wh, "text") == 0
+    out = capsys.readouterr().out
+    assert "superseded: cu.xlsx" in out
+    assert "rejected: hong.xlsx" in out
+    assert "waiting for next run: new.xlsx" in out
+    assert "MISSING" in out
+    assert "2021/150/new.xlsx" in out
+    tail = out[out.index("Who to call"):]
+    assert "2021" in tail.splitlines()[0]
+    assert "150 Đà Bắc" in tail and "157 Lạc Sơn" in tail
+    assert "148" not in tail
+
+
+def test_status_missing_current_year_is_red_in_a_terminal(setup):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from coop.status import render_text
+
+    raw, wh = setup
+    buf = StringIO()
+    render_text(collect_status(raw, wh), Console(file=buf, force_terminal=True, width=200, color_system="standard"))
+    out = buf.getvalue()
+    line = next(l for l in out.splitlines() if "Lạc Sơn" in l and "hong.xlsx" in l)
+    assert "\x1b[1;31m" in line  # bold red
+    ok_line = next(l for l in out.splitlines() if "Thành phố Hòa Bình" in l and "bc.csv" in l)
+    assert "\x1b[1;31m" not in ok_line
+
+
+def test_status_json(setup):
+    raw, wh = setup
+    res = CliRunner().invoke(app, ["status", "--raw-dir", str(raw), "--warehouse", str(wh), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["current_year"] == 2021
+    assert [d["district_code"] for d in data["missing_current_year"]] == ["150", "157", None]
+    y2020 = next(y for y in data["years"] if y["year"] == 2020)
+    d150 = next(d for d in y2020["districts"] if d["district_code"] == "150")
+    assert d150["superseded"] == ["2020/150/cu.xlsx"] and d150["rows_loaded"] == 2 and d150["received"]
+    d148 = next(d for d in y2020["districts"] if d["district_code"] == "148")
+    assert (d148["rows_loaded"], d148["rows_rejected"]) == (3, 1)
+    assert data["pending_files"] == ["2021/150/new.xlsx"]
+
+
+def test_status_changed_and_removed_files(setup):
+    raw, wh = setup
+    (raw / "2020/148/htx.xlsx").write_bytes(b"a-changed")
+    (raw / "2021/148/bc.csv").unlink()
+    st = collect_status(raw, wh)
+    r = _row(st, 2020, "148")
+    assert [f.source_file for f in r.of("pending")] == ["2020/148/htx.xlsx"]
+    r = _row(st, 2021, "148")
+    assert any("removed from the raw folder" in x for x in r.files[0].reasons)
+
+
+def test_status_while_another_process_reads_the_warehouse(setup):
+    raw, wh = setup
+    analyst = duckdb.connect(str(wh), read_only=True)
+    try:
+        assert status_command(raw, wh, "json") == 0
+    finally:
+        analyst.close()
+
+
+def test_status_without_a_published_warehouse(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    _write(raw / "2021/148/a.xlsx", b"x")
+    assert status_command(raw, tmp_path / "none.duckdb", "json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["published"] is False
+    assert data["pending_files"] == ["2021/148/a.xlsx"]
