@@ -450,20 +450,21 @@ def _short(sf: str) -> str:
 
 
 def render_text(status: Status, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     if status.published:
         run = status.last_run or {}
         console.print(
-            f"[bold]Warehouse[/] {status.warehouse}: last published {status.published_at}"
-            + (f" by run {run.get('run_id')} ({run.get('status')})" if run.get("run_id") else "")
+            f"[bold]Warehouse[/] {escape(status.warehouse)}: last published {status.published_at}"
+            + (f" by run {escape(str(run.get('run_id')))} ({escape(str(run.get('status')))})" if run.get("run_id") else "")
         )
     else:
-        console.print(f"[bold yellow]Warehouse {status.warehouse} has not been published yet.[/]")
+        console.print(f"[bold yellow]Warehouse {escape(status.warehouse)} has not been published yet.[/]")
     if status.error:
-        console.print(f"[bold red]{status.error}[/]")
-    console.print(f"Raw folder {status.raw_dir}")
+        console.print(f"[bold red]{escape(status.error)}[/]")
+    console.print(f"Raw folder {escape(status.raw_dir)}")
 
     for year, rows in sorted(status.years.items()):
         current = year == status.current_year
@@ -493,26 +494,26 @@ def render_text(status: Status, console) -> None:
             for f in loaded:
                 notes.extend(f"{_short(f.source_file)}: {r}" for r in f.reasons if r)
             style = "bold red" if (current and not d.received) else None
-            t.add_row(code, d.district_name, state, file_lines or "—",
+            t.add_row(Text(code), Text(d.district_name), state, Text(file_lines or "—"),
                       f"{d.rows_loaded:,}" if d.files else "—", f"{d.rows_rejected:,}" if d.files else "—",
-                      "\n".join(notes), style=style)
+                      Text("\n".join(notes)), style=style)
         console.print(t)
 
     if status.other_files:
         console.print("[bold]Files outside any known year/district folder:[/]")
         for f in status.other_files:
-            console.print(f"  {f.source_file} ({f.status}{': ' + f.reasons[0] if f.reasons else ''})")
+            console.print(Text(f"  {f.source_file} ({f.status}{': ' + f.reasons[0] if f.reasons else ''})"))
     pending = status.as_dict()["pending_files"]
     if pending:
         console.print(f"[bold yellow]{len(pending)} file(s) in the raw folder not loaded yet[/] (next `coop run`):")
         for sf in pending:
-            console.print(f"  {sf}")
+            console.print(Text(f"  {sf}"))
     missing = status.missing_current
     if status.current_year is not None:
         if missing:
             console.print(f"[bold red]Who to call — no usable report for {status.current_year}:[/]")
             for d in missing:
-                console.print(f"[bold red]  {d.district_code or PROVINCE} {d.district_name}[/]")
+                console.print(Text(f"  {d.district_code or PROVINCE} {d.district_name}", style="bold red"))
         else:
             console.print(f"[green]Every district has reported for {status.current_year}.[/]")
 

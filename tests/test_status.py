@@ -147,7 +147,7 @@ def test_status_text_shows_missing_and_who_to_call(setup, capsys):
     assert status_command(raw, wh, "text") == 0
     out = capsys.readouterr().out
     assert "superseded: cu.xlsx" in out
-    assert "rejected: hong.xlsx" in out
+    assert "rejected: hong.xlsx — Không mở được tệp [unreadable_file]" in out
     assert "waiting for next run: new.xlsx" in out
     assert "MISSING" in out
     assert "2021/150/new.xlsx" in out
