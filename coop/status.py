@@ -193,7 +193,8 @@ class _Published:
     rows_rejected: dict[str, int] = field(default_factory=dict)
     issues: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     last_run: dict[str, Any] | None = None
-    run_times: dict[str, Any] = field(default_factory=dict)
+    run_times: dict[str, Any] = field(default_factory=dict)  # run_id -> finished (in run order)
+    loaded_run: dict[str, str] = field(default_factory=dict)  # source_file -> run that loaded its rows
 
 
 def _read_published(warehouse: Path) -> _Published:
@@ -222,28 +223,24 @@ def _read_published(warehouse: Path) -> _Published:
             for r in rows:
                 rec = dict(zip(sel, r))
                 out.run_times[str(rec.get("run_id"))] = rec.get("finished_at") or rec.get("started_at")
-            if rows:
-                out.last_run = {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in zip(sel, rows[-1])}
+            recs = [dict(zip(sel, r)) for r in rows]
+            good = [r for r in recs if str(r.get("status") or "").lower() in ("published", "unchanged", "success")]
+            last = (good or recs)[-1] if recs else None
+            if last:
+                out.last_run = {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in last.items()}
 
-        # rows per source file and the file's year/district, from the lineage of raw.*
+        # rows per source file, the file's year/district and the run that loaded it (raw.* lineage)
         for t in ("raw.htx", "raw.tht", "raw.ho_tro", "raw.chi_tieu"):
             if t not in tables:
                 continue
-            for sf, year, dc, n in con.execute(
-                f"SELECT source_file, any_value(year), any_value(district_code), count(*) FROM {t} GROUP BY source_file"
+            for sf, year, dc, run, n in con.execute(
+                f"SELECT source_file, any_value(year), any_value(district_code), max(run_id), count(*) "
+                f"FROM {t} GROUP BY source_file"
             ).fetchall():
                 out.rows_loaded[sf] = out.rows_loaded.get(sf, 0) + int(n)
                 out.file_year_district.setdefault(sf, (year, dc))
-
-        if "audit.files" in tables:
-            cols = _table_columns(con, "audit", "files")
-            sel = [c for c in ("source_file", "file_hash", "size", "modified_at", "status", "first_seen_run",
-                               "last_run", "loaded_at", "loaded_run", "year", "district_code") if c in cols]
-            for r in con.execute(f"SELECT {', '.join(sel)} FROM audit.files").fetchall():
-                rec = dict(zip(sel, r))
-                out.ledger[rec["source_file"]] = rec
-                if "year" in rec:
-                    out.file_year_district.setdefault(rec["source_file"], (rec.get("year"), rec.get("district_code")))
+                if run is not None:
+                    out.loaded_run.setdefault(sf, str(run))
 
         if "audit.rejected_rows" in tables:
             cols = _table_columns(con, "audit", "rejected_rows")
@@ -256,10 +253,29 @@ def _read_published(warehouse: Path) -> _Published:
             ).fetchall():
                 out.rows_rejected[sf] = int(n)
 
+        if "audit.files" in tables:  # the ledger: the current state of every raw file
+            cols = _table_columns(con, "audit", "files")
+            sel = [c for c in ("source_file", "file_hash", "size", "modified_at", "status", "first_seen_run",
+                               "last_run", "year", "district_code", "rows_loaded", "rows_rejected") if c in cols]
+            for r in con.execute(f"SELECT {', '.join(sel)} FROM audit.files").fetchall():
+                rec = dict(zip(sel, r))
+                sf = rec["source_file"]
+                out.ledger[sf] = rec
+                if "year" in rec:
+                    out.file_year_district[sf] = (rec.get("year"), rec.get("district_code"))
+                if rec.get("rows_loaded") is not None:
+                    out.rows_loaded[sf] = int(rec["rows_loaded"])
+                if rec.get("rows_rejected") is not None:
+                    out.rows_rejected[sf] = int(rec["rows_rejected"])
+
         if "audit.file_issues" in tables:
+            # issues accumulate per run; the current state is the rows of the latest published run
             cols = _table_columns(con, "audit", "file_issues")
             sel = [c for c in ("source_file", "sheet", "reason_code", "reason", "severity", "run_id") if c in cols]
-            for r in con.execute(f"SELECT {', '.join(sel)} FROM audit.file_issues").fetchall():
+            where, params = "", []
+            if "run_id" in cols and out.last_run and out.last_run.get("run_id") is not None:
+                where, params = " WHERE run_id = ?", [str(out.last_run["run_id"])]
+            for r in con.execute(f"SELECT {', '.join(sel)} FROM audit.file_issues{where}", params).fetchall():
                 rec = dict(zip(sel, r))
                 out.issues.setdefault(rec["source_file"], []).append(rec)
     finally:
@@ -343,14 +359,16 @@ def collect_status(raw_dir: Path, warehouse: Path) -> Status:
         if status_ in _GONE_STATES:
             continue
         kinds = [_issue_kind(i) for i in pub.issues.get(sf, [])]
-        if SUPERSEDED in kinds or status_ == SUPERSEDED:
+        if status_ == SUPERSEDED:
             st = SUPERSEDED
-        elif REJECTED in kinds or status_ in (REJECTED, "unusable", "failed"):
+        elif status_ in (REJECTED, "unusable", "failed"):
             st = REJECTED
-        else:
+        elif status_ in _LOADED_STATES:
             st = LOADED
-        run = rec.get("loaded_run") or rec.get("last_run") or rec.get("first_seen_run")
-        loaded_at = rec.get("loaded_at") or pub.run_times.get(str(run)) if run is not None else rec.get("loaded_at")
+        else:
+            st = SUPERSEDED if SUPERSEDED in kinds else REJECTED if REJECTED in kinds else LOADED
+        run = pub.loaded_run.get(sf) or rec.get("last_run") or rec.get("first_seen_run")
+        loaded_at = pub.run_times.get(str(run)) if run is not None else None
         files[sf] = FileState(
             source_file=sf,
             status=st,

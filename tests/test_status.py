@@ -25,13 +25,14 @@ import pytest
 from typer.testing import CliRunner
 
 from coop.cli import app
-from coop.models import create_input_tables
+from coop.load import create_tables
 from coop.status import collect_status, status_command
 
 RUN1 = "run-1"
 RUN2 = "run-2"
 T1 = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
 T2 = datetime(2026, 11, 26, 18, 0, tzinfo=timezone.utc)
+T1N, T2N = T1.replace(tzinfo=None), T2.replace(tzinfo=None)  # audit times are naive UTC
 
 
 def _write(path: Path, data: bytes) -> str:
@@ -53,14 +54,12 @@ def setup(tmp_path):
         "2021/157/hong.xlsx": _write(raw / "2021/157/hong.xlsx", b"e"),
     }
     con = duckdb.connect(str(wh))
-    create_input_tables(con)
-    con.execute(
-        """INSERT INTO ref.districts VALUES
-        ('148','Thành phố Hòa Bình','17','2000-01-01',NULL),
-        ('150','Đà Bắc','17','2000-01-01',NULL),
-        ('151','Kỳ Sơn','17','2000-01-01','2020-01-01'),
-        ('157','Lạc Sơn','17','2000-01-01',NULL)"""
-    ).fetchall()
+    create_tables(con, reference={"districts": [
+        {"code": "148", "name": "Thành phố Hòa Bình", "province": "17", "valid_from": "2000-01-01", "valid_to": None},
+        {"code": "150", "name": "Đà Bắc", "province": "17", "valid_from": "2000-01-01", "valid_to": None},
+        {"code": "151", "name": "Kỳ Sơn", "province": "17", "valid_from": "2000-01-01", "valid_to": "2020-01-01"},
+        {"code": "157", "name": "Lạc Sơn", "province": "17", "valid_from": "2000-01-01", "valid_to": None},
+    ]})
     lin = lambda sf, r, y, d, run: f"'{sf}','Sheet1',{r},{y},'{d}','{hashes[sf]}','{run}'"  # noqa: E731
     con.execute(
         f"""INSERT INTO raw.htx (reg_code, name, source_file, sheet, row_number, year, district_code, file_hash, run_id)
@@ -75,35 +74,35 @@ def setup(tmp_path):
         VALUES ('1',{lin('2020/148/htx.xlsx', 9, 2020, '148', RUN1)})"""
     ).fetchall()
     con.execute(
-        """CREATE SCHEMA audit;
-        CREATE TABLE audit.runs (run_id VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, status VARCHAR,
-            files_seen INTEGER, files_loaded INTEGER, rows_loaded BIGINT, rows_rejected BIGINT);
-        CREATE TABLE audit.files (source_file VARCHAR, file_hash VARCHAR, size BIGINT, modified_at TIMESTAMPTZ,
-            status VARCHAR, first_seen_run VARCHAR, last_run VARCHAR);
-        CREATE TABLE audit.file_issues (run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, reason_code VARCHAR,
-            reason VARCHAR, severity VARCHAR);
-        CREATE TABLE audit.rejected_rows (run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, row_number BIGINT,
-            column_name VARCHAR, raw_value VARCHAR, reason_code VARCHAR, reason VARCHAR);"""
-    )
-    con.execute("INSERT INTO audit.runs VALUES (?, ?, ?, 'published', 4, 3, 5, 1), (?, ?, ?, 'published', 6, 1, 1, 0)",
-                [RUN1, T1, T1, RUN2, T2, T2]).fetchall()
-    for sf, st, run in [
-        ("2020/148/htx.xlsx", "loaded", RUN1),
-        ("2020/150/cu.xlsx", "superseded", RUN1),
-        ("2020/150/moi.xlsx", "loaded", RUN1),
-        ("2021/148/bc.csv", "loaded", RUN2),
-        ("2021/157/hong.xlsx", "rejected", RUN2),
+        "INSERT INTO audit.runs BY NAME SELECT * FROM (VALUES (?, ?, ?, 'published'), (?, ?, ?, 'published')) "
+        "t(run_id, started_at, finished_at, status)",
+        [RUN1, T1N, T1N, RUN2, T2N, T2N],
+    ).fetchall()
+    # the ledger (run 2 saw every file; its rows count quarantined rows as distinct sheet/row)
+    for sf, st, y, d, n_ok, n_bad in [
+        ("2020/148/htx.xlsx", "unchanged", 2020, "148", 3, 1),
+        ("2020/150/cu.xlsx", "superseded", 2020, "150", 0, 0),
+        ("2020/150/moi.xlsx", "unchanged", 2020, "150", 2, 0),
+        ("2021/148/bc.csv", "new", 2021, "148", 1, 0),
+        ("2021/157/hong.xlsx", "rejected", 2021, "157", 0, 0),
     ]:
-        con.execute("INSERT INTO audit.files VALUES (?, ?, 1, NULL, ?, ?, ?)", [sf, hashes[sf], st, run, run]).fetchall()
+        con.execute(
+            "INSERT INTO audit.files BY NAME SELECT * FROM (VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?)) "
+            "t(source_file, file_hash, size, status, year, district_code, rows_loaded, rows_rejected, first_seen_run, last_run)",
+            [sf, hashes[sf], st, y, d, n_ok, n_bad, RUN1 if y == 2020 else RUN2, RUN2],
+        ).fetchall()
     con.execute(
-        """INSERT INTO audit.file_issues VALUES
-        ('run-1','2020/150/cu.xlsx',NULL,'superseded','Đã có tệp nộp lại mới hơn: 2020/150/moi.xlsx [superseded]','superseded'),
-        ('run-2','2021/157/hong.xlsx',NULL,'unreadable_file','Không mở được tệp [unreadable_file]','rejected')"""
+        """INSERT INTO audit.file_issues BY NAME SELECT * FROM (VALUES
+        ('run-1','2020/150/moi.xlsx',NULL,'superseded','stale issue of an earlier run [superseded]','superseded'),
+        ('run-2','2020/150/cu.xlsx',NULL,'superseded','Đã có tệp nộp lại mới hơn: 2020/150/moi.xlsx [superseded]','superseded'),
+        ('run-2','2021/157/hong.xlsx',NULL,'unreadable_file','Không mở được tệp [unreadable_file]','rejected'))
+        t(run_id, source_file, sheet, reason_code, reason, severity)"""
     ).fetchall()
     con.execute(
-        """INSERT INTO audit.rejected_rows VALUES
+        """INSERT INTO audit.rejected_rows BY NAME SELECT * FROM (VALUES
         ('run-1','2020/148/htx.xlsx','Sheet1',7,'established_on','31/02/2020','invalid_date','Ngày không hợp lệ [invalid_date]'),
-        ('run-1','2020/148/htx.xlsx','Sheet1',7,'members','abc','invalid_number','Không phải số [invalid_number]')"""
+        ('run-1','2020/148/htx.xlsx','Sheet1',7,'members','abc','invalid_number','Không phải số [invalid_number]'))
+        t(run_id, source_file, sheet, row_number, column_name, raw_value, reason_code, reason)"""
     ).fetchall()
     con.close()
     # arrived after the last run
