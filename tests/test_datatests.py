@@ -1,0 +1,152 @@
+"""SQL data tests: pass on the hand-made fixture, fail (naming the test and offending rows) on
+deliberately broken copies of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import warehouse_fixture as fx
+from coop.datatests import (DataTestDefinitionError, DataTestResult, blocking_failures, run_data_tests,
+                            summary)
+from coop.models import SQL_DIR, run_models
+
+
+def built(**kw):
+    con = fx.build(**kw)
+    run_models(con)
+    return con
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_every_test_file_has_a_header():
+    files = sorted((SQL_DIR / "tests").glob("*.sql"))
+    assert len(files) >= 15
+    con = built()
+    results = run_data_tests(con)
+    assert [r.name for r in results] == [f.stem for f in files]
+    assert {r.severity for r in results} == {"error", "warn"}
+
+
+def test_fixture_passes_error_tests_and_warns_on_unknown_support_code():
+    con = built()
+    results = run_data_tests(con)
+    assert blocking_failures(results) == []
+    failed = [r for r in results if not r.passed]
+    # S4 supports ZZ9, which is in no HTX register: the one warning
+    assert [r.name for r in failed] == ["support_reg_code_not_in_register"]
+    w = failed[0]
+    assert w.severity == "warn" and w.failing_rows == 1
+    assert w.sample[0]["reg_code"] == "ZZ9" and w.sample[0]["year"] == 2020
+    assert w.sample[0]["source_file"] and w.sample[0]["row_number"] is not None
+
+
+def test_unknown_support_code_passes_when_the_register_knows_it():
+    con = fx.build()
+    con.execute("UPDATE raw.ho_tro SET reg_code = 'A1' WHERE reg_code = 'ZZ9'").fetchall()
+    run_models(con)
+    assert all(r.passed for r in run_data_tests(con))
+
+
+def test_broken_district_totals_block_and_name_rows():
+    con = built()
+    con.execute("UPDATE marts.district_indicators SET members = members + 1 "
+                "WHERE year = 2020 AND district_code = '157' AND entity_type = 'HTX'").fetchall()
+    results = by_name(run_data_tests(con))
+    r = results["district_totals_match_province"]
+    assert not r.passed and r.failing_rows == 1
+    assert r.sample[0]["year"] == 2020 and r.sample[0]["entity_type"] == "HTX"
+    assert r.sample[0]["province_members"] == 43 and r.sample[0]["districts_members"] == 44
+    assert results["sector_totals_match_province"].passed
+    blocking = blocking_failures(list(results.values()))
+    assert [b.name for b in blocking] == ["district_totals_match_province"]
+    msg = blocking[0].message()
+    assert "district_totals_match_province" in msg and "[error]" in msg
+    assert "province_members=43" in msg and "districts_members=44" in msg
+
+
+def test_broken_sector_totals():
+    con = built()
+    con.execute("DELETE FROM marts.sector_indicators WHERE year = 2019 AND sector = 'transport'").fetchall()
+    r = by_name(run_data_tests(con))["sector_totals_match_province"]
+    # the province 2019 HTX has 2 new (B1, C1); the sectors now only 1 (C1's transport line gone)
+    assert r.failing_rows == 1 and r.sample[0]["province_new_formed"] == 2 and r.sample[0]["sectors_new_formed"] == 1
+    assert r in blocking_failures([r])
+
+
+def test_duplicate_grain_and_bad_values():
+    con = built()
+    con.execute("INSERT INTO marts.province_indicators SELECT * FROM marts.province_indicators "
+                "WHERE year = 2019 AND entity_type = 'THT'").fetchall()
+    con.execute("UPDATE marts.plan_vs_actual SET status = 'done' WHERE indicator_code = 'new_htx'").fetchall()
+    con.execute("UPDATE marts.sector_indicators SET entity_type = 'XYZ' WHERE sector = 'other'").fetchall()
+    con.execute("UPDATE marts.district_indicators SET district_code = '999' WHERE district_code = '151'").fetchall()
+    results = by_name(run_data_tests(con))
+    assert results["unique_province_indicators"].sample == [{"year": 2019, "entity_type": "THT", "n": 2}]
+    assert results["accepted_values_plan_status"].failing_rows == 1
+    assert results["accepted_values_entity_type"].sample[0]["entity_type"] == "XYZ"
+    rel = results["relationships_district"]
+    assert rel.failing_rows == 1 and rel.sample[0] == {"table_name": "marts.district_indicators",
+                                                       "district_code": "999"}
+    # only the entity_type of that line changed; its sector code is still a valid one
+    assert results["accepted_values_sector"].passed
+    names = {b.name for b in blocking_failures(list(results.values()))}
+    assert {"unique_province_indicators", "accepted_values_plan_status", "accepted_values_entity_type",
+            "relationships_district"} <= names
+
+
+def test_duplicate_plan_code_and_district_outside_validity():
+    con = fx.build()
+    fx.insert(con, "raw.chi_tieu", fx.PLAN_COLS, [(2020, None, "new_htx", "3", 3, 3)])
+    # a Kỳ Sơn register row in 2020, after the merge (the loader should have rejected it)
+    con.execute("UPDATE raw.htx SET district_code = '151' WHERE year = 2020 AND reg_code = 'H1'").fetchall()
+    run_models(con)
+    results = by_name(run_data_tests(con))
+    assert results["unique_plan_vs_actual"].sample[0]["indicator_code"] == "new_htx"
+    v = results["district_valid_for_year"]
+    assert v.failing_rows == 1 and v.sample[0]["district_code"] == "151" and v.sample[0]["year"] == 2020
+
+
+def test_sql_error_counts_as_failure(tmp_path):
+    (tmp_path / "broken.sql").write_text("-- severity: error\n-- description: refers to nothing\n"
+                                         "SELECT * FROM marts.nothing_here", encoding="utf-8")
+    (tmp_path / "fine.sql").write_text("-- severity: warn\n-- description: no rows\nSELECT 1 WHERE false",
+                                       encoding="utf-8")
+    results = run_data_tests(built(), tmp_path)
+    assert [r.name for r in results] == ["broken", "fine"]
+    assert results[0].error and "nothing_here" in results[0].error
+    assert blocking_failures(results) == [results[0]]
+    assert "could not run" in results[0].message()
+    assert results[1].passed
+
+
+def test_warn_failure_does_not_block(tmp_path):
+    (tmp_path / "w.sql").write_text("-- severity: warn\n-- description: always one row\nSELECT 42 AS answer",
+                                    encoding="utf-8")
+    results = run_data_tests(built(), tmp_path)
+    assert results[0].failing_rows == 1 and results[0].sample == [{"answer": 42}]
+    assert blocking_failures(results) == []
+    assert "1 warning(s)" in summary(results)
+
+
+def test_header_required(tmp_path):
+    (tmp_path / "x.sql").write_text("-- description: no severity\nSELECT 1", encoding="utf-8")
+    with pytest.raises(DataTestDefinitionError, match="severity"):
+        run_data_tests(built(), tmp_path)
+    (tmp_path / "x.sql").write_text("-- severity: fatal\n-- description: d\nSELECT 1", encoding="utf-8")
+    with pytest.raises(DataTestDefinitionError, match="x.sql"):
+        run_data_tests(built(), tmp_path)
+    (tmp_path / "x.sql").write_text("-- severity: warn\nSELECT 1", encoding="utf-8")
+    with pytest.raises(DataTestDefinitionError, match="description"):
+        run_data_tests(built(), tmp_path)
+
+
+def test_message_limits_sample():
+    r = DataTestResult("t", "error", "d", 12, [{"a": i} for i in range(5)])
+    msg = r.message()
+    assert msg.count("a=") == 5 and "7 more" in msg and r.blocking
+    assert r.to_dict()["passed"] is False
