@@ -247,6 +247,25 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
                 removed.append(p)
             except FileNotFoundError:
                 pass
+    # half-written temp files/folders of the state cache (coop.cache) and the run reports
+    for sub in (".state", "reports"):
+        root = folder / sub
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in list(dirnames) + filenames:
+                if not (name.startswith(".tmp-") or (name.startswith(".") and ".tmp-" in name)):
+                    continue
+                p = Path(dirpath) / name
+                try:
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                        dirnames.remove(name)
+                    else:
+                        p.unlink()
+                    removed.append(p)
+                except FileNotFoundError:
+                    pass
     if removed:
         log.info("Removed %d leftover file(s) of an interrupted run: %s", len(removed), ", ".join(p.name for p in removed))
     return removed

@@ -153,11 +153,24 @@ def test_cleanup_stale_removes_leftovers_only(tmp_path):
     other_build = build_path(other, "run9")
     other_build.write_bytes(b"another warehouse's build, maybe running")
 
+    cache = tmp_path / ".state" / "cache"
+    (cache / "abc").mkdir(parents=True)
+    (cache / "abc" / "meta.json").write_text("{}")
+    half_entry = cache / ".tmp-abc-123-ffffff"
+    half_entry.mkdir()
+    (half_entry / "htx.parquet").write_bytes(b"x")
+    half_json = tmp_path / ".state" / ".hashes.json.tmp-123-abcdef"
+    half_json.write_text("{")
+    (tmp_path / ".state" / "hashes.json").write_text("{}")
+    half_report = reports / ".run-2.md.tmp-99"
+    half_report.write_text("half")
+
     with pytest.raises(RuntimeError):
         cleanup_stale(wh)  # not holding the lock
     with run_lock(wh):
         removed = cleanup_stale(wh)
-    assert set(removed) == {build, Path(str(build) + ".wal"), scratch}
+    assert set(removed) == {build, Path(str(build) + ".wal"), scratch, half_entry, half_json, half_report}
+    assert (cache / "abc" / "meta.json").exists() and (tmp_path / ".state" / "hashes.json").exists()
     assert wh.read_bytes() == b"published"
     assert (reports / "run-1.md").exists()
     assert other_build.exists()
