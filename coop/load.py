@@ -1,0 +1,523 @@
+"""Load `FileResult`s into the build DuckDB file, with lineage, plus the ref and audit tables.
+
+Plain functions, no Prefect. The build file is private to one run (see `coop.publish`);
+nothing here ever opens the published warehouse for writing (the previous published file is
+only ATTACHed READ_ONLY to carry its audit history over).
+
+    con = open_build(build_file)                      # storage version DuckDB 1.5 reads
+    create_tables(con, reference)                     # raw.* / ref.* (coop.models) + audit.*
+    stats = load_results(con, results, run_id)        # accepted rows -> raw.*, quarantine -> audit.*
+    carry_audit_history(con, published_file)          # previous runs' audit rows
+    record_files(con, ledger_rows) ; record_run(con, RunRecord(...))
+
+Lineage on every raw row: `source_file, sheet, row_number` (from reading) and
+`year, district_code, file_hash, run_id` (added here).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import duckdb
+import polars as pl
+
+from coop.paths import REFERENCE_DIR
+
+log = logging.getLogger(__name__)
+
+#: form name in a FileResult -> raw table
+FORM_TABLES: dict[str, str] = {"HTX": "raw.htx", "THT": "raw.tht", "HO_TRO": "raw.ho_tro", "CHI_TIEU": "raw.chi_tieu"}
+
+#: Settings written to ref.settings (text values). The SQL models read them.
+DEFAULT_SETTINGS: dict[str, str] = {"backlog_window_years": "3"}
+
+#: Storage version of the build (and so of the published) file. DuckDB 2.0 writes a format
+#: DuckDB 1.x cannot open; `v1.5.0` keeps the warehouse readable by DuckDB >= 1.5 (analysts'
+#: drivers lag). Override with COOP_STORAGE_VERSION (e.g. `v2.0.0`, or `native` for DuckDB's
+#: own default).
+DEFAULT_STORAGE_VERSION = "v1.5.0"
+
+
+def storage_version() -> str | None:
+    """The storage compatibility version to build with; None = DuckDB's default."""
+    v = os.environ.get("COOP_STORAGE_VERSION", DEFAULT_STORAGE_VERSION).strip()
+    return None if v.lower() in ("", "native", "default", "latest") else v
+
+
+# --------------------------------------------------------------------------- audit DDL
+_AUDIT_DDL: dict[str, str] = {
+    "audit.runs": """(
+    run_id VARCHAR, kind VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,
+    files_seen INTEGER, files_loaded INTEGER, files_rejected INTEGER, rows_loaded BIGINT,
+    rows_rejected BIGINT, years VARCHAR, backfill_years VARCHAR, message VARCHAR)""",
+    "audit.file_issues": """(
+    run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, reason VARCHAR, reason_code VARCHAR,
+    severity VARCHAR, year INTEGER, district_code VARCHAR)""",
+    "audit.rejected_rows": """(
+    run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, row_number BIGINT, column_name VARCHAR,
+    raw_value VARCHAR, reason VARCHAR, reason_code VARCHAR, year INTEGER, district_code VARCHAR,
+    file_hash VARCHAR)""",
+    "audit.files": """(
+    source_file VARCHAR, file_hash VARCHAR, size BIGINT, modified_at TIMESTAMP, status VARCHAR,
+    year INTEGER, district_code VARCHAR, rows_loaded BIGINT, rows_rejected BIGINT,
+    first_seen_run VARCHAR, last_run VARCHAR)""",
+}
+
+_AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "audit.runs": ("Lần chạy — one row per run of the pipeline (published, unchanged = nothing to rebuild, failed = nothing published). Accumulates across rebuilds", {
+        "run_id": "Mã lần chạy — run id",
+        "kind": "Loại — nightly | backfill",
+        "started_at": "Bắt đầu — start time (UTC)",
+        "finished_at": "Kết thúc — end time (UTC)",
+        "status": "Kết quả — published | unchanged (inputs identical to the published build: nothing rebuilt) | failed (nothing published)",
+        "files_seen": "Số tệp — raw files seen",
+        "files_loaded": "Số tệp nạp — files with at least one form used (not rejected, not wholly superseded)",
+        "files_rejected": "Số tệp bị từ chối — files rejected whole",
+        "rows_loaded": "Số dòng nạp — accepted rows loaded into raw.*",
+        "rows_rejected": "Số dòng cách ly — quarantined rows (distinct file, sheet, row)",
+        "years": "Năm — report years the run was limited to (NULL = all)",
+        "backfill_years": "Năm xử lý lại — report years re-read whatever the cache said (backfill)",
+        "message": "Ghi chú — why a run failed, or other note",
+    }),
+    "audit.file_issues": ("Tệp, trang tính bị từ chối/bỏ qua/thay thế — rejected, ignored or superseded files and sheets, per run (current state: rows of the latest published run)", {
+        "run_id": "Mã lần chạy — run id",
+        "source_file": "Tệp nguồn — path relative to the raw folder",
+        "sheet": "Trang tính — sheet name; NULL = the whole file",
+        "reason": "Lý do — reason, in Vietnamese with the English code in brackets",
+        "reason_code": "Mã lý do — reason code (e.g. unknown_district, unrecognized_sheet, superseded)",
+        "severity": "Mức độ — rejected (unusable) | ignored (listed only) | superseded (replaced by a newer resubmission)",
+        "year": "Năm báo cáo — report year from the folder (NULL when the folder is not a year)",
+        "district_code": "Mã huyện — district code from the folder (NULL for the province folder or when unknown)",
+    }),
+    "audit.rejected_rows": ("Dòng bị cách ly — quarantined rows, one record per row and bad column, per run (current state: rows of the latest published run)", {
+        "run_id": "Mã lần chạy — run id",
+        "source_file": "Tệp nguồn — path relative to the raw folder",
+        "sheet": "Trang tính — sheet name",
+        "row_number": "Dòng — row as Excel shows it (1-based)",
+        "column_name": "Cột — canonical column at fault (NULL for a whole-row rule)",
+        "raw_value": "Giá trị gốc — the value as sent",
+        "reason": "Lý do — reason a district clerk understands (Vietnamese, English code in brackets)",
+        "reason_code": "Mã lý do — reason code (e.g. invalid_date, duplicate_code)",
+        "year": "Năm báo cáo — report year",
+        "district_code": "Mã huyện — district code (NULL for the province folder)",
+        "file_hash": "Mã băm tệp — sha256 of the source file",
+    }),
+    "audit.files": ("Sổ theo dõi tệp — ledger of every raw file seen: content hash, size, status in the latest run", {
+        "source_file": "Tệp nguồn — path relative to the raw folder",
+        "file_hash": "Mã băm — sha256 of the file's bytes (NULL when removed before hashing)",
+        "size": "Kích thước — bytes",
+        "modified_at": "Sửa lần cuối — file modification time (UTC)",
+        "status": "Trạng thái — new | changed | unchanged | removed | rejected | superseded (in the latest run)",
+        "year": "Năm báo cáo — report year from the folder",
+        "district_code": "Mã huyện — district code from the folder (NULL for the province folder)",
+        "rows_loaded": "Số dòng nạp — accepted rows loaded from the file",
+        "rows_rejected": "Số dòng cách ly — quarantined rows of the file (distinct sheet, row)",
+        "first_seen_run": "Lần chạy đầu — run that first saw the file",
+        "last_run": "Lần chạy gần nhất — latest run that saw it (for removed files: the run that noticed the removal)",
+    }),
+}
+
+
+def _q(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _exec_all(con: duckdb.DuckDBPyConnection, stmts: Sequence[str]) -> None:
+    """Run statements in one explicit transaction (DuckDB 2 auto-commits each statement otherwise)."""
+    con.begin()
+    try:
+        for s in stmts:
+            con.execute(s).fetchall()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+# --------------------------------------------------------------------------- build file
+def open_build(build_file: Path, storage: str | None = "default") -> duckdb.DuckDBPyConnection:
+    """Create (or open) the private build file, in a storage version DuckDB 1.5 can read.
+
+    `storage="default"` uses `storage_version()` (COOP_STORAGE_VERSION or v1.5.0)."""
+    if storage == "default":
+        storage = storage_version()
+    config: dict[str, Any] = {}
+    if storage:
+        config["storage_compatibility_version"] = storage
+    build_file.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(build_file), config=config)
+
+
+def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
+                  settings: Mapping[str, Any] | None = None) -> None:
+    """raw.* and ref.* (coop.models.create_input_tables), audit.*; fill ref.districts and ref.settings."""
+    from coop.models import create_input_tables
+
+    create_input_tables(con)
+    stmts = ["CREATE SCHEMA IF NOT EXISTS audit"]
+    for name, cols in _AUDIT_DDL.items():
+        stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
+    for name, (tdesc, cdescs) in _AUDIT_COMMENTS.items():
+        stmts.append(f"COMMENT ON TABLE {name} IS {_q(tdesc)}")
+        for col, d in cdescs.items():
+            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {_q(d)}")
+    _exec_all(con, stmts)
+
+    districts = districts_frame(reference)
+    merged = dict(DEFAULT_SETTINGS)
+    for k, v in (settings or {}).items():
+        merged[str(k)] = str(v)
+    sv = storage_version()
+    merged.setdefault("storage_version", sv or "native")
+    settings_df = pl.DataFrame({"key": list(merged), "value": list(merged.values())},
+                               schema={"key": pl.String, "value": pl.String})
+    con.begin()
+    try:
+        con.execute("DELETE FROM ref.districts").fetchall()
+        con.execute("INSERT INTO ref.districts BY NAME SELECT * FROM districts").fetchall()
+        con.execute("DELETE FROM ref.settings").fetchall()
+        con.execute("INSERT INTO ref.settings BY NAME SELECT * FROM settings_df").fetchall()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for n in names:
+        if isinstance(obj, Mapping) and n in obj:
+            return obj[n]
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return default
+
+
+def _as_date(v: Any) -> date | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    return date.fromisoformat(str(v).strip())
+
+
+def districts_frame(reference: Any = None) -> pl.DataFrame:
+    """ref.districts rows: from `reference.districts` when given, else from
+    `schemas/reference/districts.csv` (the reference data shipped in the project)."""
+    rows: list[dict[str, Any]] = []
+    items = _get(reference, "districts") if reference is not None else None
+    if isinstance(items, Mapping):
+        items = list(items.values())
+    if items:
+        for d in items:
+            rows.append({
+                "district_code": str(_get(d, "district_code", "code")),
+                "district_name": _get(d, "district_name", "name"),
+                "province_code": (str(p) if (p := _get(d, "province_code", "province")) is not None else None),
+                "valid_from": _as_date(_get(d, "valid_from")),
+                "valid_to": _as_date(_get(d, "valid_to")),
+            })
+    else:
+        path = REFERENCE_DIR / "districts.csv"
+        if path.exists():
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                for r in csv.DictReader(f):
+                    rows.append({
+                        "district_code": (r.get("district_code") or r.get("code") or "").strip(),
+                        "district_name": (r.get("district_name") or r.get("name") or "").strip(),
+                        "province_code": (r.get("province_code") or r.get("province") or "").strip() or None,
+                        "valid_from": _as_date((r.get("valid_from") or "").strip()),
+                        "valid_to": _as_date((r.get("valid_to") or "").strip()),
+                    })
+    return pl.DataFrame(rows, schema={"district_code": pl.String, "district_name": pl.String,
+                                      "province_code": pl.String, "valid_from": pl.Date, "valid_to": pl.Date})
+
+
+# --------------------------------------------------------------------------- loading results
+@dataclass
+class FileLoad:
+    """What one file contributed to the build."""
+
+    source_file: str
+    year: int | None
+    district_code: str | None
+    file_hash: str | None
+    rows_loaded: int = 0
+    rows_rejected: int = 0  # distinct (sheet, row) quarantined
+    rejected_whole: bool = False
+    forms: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class LoadStats:
+    files: dict[str, FileLoad] = field(default_factory=dict)
+    rows_per_table: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files.values())
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files.values())
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    schema, name = table.split(".", 1)
+    return [(r[0], r[1]) for r in con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "ORDER BY column_index", [schema, name]).fetchall()]
+
+
+def _issue_dict(i: Any) -> dict[str, Any]:
+    return {
+        "source_file": _get(i, "source_file"),
+        "sheet": _get(i, "sheet"),
+        "reason": _get(i, "reason"),
+        "reason_code": _get(i, "reason_code"),
+        "severity": _get(i, "severity"),
+    }
+
+
+def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id: str,
+                 extra_issues: Iterable[Any] = ()) -> LoadStats:
+    """Load accepted rows of `results` (selected FileResults) into raw.*, their quarantined rows
+    into audit.rejected_rows and their file issues (plus `extra_issues`, e.g. from discovery or
+    submission selection) into audit.file_issues — all tagged with `run_id`. One Arrow insert
+    per table, in one transaction. Returns per-file counts."""
+    results = list(results)
+    stats = LoadStats()
+    per_form: dict[str, list[pl.DataFrame]] = {f: [] for f in FORM_TABLES}
+    rejected: list[pl.DataFrame] = []
+    issues: list[dict[str, Any]] = []
+    where: dict[str, tuple[int | None, str | None]] = {}
+
+    for r in results:
+        fl = FileLoad(r.source_file, r.year, r.district_code, r.file_hash)
+        stats.files[r.source_file] = fl
+        where[r.source_file] = (r.year, r.district_code)
+        lineage = [
+            pl.lit(r.year, dtype=pl.Int32).alias("year"),
+            pl.lit(r.district_code, dtype=pl.String).alias("district_code"),
+            pl.lit(r.file_hash, dtype=pl.String).alias("file_hash"),
+            pl.lit(run_id, dtype=pl.String).alias("run_id"),
+        ]
+        for form, df in (r.forms or {}).items():
+            if form not in FORM_TABLES:
+                raise ValueError(f"{r.source_file}: unknown form {form!r} in FileResult")
+            if df is None or df.height == 0:
+                continue
+            per_form[form].append(df.with_columns(lineage))
+            fl.forms[form] = df.height
+            fl.rows_loaded += df.height
+        rj = r.rejected_rows
+        if rj is not None and rj.height:
+            fl.rows_rejected = rj.select(["sheet", "row_number"]).unique().height
+            rejected.append(rj.with_columns(
+                pl.lit(r.year, dtype=pl.Int32).alias("year"),
+                pl.lit(r.district_code, dtype=pl.String).alias("district_code"),
+                pl.lit(r.file_hash, dtype=pl.String).alias("file_hash"),
+            ))
+        for i in r.file_issues or []:
+            d = _issue_dict(i)
+            issues.append(d)
+            if d["sheet"] is None and d["severity"] == "rejected":
+                fl.rejected_whole = True
+    for i in extra_issues:
+        issues.append(_issue_dict(i))
+
+    con.begin()
+    try:
+        for form, frames in per_form.items():
+            table = FORM_TABLES[form]
+            if not frames:
+                stats.rows_per_table[table] = 0
+                continue
+            cols = _table_columns(con, table)
+            names = [c for c, _ in cols]
+            frame = pl.concat([f.select([c for c in names if c in f.columns]) for f in frames],
+                              how="diagonal_relaxed")
+            missing = [c for c in names if c not in frame.columns]
+            if missing:
+                frame = frame.with_columns([pl.lit(None).alias(c) for c in missing])
+            frame = frame.select(names)  # noqa: F841  (read by DuckDB by name)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame").fetchall()
+            stats.rows_per_table[table] = frame.height
+        if rejected:
+            rej = pl.concat(rejected, how="diagonal_relaxed").with_columns(
+                pl.lit(run_id, dtype=pl.String).alias("run_id"))
+            keep = [c for c, _ in _table_columns(con, "audit.rejected_rows") if c in rej.columns]
+            rej = rej.select(keep)  # noqa: F841
+            con.execute("INSERT INTO audit.rejected_rows BY NAME SELECT * FROM rej").fetchall()
+        if issues:
+            iss = pl.DataFrame(issues, schema={"source_file": pl.String, "sheet": pl.String, "reason": pl.String,
+                                               "reason_code": pl.String, "severity": pl.String})
+            iss = iss.with_columns(
+                pl.lit(run_id, dtype=pl.String).alias("run_id"),
+                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[0], return_dtype=pl.Int32).alias("year"),
+                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[1], return_dtype=pl.String).alias("district_code"),
+            )
+            con.execute("INSERT INTO audit.file_issues BY NAME SELECT * FROM iss").fetchall()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return stats
+
+
+# --------------------------------------------------------------------------- audit
+@dataclass
+class RunRecord:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "published"
+    kind: str = "nightly"
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_rejected: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    years: str | None = None
+    backfill_years: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for k in ("started_at", "finished_at"):
+            if d[k] is not None:
+                d[k] = _utc_naive(d[k]).isoformat()
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "RunRecord":
+        d = dict(d)
+        for k in ("started_at", "finished_at"):
+            if d.get(k):
+                d[k] = datetime.fromisoformat(d[k])
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def _utc_naive(t: datetime) -> datetime:
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return t
+
+
+def record_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[RunRecord]) -> None:
+    """Append rows to audit.runs."""
+    if not runs:
+        return
+    cols = list(RunRecord.__dataclass_fields__)
+    rows = []
+    for r in runs:
+        d = dict(r.__dict__)
+        d["started_at"] = _utc_naive(r.started_at)
+        d["finished_at"] = _utc_naive(r.finished_at) if r.finished_at else None
+        rows.append(d)
+    df = pl.DataFrame(rows, schema={  # noqa: F841
+        "run_id": pl.String, "started_at": pl.Datetime("us"), "finished_at": pl.Datetime("us"),
+        "status": pl.String, "kind": pl.String, "files_seen": pl.Int32, "files_loaded": pl.Int32,
+        "files_rejected": pl.Int32, "rows_loaded": pl.Int64, "rows_rejected": pl.Int64, "years": pl.String,
+        "backfill_years": pl.String, "message": pl.String}).select(cols)
+    con.begin()
+    try:
+        con.execute("INSERT INTO audit.runs BY NAME SELECT * FROM df").fetchall()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+@dataclass
+class LedgerRow:
+    source_file: str
+    file_hash: str | None
+    size: int | None
+    modified_at: datetime | None
+    status: str
+    year: int | None
+    district_code: str | None
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    first_seen_run: str | None = None
+    last_run: str | None = None
+
+
+def record_files(con: duckdb.DuckDBPyConnection, rows: Sequence[LedgerRow]) -> None:
+    """Replace audit.files with the ledger of this build."""
+    data = [dict(r.__dict__, modified_at=_utc_naive(r.modified_at) if r.modified_at else None) for r in rows]
+    df = pl.DataFrame(data, schema={  # noqa: F841
+        "source_file": pl.String, "file_hash": pl.String, "size": pl.Int64, "modified_at": pl.Datetime("us"),
+        "status": pl.String, "year": pl.Int32, "district_code": pl.String, "rows_loaded": pl.Int64,
+        "rows_rejected": pl.Int64, "first_seen_run": pl.String, "last_run": pl.String})
+    con.begin()
+    try:
+        con.execute("DELETE FROM audit.files").fetchall()
+        if data:
+            con.execute("INSERT INTO audit.files BY NAME SELECT * FROM df").fetchall()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def read_ledger(published: Path) -> dict[str, dict[str, Any]]:
+    """audit.files of the published warehouse (source_file -> row), {} when there is none."""
+    if not Path(published).exists():
+        return {}
+    try:
+        con = duckdb.connect(str(published), read_only=True)
+    except duckdb.Error as e:
+        log.warning("Cannot open the published warehouse %s to read its ledger: %s", published, e)
+        return {}
+    try:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name='audit' AND table_name='files'").fetchall()[0][0]:
+            return {}
+        df = con.execute("SELECT * FROM audit.files").pl()
+    finally:
+        con.close()
+    return {r["source_file"]: r for r in df.to_dicts()}
+
+
+def carry_audit_history(con: duckdb.DuckDBPyConnection, published: Path) -> int:
+    """Copy audit.runs / audit.file_issues / audit.rejected_rows of the previous published
+    warehouse into this build (ATTACH READ_ONLY; columns matched by name, so older files with
+    fewer columns work). Returns the number of runs carried."""
+    published = Path(published)
+    if not published.exists():
+        return 0
+    alias = "coop_previous"
+    con.execute(f"ATTACH {_q(str(published))} AS {alias} (READ_ONLY)").fetchall()
+    try:
+        have = {(r[0], r[1]) for r in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
+        n = 0
+        con.begin()
+        try:
+            for table in ("audit.runs", "audit.file_issues", "audit.rejected_rows"):
+                schema, name = table.split(".")
+                if (schema, name) not in have:
+                    continue
+                mine = {c for c, _ in _table_columns(con, table)}
+                theirs = [r[0] for r in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
+                    "AND table_name = ? ORDER BY column_index", [alias, schema, name]).fetchall()]
+                cols = ", ".join(f'"{c}"' for c in theirs if c in mine)
+                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {alias}.{schema}.{name}").fetchall()
+                if table == "audit.runs":
+                    n = con.execute(f"SELECT count(*) FROM {alias}.audit.runs").fetchall()[0][0]
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        con.execute(f"DETACH {alias}").fetchall()
+    return n
