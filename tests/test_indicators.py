@@ -8,6 +8,7 @@ import math
 from datetime import date
 
 import duckdb
+import polars as pl
 import pytest
 from pytest import approx
 
@@ -293,8 +294,10 @@ def test_marts_equal_sample_ground_truth():
     for form, table in [("HTX", "raw.htx"), ("THT", "raw.tht"), ("HO_TRO", "raw.ho_tro"), ("CHI_TIEU", "raw.chi_tieu")]:
         v = d["forms"][form]
         cols = v["columns"]
-        c.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                      [list(r) for r in v["rows"]])
+        frame = pl.DataFrame([dict(zip(cols, r)) for r in v["rows"]], infer_schema_length=None).to_arrow()
+        c.register("frame", frame)
+        c.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM frame").fetchall()
+        c.unregister("frame")
     c.executemany("INSERT INTO ref.districts VALUES (?, ?, '17', DATE '1991-10-01', ?)",
                   [(k, n, "2020-01-01" if k == "151" else None) for k, n in truth.DISTRICT_NAMES.items()])
     run_models(c)
