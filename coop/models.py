@@ -284,7 +284,11 @@ def run_models(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[
     models = discover_models(sql_dir)
     order = _order(models, _existing_tables(con))
     shared = _shared_columns(sql_dir)
-    con.begin()
+    try:
+        con.begin()
+    except duckdb.TransactionException as e:
+        raise ModelError("run_models needs a connection with no open transaction "
+                         f"(it builds all models in one transaction of its own): {e}") from e
     try:
         for name in order:
             m = models[name]

@@ -215,3 +215,11 @@ def test_create_input_tables_idempotent_and_typed():
     assert types["established_on"] == "DATE" and types["members"] == "BIGINT" and types["high_tech"] == "BOOLEAN"
     assert types["row_number"] == "BIGINT" and types["year"] == "INTEGER" and types["revenue"] == "DOUBLE"
     assert {"source_file", "sheet", "district_code", "file_hash", "run_id"} <= set(types)
+
+
+def test_open_transaction_is_a_clear_error(tmp_path):
+    d = write(tmp_path, CHAIN)
+    con = src_con()
+    con.begin()
+    with pytest.raises(ModelError, match="no open transaction"):
+        run_models(con, d)
