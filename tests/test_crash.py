@@ -1,0 +1,184 @@
+"""Crash safety: `coop run` killed with SIGKILL at each stage.
+
+Setup (once per module):
+- `raw_a`: a copy of the sample province (`data/raw`); `raw_b`: the same with one 2021
+  district file removed and one CSV changed (a trailing blank line: same rows, new hash), so
+  that a run on `raw_b` after `raw_a` has to re-read, reload, rebuild and publish.
+- Warehouse A: an uninterrupted `coop run` on `raw_a`; its 2020 province figures are checked
+  against the generator's ground truth (tests/truth.py), so A is known to be correct.
+- Warehouse B: an uninterrupted `coop run` on `raw_b` in a fresh folder (the oracle for the
+  content a recovered run must publish).
+
+For each stage: start from a copy of A's warehouse folder (published file + state), run
+`coop run` on `raw_b` with `COOP_TEST_PAUSE_AT=<stage>`, wait for the stage marker, SIGKILL
+the process. The published file must be byte-identical to A's. Then a plain `coop run`
+(no manual cleanup) must exit 0, leave no build files behind and publish exactly B's
+marts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from coop.lock import STAGES
+
+pytest.importorskip("flows.nightly")
+pytest.importorskip("coop.runner")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RAW = ROOT / "data" / "raw"
+COOP = [sys.executable, "-m", "coop.cli"]
+RUN_TIMEOUT = 600
+MARKER_TIMEOUT = 300
+
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COOP_TEST_"))}
+    env.update({"COOP_NO_PROGRESS": "1", "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def _coop_run(raw: Path, wh: Path, tmp: Path, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*COOP, "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
+        env=_env(tmp, **extra),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        cwd=tmp,
+    )
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _marts(wh: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' ORDER BY 1").fetchall()]
+        out = {}
+        for t in tables:
+            out[t] = sorted(con.execute(f"SELECT * FROM marts.{t}").fetchall(), key=repr)
+        out["_raw_files"] = sorted(con.execute(
+            "SELECT DISTINCT source_file FROM raw.htx UNION SELECT DISTINCT source_file FROM raw.tht").fetchall())
+        return out
+    finally:
+        con.close()
+
+
+def _leftovers(wh: Path) -> list[str]:
+    return sorted(p.name for p in wh.parent.iterdir() if ".build-" in p.name or ".tmp-" in p.name)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    if not SAMPLE_RAW.is_dir() or not any(SAMPLE_RAW.iterdir()):
+        pytest.skip("no sample data in data/raw")
+    base = tmp_path_factory.mktemp("crash")
+    raw_a = base / "raw_a"
+    shutil.copytree(SAMPLE_RAW, raw_a)
+    raw_b = base / "raw_b"
+    shutil.copytree(SAMPLE_RAW, raw_b)
+    files_2021 = sorted(p for p in (raw_b / "2021").rglob("*.xlsx") if p.parent.name not in ("province", "tinh"))
+    removed = files_2021[0]
+    removed.unlink()
+    csvs = sorted(raw_b.rglob("*.csv"))
+    assert csvs, "the sample has CSV files"
+    with csvs[0].open("ab") as fh:
+        fh.write(b"\r\n")
+
+    wh_a = base / "a" / "coop.duckdb"
+    res = _coop_run(raw_a, wh_a, base)
+    assert res.returncode == 0, res.stdout + res.stderr
+    wh_b = base / "b" / "coop.duckdb"
+    res = _coop_run(raw_b, wh_b, base)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return {"base": base, "raw_a": raw_a, "raw_b": raw_b, "wh_a": wh_a, "wh_b": wh_b,
+            "removed": removed.relative_to(raw_b).as_posix()}
+
+
+def test_baseline_is_correct(world):
+    """Warehouse A's 2020 province figures equal the generator's ground truth."""
+    from tests.truth import province_indicators
+
+    want = province_indicators()
+    con = duckdb.connect(str(world["wh_a"]), read_only=True)
+    try:
+        got = {
+            (y, e): (n, a, m)
+            for y, e, n, a, m in con.execute(
+                "SELECT year, entity_type, new_formed, active_count, members FROM marts.province_indicators"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    for key in [(2020, "HTX"), (2020, "THT"), (2021, "HTX")]:
+        w = want[key]
+        assert got[key] == (w["new_formed"], w["active_count"], w["members"]), key
+    # and B really differs from A (the removed file's rows are gone)
+    assert _marts(world["wh_a"]) != _marts(world["wh_b"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_sigkill_at_stage(world, stage, tmp_path):
+    wh_dir = tmp_path / "wh"
+    shutil.copytree(world["wh_a"].parent, wh_dir)
+    wh = wh_dir / world["wh_a"].name
+    before = _sha(wh)
+    markers = tmp_path / "markers"
+
+    proc = subprocess.Popen(
+        [*COOP, "run", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh)],
+        env=_env(tmp_path, COOP_TEST_PAUSE_AT=stage, COOP_TEST_PAUSE_DIR=str(markers)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + MARKER_TIMEOUT
+        while not (markers / stage).exists():
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"run ended (exit {proc.returncode}) before reaching stage {stage!r}:\n{out[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"stage {stage!r} not reached in {MARKER_TIMEOUT} s")
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)  # kill -9 the run itself, mid-stage
+        proc.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # and anything it started
+        except ProcessLookupError:
+            pass
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout:
+            proc.stdout.close()
+
+    assert proc.returncode == -signal.SIGKILL
+    assert _sha(wh) == before, f"published warehouse changed by a run killed at {stage!r}"
+    # readable as it was
+    assert _marts(wh) == _marts(world["wh_a"])
+
+    # the next run completes normally, without manual cleanup, and publishes the right content
+    res = _coop_run(world["raw_b"], wh, tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _leftovers(wh) == []
+    assert _marts(wh) == _marts(world["wh_b"])
+    assert (world["removed"],) not in _marts(wh)["_raw_files"]

@@ -1,0 +1,202 @@
+"""The schedule: the project's Prefect deployments, and a run through a real Prefect server.
+
+`test_deployments_declared` checks the declared deployments (no server needed).
+`test_run_through_a_real_server` starts `prefect server start` on a free loopback port
+(temporary PREFECT_HOME and SQLite database), runs `serve_all()` against it in another
+process, triggers the nightly deployment and then the backfill deployment through the API,
+waits for both to complete and checks that the warehouse was published (by those runs).
+Selected with `-m server`; part of `make test`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flows.nightly")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RAW = ROOT / "data" / "raw"
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+
+def test_deployments_declared(tmp_path):
+    from prefect.schedules import Cron  # noqa: F401
+
+    from flows.deployments import build_deployments
+
+    nightly, backfill = build_deployments(tmp_path / "raw", tmp_path / "wh" / "coop.duckdb")
+    assert nightly.name == "nightly"
+    (sched,) = nightly.schedules
+    assert sched.schedule.cron == "0 1 * * *"
+    assert sched.schedule.timezone == "Asia/Ho_Chi_Minh"
+    assert nightly.parameters == {"raw_dir": str((tmp_path / "raw").resolve()),
+                                  "warehouse": str((tmp_path / "wh" / "coop.duckdb").resolve())}
+    assert backfill.name == "backfill"
+    assert not backfill.schedules
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.backfill import backfill_run
+
+    assert backfill.flow_name == backfill_run.name == "coop-backfill"
+    assert nightly.flow_name == "coop-nightly"
+    schema = parameter_schema(backfill_run)
+    props, required = schema.properties, schema.required
+    assert {"from_year", "to_year", "raw_dir", "warehouse"} <= set(props)
+    assert set(required) == {"from_year", "to_year"}
+    assert props["from_year"]["type"] == "integer"
+    # both run the flows by module path (the serve process imports them wherever it runs)
+    assert nightly.entrypoint == "flows.nightly.nightly_run"
+    assert backfill.entrypoint == "flows.backfill.backfill_run"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left in its group
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=15)
+
+
+@contextmanager
+def _process(cmd: list[str], env: dict[str, str], log: Path, cwd: Path):
+    fh = log.open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+        fh.close()
+
+
+def _tail(log: Path, n: int = 4000) -> str:
+    try:
+        return log.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"prefect server exited ({proc.returncode}):\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"prefect server not healthy after {timeout} s:\n{_tail(log)}")
+
+
+@pytest.mark.server
+def test_run_through_a_real_server(tmp_path, monkeypatch):
+    for needed in ("coop.discover", "coop.ingest", "coop.runner"):  # the pipeline, end to end
+        pytest.importorskip(needed)
+    if not SAMPLE_RAW.is_dir() or not any(SAMPLE_RAW.iterdir()):
+        pytest.skip("no sample data in data/raw")
+    raw = tmp_path / "raw"
+    shutil.copytree(SAMPLE_RAW, raw)
+    wh = tmp_path / "wh" / "coop.duckdb"
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    home = tmp_path / "prefect-home"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COOP_TEST_"))}
+    base_env.update({
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'server.db'}",
+        "COOP_NO_PROGRESS": "1",
+    })
+    client_env = dict(base_env, PREFECT_API_URL=api)
+
+    with _process([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], base_env,
+                  tmp_path / "server.log", tmp_path) as server:
+        _wait_healthy(api, server, tmp_path / "server.log")
+        serve_cmd = [sys.executable, "-c",
+                     "import sys; from flows.deployments import serve_all; serve_all(sys.argv[1], sys.argv[2])",
+                     str(raw), str(wh)]
+        with _process(serve_cmd, client_env, tmp_path / "serve.log", tmp_path) as served:
+            # talk to the server from this process too
+            for k in list(os.environ):
+                if k.startswith("PREFECT_"):
+                    monkeypatch.delenv(k)
+            monkeypatch.setenv("PREFECT_API_URL", api)
+            monkeypatch.setenv("PREFECT_HOME", str(home))
+            from prefect.settings import get_current_settings  # noqa: F401
+
+            result = asyncio.run(_drive(served, tmp_path / "serve.log"))
+            assert result["nightly"]["state"] == "COMPLETED", result | {"log": _tail(tmp_path / "serve.log")}
+            assert result["nightly"]["cron"] == ("0 1 * * *", "Asia/Ho_Chi_Minh")
+            assert result["backfill"]["state"] == "COMPLETED", result | {"log": _tail(tmp_path / "serve.log")}
+
+    # the warehouse was published by those runs
+    import duckdb
+
+    assert wh.exists()
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        kinds = [r[0] for r in con.execute("SELECT kind FROM audit.runs WHERE status = 'published' ORDER BY started_at").fetchall()]
+        n_htx = con.execute("SELECT count(*) FROM marts.province_indicators WHERE entity_type = 'HTX'").fetchall()[0][0]
+    finally:
+        con.close()
+    assert kinds and kinds[-1] == "backfill"
+    assert n_htx >= 4  # 2018..2021
+    assert list((wh.parent / "reports").glob("run-*.md"))
+
+
+async def _drive(served: subprocess.Popen, log: Path) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    out: dict = {}
+    async with get_client() as client:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                dep = await client.read_deployment_by_name("coop-nightly/nightly")
+                await client.read_deployment_by_name("coop-backfill/backfill")
+                break
+            except Exception:
+                if served.poll() is not None:
+                    pytest.fail(f"coop serve exited ({served.returncode}):\n{_tail(log)}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"deployments not registered in time:\n{_tail(log)}")
+                await asyncio.sleep(1)
+        (sched,) = dep.schedules
+        fr = await run_deployment("coop-nightly/nightly", timeout=600, poll_interval=2)
+        out["nightly"] = {"state": fr.state.type.value if fr.state else None,
+                          "cron": (sched.schedule.cron, sched.schedule.timezone)}
+        fr = await run_deployment("coop-backfill/backfill", parameters={"from_year": 2020, "to_year": 2021},
+                                  timeout=600, poll_interval=2)
+        out["backfill"] = {"state": fr.state.type.value if fr.state else None}
+    return out
