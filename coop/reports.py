@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -282,6 +283,32 @@ def _interactive(stream=None) -> bool:
         return False
 
 
+_current: list[Callable[[str | None], None]] = []  # stack of active progress displays
+_current_guard = threading.Lock()
+
+
+def progress_tick(label: str | None = None) -> None:
+    """Advance the innermost active `progress(...)` display by one item (no-op when none).
+
+    For code that does not know about the display: e.g. a reader called from several
+    worker threads inside the flow's `with progress(n, "Reading files"):` block."""
+    with _current_guard:
+        advance = _current[-1] if _current else None
+    if advance is not None:
+        advance(label)
+
+
+@contextmanager
+def _registered(advance: Callable[[str | None], None]) -> Iterator[Callable[[str | None], None]]:
+    with _current_guard:
+        _current.append(advance)
+    try:
+        yield advance
+    finally:
+        with _current_guard:
+            _current.remove(advance)
+
+
 @contextmanager
 def progress(
     total: int,
@@ -316,24 +343,30 @@ def progress(
             def advance(label: str | None = None) -> None:
                 bar.update(task, advance=1, label=label or "")
 
-            yield advance
+            with _registered(advance):
+                yield advance
         return
 
     done = 0
     step = max(1, total // 10) if total else 1
     start = time.monotonic()
 
+    guard = threading.Lock()
+
     def advance(label: str | None = None) -> None:
         nonlocal done
-        done += 1
-        if done == total or done % step == 0:
+        with guard:
+            done += 1
+            n = done
+        if n == total or n % step == 0:
             logger.info(
                 "%s: %d/%d%s (%.1f s)",
                 description,
-                done,
+                n,
                 total,
                 f" — {label}" if label else "",
                 time.monotonic() - start,
             )
 
-    yield advance
+    with _registered(advance):
+        yield advance

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from coop.reports import (
     RunSummary,
     progress,
+    progress_tick,
     quarantine_by_reason,
     render_run_report,
     summary_table,
@@ -121,3 +122,20 @@ def test_progress_bar_in_a_terminal(capsys, caplog):
     err = capsys.readouterr().err
     assert "Reading files" in err and "3/3" in err
     assert not caplog.records  # a bar, not log lines
+
+
+def test_progress_tick_from_worker_threads(caplog):
+    import threading
+
+    caplog.set_level(logging.INFO, logger="coop.reports")
+    progress_tick("nothing active: no-op")
+    with progress(40, "Reading files", interactive=False):
+        threads = [threading.Thread(target=lambda: [progress_tick() for _ in range(10)]) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 10 and msgs[-1].startswith("Reading files: 40/40")
+    progress_tick("after the block: no-op")
+    assert len(caplog.records) == 10
