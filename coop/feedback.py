@@ -12,9 +12,10 @@ One workbook per district with rejected rows or files that year, for the clerk t
 
 Nothing in it is a formula: every cell goes through `coop.exports.SafeWorkbook`.
 
-Which records count: the audit tables may keep history; for each source file the records
-of the latest run (by `audit.runs.started_at`) that recorded anything about that file are
-used, and only files still present in the raw folder.
+Which records count: the audit tables keep history; their current state is the latest
+run with status `published` (what load.py writes: every run re-records the quarantine of
+all files). Without such a run, for each source file the records of the latest run that
+recorded anything about it are used. Only files still present in the raw folder count.
 
 Public:
     collect_feedback(year, warehouse, raw_dir, district=None) -> list[DistrictFeedback]
@@ -212,14 +213,25 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | 
         rr_code = "reason_code" if "reason_code" in rr_cols else "NULL"
         fi_code = "reason_code" if "reason_code" in fi_cols else "NULL"
         fi_sev = "severity" if "severity" in fi_cols else "NULL"
+        rr_dist = "district_code" if "district_code" in rr_cols else "NULL"
+        fi_dist = "district_code" if "district_code" in fi_cols else "NULL"
         like = f"{year}/%"
-        cells = con.execute(
-            _latest_per_file_sql("rejected_rows", f"source_file, sheet, row_number, column_name, raw_value, reason, "
-                                 f"{rr_code} AS code") + " ORDER BY source_file, sheet, row_number, column_name",
-            [like]).fetchall()
-        issues = con.execute(
-            _latest_per_file_sql("file_issues", f"source_file, sheet, reason, {fi_code} AS code, {fi_sev} AS severity")
-            + " ORDER BY source_file, sheet", [like]).fetchall()
+        # The audit tables keep history; their current state is the latest published run.
+        latest = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' "
+                             "ORDER BY started_at DESC LIMIT 1").fetchall()
+        rr_sel = (f"source_file, sheet, row_number, column_name, raw_value, reason, {rr_code} AS code, "
+                  f"{rr_dist} AS district_code")
+        fi_sel = f"source_file, sheet, reason, {fi_code} AS code, {fi_sev} AS severity, {fi_dist} AS district_code"
+        if latest:
+            cells = con.execute(f"SELECT {rr_sel} FROM audit.rejected_rows WHERE run_id = ? AND source_file LIKE ? "
+                                "ORDER BY source_file, sheet, row_number, column_name", [latest[0][0], like]).fetchall()
+            issues = con.execute(f"SELECT {fi_sel} FROM audit.file_issues WHERE run_id = ? AND source_file LIKE ? "
+                                 "ORDER BY source_file, sheet", [latest[0][0], like]).fetchall()
+        else:  # no run marked published: per file, the latest run that recorded anything about it
+            cells = con.execute(_latest_per_file_sql("rejected_rows", rr_sel)
+                                + " ORDER BY source_file, sheet, row_number, column_name", [like]).fetchall()
+            issues = con.execute(_latest_per_file_sql("file_issues", fi_sel) + " ORDER BY source_file, sheet",
+                                 [like]).fetchall()
         districts = con.execute("SELECT district_code, district_name FROM core.dim_district").fetchall()
     finally:
         con.close()
@@ -231,7 +243,11 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | 
     for k in ("province", "tinh"):
         lookup[k] = ("province", "Tỉnh (chỉ tiêu kế hoạch)")
 
-    def district_of(source_file: str) -> tuple[str, str]:
+    names = {code: name for code, name in districts}
+
+    def district_of(source_file: str, code: str | None = None) -> tuple[str, str]:
+        if code and code in names:
+            return code, names[code]
         parts = source_file.split("/")
         folder = parts[1] if len(parts) > 2 else "(không rõ)"
         return lookup.get(_folder_key(folder), (folder, folder))
@@ -243,24 +259,24 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | 
     raw_dir = Path(raw_dir)
     groups: dict[str, DistrictFeedback] = {}
 
-    def group(source_file: str) -> DistrictFeedback | None:
-        code, name = district_of(source_file)
+    def group(source_file: str, dcode: str | None) -> DistrictFeedback | None:
+        code, name = district_of(source_file, dcode)
         if want is not None and code != want:
             return None
         return groups.setdefault(code, DistrictFeedback(code, name, year))
 
-    for sf, sheet, rn, col, raw, reason, code in cells:
+    for sf, sheet, rn, col, raw, reason, code, dcode in cells:
         if not (raw_dir / sf).exists():
             continue
-        g = group(sf)
+        g = group(sf, dcode)
         if g is not None:
             c = reason_code(reason, code)
             g.cells.append(RejectedCell(sf, sheet, rn, col, raw, reason_vi(reason, c), c))
-    for sf, sheet, reason, code, severity in issues:
+    for sf, sheet, reason, code, severity, dcode in issues:
         c = reason_code(reason, code)
         if severity in ("ignored",) or c == "unrecognized_sheet":
             continue  # listed in the run report; nothing for the clerk to fix
-        g = group(sf)
+        g = group(sf, dcode)
         if g is not None:
             g.files.append(FileProblem(sf, sheet, reason_vi(reason, c), c))
     return [groups[k] for k in sorted(groups)]

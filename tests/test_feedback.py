@@ -160,3 +160,21 @@ def test_sample_feedback_lists_exactly_the_planted_problems(tmp_path):
         files = {(f["source_file"], f["reason_code"]) for f in truth["rejected_files"]
                  if f["source_file"].startswith(f"{year}/")}
         assert {f for f in shown_files if f[1] != "superseded"} == files
+
+
+def test_only_the_latest_published_run_counts(setup):
+    import duckdb
+
+    from coop.feedback import collect_feedback
+
+    raw, wh, _out = setup
+    con = duckdb.connect(str(wh))
+    con.execute("INSERT INTO audit.runs VALUES ('r0', TIMESTAMP '2021-01-09 01:00', TIMESTAMP '2021-01-09 01:02', "
+                "'published', 10, 9, 1000, 1)")
+    con.execute("INSERT INTO audit.runs VALUES ('r2', TIMESTAMP '2021-01-11 01:00', NULL, 'failed', 10, 0, 0, 0)")
+    for run in ("r0", "r2"):
+        con.execute("INSERT INTO audit.rejected_rows VALUES (?, '2020/lac-son/htx.xlsx', 'DS HTX', 5, 'members', "
+                    "'12', 'cũ [not_integer]')", [run])
+    con.close()
+    (lac_son,) = [g for g in collect_feedback(2020, wh, raw) if g.key == "157"]
+    assert sorted(c.row_number for c in lac_son.cells) == [6, 7, 7]
