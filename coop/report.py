@@ -243,8 +243,8 @@ def _against_plan(row: dict[str, Any] | None) -> str:
     return f", {verdict} kế hoạch ({tgt})"
 
 
-def _stats_phrase(p: dict[str, Any], entity: str) -> str:
-    parts = [f"{vn_number(p['active_count'])} {entity} đang hoạt động với {people_phrase(p['members'])} thành viên"]
+def _stats_phrase(p: dict[str, Any], entity: str, note: str = "") -> str:
+    parts = [f"{vn_number(p['active_count'])} {entity} đang hoạt động{note} với {people_phrase(p['members'])} thành viên"]
     if p["avg_revenue_mvnd"] is not None:
         parts.append(f"doanh thu bình quân {money_phrase(p['avg_revenue_mvnd'])}/năm")
     if p["avg_profit_mvnd"] is not None:
@@ -306,7 +306,10 @@ def narrative(data: ReportData) -> list[str]:
     if tht is not None:
         stock.append(_stats_phrase(tht, "THT"))
     if htx is not None:
-        stock.append(_stats_phrase(htx, "HTX"))
+        funds = next((r["active_count"] for r in data.sectors
+                      if r["sector"] == "credit_fund" and r["entity_type"] == "HTX"), None)
+        note = f" (trong đó {vn_number(funds)} quỹ tín dụng nhân dân)" if funds else ""
+        stock.append(_stats_phrase(htx, "HTX", note))
     if stock:
         first += f" Lũy kế đến 31/12/{y} có " + "; có ".join(stock) + "."
     paras.append(first)

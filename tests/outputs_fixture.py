@@ -52,7 +52,8 @@ DISTRICT = [
 ]
 SECTOR = [
     (2020, "agriculture", "HTX", 30, 300, 9000, 7000, 2800.0, 300.0, 3.9, None, None, 14, 18),
-    (2020, "transport", "HTX", 36, 122, 3700, 2800, 4321.99, 649.3, 4.25, None, None, 0, 0),
+    (2020, "transport", "HTX", 36, 120, 3650, 2780, 4321.99, 649.3, 4.25, None, None, 0, 0),
+    (2020, "credit_fund", "HTX", 0, 2, 50, 20, 900.0, 80.0, 6.0, None, None, 0, 0),
     (2020, "agriculture", "THT", 20, 203, 3012, 2700, 581.0, 52.0, 1.4, None, None, None, None),
 ]
 BACKLOG = [

@@ -107,7 +107,7 @@ def test_narrative_reads_like_the_article(built):
         "66 hợp tác xã (HTX), liên hiệp HTX thành lập mới, vượt kế hoạch (từ 60).",
         "203 THT đang hoạt động với 3.012 thành viên, doanh thu bình quân 581 triệu đồng/năm, "
         "lợi nhuận bình quân 52 triệu đồng/năm, thu nhập bình quân 1,4 triệu đồng/người/tháng",
-        "422 HTX đang hoạt động với 12,7 nghìn thành viên, doanh thu bình quân 3,24 tỷ đồng/năm, "
+        "422 HTX đang hoạt động (trong đó 2 quỹ tín dụng nhân dân) với 12,7 nghìn thành viên, doanh thu bình quân 3,24 tỷ đồng/năm, "
         "lợi nhuận bình quân 401 triệu đồng/năm, thu nhập bình quân 4 triệu đồng/người/tháng",
         "toàn tỉnh còn 3 HTX thành lập mới chưa bố trí được kinh phí hỗ trợ",
         "nhiều nhất là Thành phố Hòa Bình (2 HTX)",
@@ -223,7 +223,7 @@ def test_sample_report_2020_shows_the_article_figures(tmp_path):
     text = _text(files.html.read_text(encoding="utf-8"))
     # the seed article (../shared/reference/province-report-2021-01.txt), which the sample reproduces
     for phrase in ["20 tổ hợp tác (THT) thành lập mới", "66 hợp tác xã (HTX), liên hiệp HTX thành lập mới",
-                   "203 THT đang hoạt động", "422 HTX đang hoạt động với 12,7 nghìn thành viên",
+                   "203 THT đang hoạt động", "422 HTX đang hoạt động", "với 12,7 nghìn thành viên",
                    "doanh thu bình quân 3,24 tỷ đồng/năm", "lợi nhuận bình quân 401 triệu đồng/năm",
                    "thu nhập bình quân 4 triệu đồng/người/tháng", "doanh thu bình quân 581 triệu đồng/năm",
                    "lợi nhuận bình quân 52 triệu đồng/năm", "thu nhập bình quân 1,4 triệu đồng/người/tháng",
