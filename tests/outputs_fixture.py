@@ -126,15 +126,21 @@ def sample_warehouse() -> Path:
     if "wh" in _SAMPLE:
         return _SAMPLE["wh"]
     raw = PROJECT / "data" / "raw"
-    if importlib.util.find_spec("coop.runner") is None or not any(raw.glob("*/*/*")):
-        pytest.skip("the pipeline (coop run) or the sample data has not landed yet")
+    missing = [m for m in ("coop.runner", "coop.ingest", "coop.discover", "coop.load")
+               if importlib.util.find_spec(m) is None]
+    if missing or not any(raw.glob("*/*/*")):
+        pytest.skip(f"the pipeline (coop run) or the sample data has not landed yet: {missing}")
+    if "error" in _SAMPLE:
+        raise AssertionError(_SAMPLE["error"])
     tmp = Path(tempfile.mkdtemp(prefix="coop-outputs-"))
     wh = tmp / "coop.duckdb"
     res = subprocess.run(
         [sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
         capture_output=True, text=True, timeout=900, cwd=str(tmp),
     )
-    assert res.returncode == 0 and wh.exists(), f"coop run failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    if res.returncode != 0 or not wh.exists():
+        _SAMPLE["error"] = f"coop run failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        raise AssertionError(_SAMPLE["error"])
     _SAMPLE["wh"] = wh
     _SAMPLE["raw"] = raw
     return wh
