@@ -204,11 +204,12 @@ def _ingest_classes() -> tuple[Any, Any, Any]:
     return ingest.FileResult, getattr(ingest, "FileIssue", None), getattr(ingest, "SheetInfo", None)
 
 
-def store_result(state: Path, key: str, result: Any) -> Path:
-    """Write one FileResult under `cache/<key>/` (temp folder + rename: crash-safe)."""
+def store_result(state: Path, key: str, result: Any, replace: bool = False) -> Path:
+    """Write one FileResult under `cache/<key>/` (temp folder + rename: crash-safe).
+    An existing entry is kept, or with `replace=True` swapped for the new one."""
     root = _cache_root(state)
     final = root / key
-    if final.exists():
+    if final.exists() and not replace:
         return final
     tmp = root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True)
@@ -233,6 +234,10 @@ def store_result(state: Path, key: str, result: Any) -> Path:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        if final.exists():  # replace: move the old entry aside first (rename is atomic)
+            old = root / f".tmp-old-{key}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+            os.rename(final, old)
+            shutil.rmtree(old, ignore_errors=True)
         try:
             os.rename(tmp, final)
         except OSError:
@@ -317,6 +322,11 @@ class Plan:
     removed: list[str]  # source files in the previous ledger that are gone (within scope)
     reader_fp: str
     issue_files: dict[str, HashedFile] = field(default_factory=dict)  # files rejected by discovery
+    issue_where: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    issue_status: dict[str, str] = field(default_factory=dict)  # new | changed | unchanged
+    years: tuple[int, int] | None = None
+    backfill_years: tuple[int, int] | None = None
+    fingerprint: str = ""
 
     @property
     def to_read(self) -> list[PlannedFile]:
@@ -344,9 +354,9 @@ def raw_source(raw: Any, raw_dir: Path) -> tuple[str, Path]:
         path = Path(raw_dir) / source
     path = Path(path)
     if not path.is_absolute():
-        path = Path(raw_dir) / path
+        path = path.resolve() if path.exists() else (Path(raw_dir) / path).resolve()
     if source is None:
-        source = path.relative_to(raw_dir).as_posix()
+        source = path.relative_to(Path(raw_dir).resolve()).as_posix()
     return str(source), path
 
 
@@ -393,7 +403,13 @@ def make_plan(raw_files: Sequence[Any], raw_dir: Path, state: Path, previous: Ma
     removed = sorted(s for s, r in previous.items()
                      if s not in current and r.get("status") != "removed" and in_years(r.get("year"), years))
     issue_hashed = {s: hashed[s] for s in issue_paths if s in hashed}
-    return Plan(files, removed, fp, issue_hashed)
+    issue_status = {}
+    for s, hf in issue_hashed.items():
+        prev = previous.get(s)
+        issue_status[s] = ("new" if prev is None or prev.get("status") == "removed"
+                           else "unchanged" if prev.get("file_hash") == hf.file_hash else "changed")
+    return Plan(files, removed, fp, issue_hashed, issue_status=issue_status, years=years,
+                backfill_years=backfill_years)
 
 
 def build_fingerprint(plan: Plan, extra: Mapping[str, Any]) -> str:
@@ -456,3 +472,179 @@ def clear_pending_runs(state: Path, run_ids: Iterable[str]) -> None:
             pass
         return
     _atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rest))
+
+
+# --------------------------------------------------------------------------- run steps (plain functions the flow composes)
+def _issue_value(i: Any, name: str) -> Any:
+    return _attr(i, name)
+
+
+def _where_from_path(source: str) -> tuple[int | None, str | None]:
+    """Year (first folder, when four digits) of a file discovery rejected; district unknown."""
+    first = source.split("/", 1)[0]
+    return (int(first) if first.isdigit() and len(first) == 4 else None), None
+
+
+def plan_from_discovery(raw_files: Sequence[Any], issues: Sequence[Any], raw_dir: Path, warehouse: Path,
+                        years: tuple[int, int] | None = None,
+                        backfill_years: tuple[int, int] | None = None) -> Plan:
+    """The run plan from discovery's output: hashes, statuses against the published ledger,
+    what to read, and the build fingerprint."""
+    from coop.load import DEFAULT_SETTINGS, read_ledger, storage_version
+
+    raw_dir = Path(raw_dir)
+    issue_paths: dict[str, Path] = {}
+    issue_where: dict[str, tuple[int | None, str | None]] = {}
+    for i in issues:
+        s = _issue_value(i, "source_file")
+        if not s:
+            continue
+        p = raw_dir / s
+        if p.is_file():
+            issue_paths[str(s)] = p
+            y = _issue_value(i, "year")
+            issue_where[str(s)] = (y, _issue_value(i, "district_code")) if y is not None else _where_from_path(str(s))
+    previous = read_ledger(Path(warehouse))
+    plan = make_plan(raw_files, raw_dir, state_dir(warehouse), previous, issue_paths, years, backfill_years)
+    plan.issue_where = issue_where
+    plan.fingerprint = build_fingerprint(plan, {"settings": DEFAULT_SETTINGS, "storage": storage_version(),
+                                                "years": years, "issues": sorted(
+                                                    (str(_issue_value(i, "source_file")), str(_issue_value(i, "reason_code")))
+                                                    for i in issues)})
+    return plan
+
+
+def is_unchanged(plan: Plan, warehouse: Path) -> bool:
+    """True when the published warehouse was built from exactly these inputs (and is still the
+    file that build published): nothing to rebuild. Never for --years runs or backfills."""
+    from coop.publish import file_identity
+
+    if plan.years is not None or plan.backfill_years is not None:
+        return False
+    pub = read_published(state_dir(warehouse))
+    ident = file_identity(Path(warehouse))
+    return bool(pub) and ident is not None and pub.get("fingerprint") == plan.fingerprint and pub.get("identity") == ident
+
+
+def fill_summary_files(summary: Any, plan: Plan) -> None:
+    files: dict[str, list[str]] = {"new": [], "changed": [], "removed": list(plan.removed), "unchanged": []}
+    for f in plan.files:
+        files[f.status].append(f.source_file)
+    for s, st in plan.issue_status.items():
+        files[st].append(s)
+    summary.files = files
+
+
+def record_unchanged(plan: Plan, warehouse: Path, run: Any, summary: Any) -> None:
+    """A no-op run: remember it in .state/pending_runs.jsonl (the next published build copies
+    it into audit.runs) and fill the summary. The published warehouse is not touched."""
+    pub = read_published(state_dir(warehouse))
+    now = datetime.now(timezone.utc)
+    run.status, run.finished_at = "unchanged", now
+    run.files_seen = len(plan.files) + len(plan.issue_files)
+    run.files_loaded = pub.get("files_loaded", 0)
+    run.files_rejected = pub.get("files_rejected", 0)
+    run.rows_loaded = pub.get("rows_loaded", 0)
+    run.rows_rejected = pub.get("rows_rejected", 0)
+    run.message = f"inputs identical to the build published by run {pub.get('run_id')}: nothing rebuilt"
+    append_pending_run(state_dir(warehouse), run.to_json())
+    summary.status = "unchanged"
+    summary.finished_at = now
+    summary.rows_loaded = run.rows_loaded
+    summary.rows_rejected = run.rows_rejected
+
+
+def _failed_result(f: PlannedFile, exc: BaseException) -> Any:
+    """A FileResult for a file whose reading crashed: the file is rejected, the others go on."""
+    import coop.ingest as ingest
+
+    reason = f"Không đọc được tệp: {type(exc).__name__}: {exc} [unreadable_file]"
+    issue = ingest.FileIssue(source_file=f.source_file, sheet=None, reason_code="unreadable_file",
+                             reason=reason, severity="rejected")
+    return ingest.FileResult(source_file=f.source_file, year=f.year, district_code=f.district_code,
+                             file_hash=f.file_hash, modified_at=f.modified_at, forms={},
+                             rejected_rows=pl.DataFrame(schema=ingest.REJECTED_ROW_SCHEMA),
+                             file_issues=[issue], sheets=[])
+
+
+def read_files(batch: Sequence[PlannedFile], reference: Any, state: Path) -> list[Any]:
+    """Read (ingest) each file and store its result in the cache. A file whose reading
+    raises is rejected (`unreadable_file`) and not cached, so the next run tries again."""
+    from coop.ingest import ingest_file
+    from coop.reports import progress
+
+    out = []
+    with progress(len(batch), "Reading files", logger=log) as advance:
+        for f in batch:
+            try:
+                r = ingest_file(f.raw, reference)
+            except Exception as e:  # noqa: BLE001 — one bad file never stops the others
+                log.warning("Reading %s failed: %s", f.source_file, e)
+                out.append(_failed_result(f, e))
+            else:
+                store_result(state, f.cache_key, r, replace=True)
+                out.append(r)
+            advance(f.source_file)
+    return out
+
+
+def cached_files(batch: Sequence[PlannedFile], state: Path, reference: Any = None) -> list[Any]:
+    """The cached results of unchanged files (a missing/damaged entry is read again)."""
+    out, missing = [], []
+    for f in batch:
+        r = load_result(state, f.cache_key, modified_at=f.modified_at)
+        if r is None:
+            missing.append(f)
+        else:
+            out.append(r)
+    if missing:
+        out += read_files(missing, reference, state)
+    return out
+
+
+def superseded_issues(results: Sequence[Any], selected: Sequence[Any]) -> list[dict[str, Any]]:
+    """An issue for every file `select_submissions` dropped whole, unless it already says so."""
+    kept = {r.source_file for r in selected}
+    noted = {(_attr(i, "source_file"), _attr(i, "reason_code")) for r in selected for i in (r.file_issues or [])}
+    out = []
+    for r in results:
+        if r.source_file in kept or (r.source_file, "superseded") in noted:
+            continue
+        out.append({"source_file": r.source_file, "sheet": None, "reason_code": "superseded", "severity": "superseded",
+                    "reason": "Tệp đã được thay thế bởi bản nộp lại mới hơn trong cùng thư mục [superseded]"})
+    return out
+
+
+def fill_summary_load(summary: Any, built: Any, reference: Any) -> None:
+    from coop.load import districts_frame
+
+    names = {r["district_code"]: r["district_name"] for r in districts_frame(reference).to_dicts()}
+    per: dict[tuple, dict[str, Any]] = {}
+    for fl in built.stats.files.values():
+        key = (fl.year, fl.district_code)
+        d = per.setdefault(key, {"year": fl.year, "district_code": fl.district_code,
+                                 "district_name": names.get(fl.district_code) if fl.district_code else "Tỉnh (province)",
+                                 "rows_loaded": 0, "rows_rejected": 0})
+        d["rows_loaded"] += fl.rows_loaded
+        d["rows_rejected"] += fl.rows_rejected
+    summary.districts = sorted(per.values(), key=lambda d: (d["year"] or 0, d["district_code"] is None, d["district_code"] or ""))
+    summary.quarantine = dict(built.quarantine)
+    summary.file_issues = list(built.issues)
+    summary.rows_loaded = built.rows_loaded
+    summary.rows_rejected = built.rows_rejected
+
+
+def after_publish(plan: Plan, warehouse: Path, run: Any, built: Any) -> None:
+    """Remember what was published (for the no-op check), drop the pending runs it recorded,
+    prune cache entries no current file uses (full runs only)."""
+    from coop.publish import file_identity
+
+    st = state_dir(warehouse)
+    write_published(st, {
+        "fingerprint": plan.fingerprint, "run_id": run.run_id, "identity": file_identity(Path(warehouse)),
+        "published_at": datetime.now(timezone.utc).isoformat(), "files_loaded": built.files_loaded,
+        "files_rejected": built.files_rejected, "rows_loaded": built.rows_loaded, "rows_rejected": built.rows_rejected,
+    })
+    clear_pending_runs(st, built.pending_recorded)
+    if plan.years is None:
+        prune_cache(st, {f.cache_key for f in plan.files})

@@ -481,7 +481,7 @@ def read_ledger(published: Path) -> dict[str, dict[str, Any]]:
     try:
         if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name='audit' AND table_name='files'").fetchall()[0][0]:
             return {}
-        df = con.execute("SELECT * FROM audit.files").pl()
+        df = con.sql("SELECT * FROM audit.files").pl()
     finally:
         con.close()
     return {r["source_file"]: r for r in df.to_dicts()}
@@ -521,3 +521,186 @@ def carry_audit_history(con: duckdb.DuckDBPyConnection, published: Path) -> int:
     finally:
         con.execute(f"DETACH {alias}").fetchall()
     return n
+
+
+# --------------------------------------------------------------------------- one build, end to end
+class BuildRejected(RuntimeError):
+    """The build was made but must not be published (an error-level data test failed)."""
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """`20261126T223000Z-1a2b3c`: sortable, unique."""
+    import uuid
+
+    now = now or datetime.now(timezone.utc)
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def years_text(years: tuple[int, int] | None) -> str | None:
+    if not years:
+        return None
+    return str(years[0]) if years[0] == years[1] else f"{years[0]}-{years[1]}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-paragraph reason for the operator (no traceback)."""
+    if isinstance(exc, (BuildRejected,)):
+        return str(exc)
+    name = type(exc).__name__
+    msg = str(exc).strip()
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted (Ctrl-C)."
+    return f"{name}: {msg}" if msg else name
+
+
+@dataclass
+class BuildLoad:
+    """What went into a build: per-file counts, the ledger, the issues, and the pending runs
+    (no-op / failed runs) it now records."""
+
+    stats: LoadStats
+    ledger: list[LedgerRow]
+    issues: list[dict[str, Any]]
+    quarantine: dict[str, int]
+    pending_recorded: list[str]
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_rejected: int = 0
+
+    @property
+    def rows_loaded(self) -> int:
+        return self.stats.rows_loaded
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.stats.rows_rejected
+
+
+def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]],
+                previous: Mapping[str, Mapping[str, Any]], run_id: str) -> list[LedgerRow]:
+    """audit.files for this build: every planned file (new/changed/unchanged, or rejected /
+    superseded), every file discovery rejected, and files gone since the previous ledger (removed)."""
+    rejected_whole = {i["source_file"] for i in issues if i.get("sheet") is None and i.get("severity") == "rejected"}
+    rows: list[LedgerRow] = []
+
+    def first_seen(s: str) -> str:
+        p = previous.get(s)
+        return (p or {}).get("first_seen_run") or run_id
+
+    for f in plan.files:
+        fl = stats.files.get(f.source_file)
+        if f.source_file in rejected_whole:
+            status = "rejected"
+        elif fl is None:
+            status = "superseded"
+        else:
+            status = f.status
+        rows.append(LedgerRow(f.source_file, f.file_hash, f.size, f.modified_at, status, f.year, f.district_code,
+                              fl.rows_loaded if fl else 0, fl.rows_rejected if fl else 0, first_seen(f.source_file), run_id))
+    for s, hf in sorted(plan.issue_files.items()):
+        year, dc = plan.issue_where.get(s, (None, None))
+        rows.append(LedgerRow(s, hf.file_hash, hf.size, hf.modified_at, "rejected", year, dc, 0, 0, first_seen(s), run_id))
+    for s in plan.removed:
+        p = previous[s]
+        rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), "removed", p.get("year"),
+                              p.get("district_code"), 0, 0, p.get("first_seen_run"), run_id))
+    seen = {r.source_file for r in rows}
+    # out of this run's scope (--years): keep the previous ledger rows as they were
+    for s, p in previous.items():
+        if s not in seen and not _in_scope(p.get("year"), plan.years):
+            rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), p.get("status"),
+                                  p.get("year"), p.get("district_code"), p.get("rows_loaded") or 0,
+                                  p.get("rows_rejected") or 0, p.get("first_seen_run"), p.get("last_run")))
+        elif s not in seen and p.get("status") == "removed":
+            rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), "removed",
+                                  p.get("year"), p.get("district_code"), 0, 0, p.get("first_seen_run"), p.get("last_run")))
+    return rows
+
+
+def _in_scope(year: int | None, years: tuple[int, int] | None) -> bool:
+    return years is None or (year is not None and years[0] <= year <= years[1])
+
+
+def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tuple[int, int], run_id: str) -> None:
+    """For a run limited to `years`: copy the raw rows of the other years from the published
+    warehouse (with their original lineage), and the latest published run's quarantine and
+    file issues for those years (re-tagged with this run's id, so that "the latest run"
+    still describes every year)."""
+    published = Path(published)
+    if not published.exists():
+        return
+    alias = "coop_previous_years"
+    con.execute(f"ATTACH {_q(str(published))} AS {alias} (READ_ONLY)").fetchall()
+    try:
+        have = {(r[0], r[1]) for r in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
+        outside = f"(year IS NULL OR year NOT BETWEEN {int(years[0])} AND {int(years[1])})"
+        con.begin()
+        try:
+            for table in FORM_TABLES.values():
+                schema, name = table.split(".")
+                if (schema, name) in have:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {alias}.{schema}.{name} WHERE {outside}").fetchall()
+            if ("audit", "runs") in have:
+                last = con.execute(f"SELECT run_id FROM {alias}.audit.runs WHERE status = 'published' "
+                                   "ORDER BY started_at DESC LIMIT 1").fetchall()
+                if last:
+                    for table in ("audit.file_issues", "audit.rejected_rows"):
+                        schema, name = table.split(".")
+                        if (schema, name) in have:
+                            con.execute(
+                                f"INSERT INTO {table} BY NAME SELECT * REPLACE ({_q(run_id)} AS run_id) "
+                                f"FROM {alias}.{schema}.{name} WHERE run_id = ? AND {outside}", [last[0][0]]).fetchall()
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        con.execute(f"DETACH {alias}").fetchall()
+
+
+def load_build(build: Path, warehouse: Path, reference: Any, plan: Any, results: Sequence[Any],
+               extra_issues: Sequence[Any], run: RunRecord, previous: Mapping[str, Mapping[str, Any]],
+               pending: Sequence[Mapping[str, Any]] = ()) -> BuildLoad:
+    """Create the build file and load everything into it: tables, previous audit history,
+    (for a --years run) the other years as published, this run's rows, quarantine, issues,
+    the ledger, and the pending runs. Checkpoints and closes the file."""
+    con = open_build(Path(build))
+    try:
+        create_tables(con, reference)
+        carry_audit_history(con, warehouse)
+        if plan.years is not None:
+            carry_other_years(con, warehouse, plan.years, run.run_id)
+        stats = load_results(con, results, run.run_id, extra_issues)
+        issues = [_issue_dict(i) for r in results for i in (r.file_issues or [])] + [_issue_dict(i) for i in extra_issues]
+        quarantine: dict[str, int] = {}
+        for r in results:
+            if r.rejected_rows is not None and r.rejected_rows.height:
+                for code, n in r.rejected_rows.group_by("reason_code").len().iter_rows():
+                    quarantine[code] = quarantine.get(code, 0) + n
+        ledger = ledger_rows(plan, stats, issues, previous, run.run_id)
+        record_files(con, ledger)
+        known = {r[0] for r in con.execute("SELECT run_id FROM audit.runs").fetchall()}
+        todo = [RunRecord.from_json(p) for p in pending if p.get("run_id") not in known]
+        record_runs(con, todo)
+        con.execute("CHECKPOINT").fetchall()
+    finally:
+        con.close()
+    in_scope = [x for x in ledger if x.last_run == run.run_id and x.status != "removed"]
+    return BuildLoad(
+        stats=stats, ledger=ledger, issues=issues, quarantine=quarantine,
+        pending_recorded=[p.get("run_id") for p in pending],
+        files_seen=len(in_scope),
+        files_loaded=sum(1 for f in stats.files.values() if f.forms),
+        files_rejected=sum(1 for x in in_scope if x.status == "rejected"),
+    )
+
+
+def finish_run(build: Path, run: RunRecord) -> None:
+    """Record this run in the build's audit.runs, CHECKPOINT and close (just before publish)."""
+    con = open_build(Path(build))
+    try:
+        record_runs(con, [run])
+        con.execute("CHECKPOINT").fetchall()
+    finally:
+        con.close()

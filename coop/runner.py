@@ -1,0 +1,261 @@
+"""`coop run` / `coop backfill`: glue around the Prefect flow, and the console summary.
+
+- No `PREFECT_API_URL`: Prefect runs in ephemeral mode (a temporary local API, nothing to
+  configure). A run whose inputs are identical to the published build is recognised *before*
+  Prefect starts (discovery + hashing from the stat cache, no spreadsheet read) and finishes
+  in a second or two; it is recorded in `.state/pending_runs.jsonl` and in the run report.
+- `PREFECT_API_URL` set: every run goes through the flow on that server (visible in the UI).
+
+Prefect's own console output (server start/stop lines, flow/task state lines, tracebacks of
+a failed flow) is silenced through its settings, set before Prefect is imported; its logs
+still go to the API. The operator sees only the summary printed here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+#: Prefect settings applied (unless already set) before Prefect is imported.
+PREFECT_QUIET = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",  # no state lines / tracebacks on the console
+    "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",  # prefect._internal (shutdown noise)
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",  # temporary server start/stop, uvicorn
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no telemetry (and its offline error)
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # slow machines: wait, don't fail
+}
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def quiet_prefect() -> None:
+    for k, v in PREFECT_QUIET.items():
+        os.environ.setdefault(k, v)
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("COOP_LOG_LEVEL", "WARNING").upper()
+    logger = logging.getLogger("coop")
+    if not any(getattr(h, "_coop", False) for h in logger.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        h._coop = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def run_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, wait: bool) -> int:
+    """`coop run`: exit 0 when published (or nothing changed), 1 when nothing could be
+    published, 75 when another run holds the lock."""
+    return _run(Path(raw_dir), Path(warehouse), years=years, backfill_years=None, wait=wait)
+
+
+def backfill_command(raw_dir: Path, warehouse: Path, years: tuple[int, int], wait: bool) -> int:
+    """`coop backfill --from A --to B`: re-read every file of those years, rebuild, publish."""
+    if years[0] > years[1]:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[red]--from {years[0]} is after --to {years[1]}[/red]")
+        return 2
+    return _run(Path(raw_dir), Path(warehouse), years=None, backfill_years=years, wait=wait)
+
+
+def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> int:
+    quiet_prefect()
+    _setup_logging()
+    from rich.console import Console
+
+    from coop.lock import EXIT_BUSY, RunLockBusy, run_lock
+
+    console = Console() if sys.stdout.isatty() else Console(width=110)
+    err = Console(stderr=True)
+    if not raw_dir.is_dir():
+        err.print(f"[red]Không thấy thư mục dữ liệu {raw_dir} (raw folder not found).[/red] Nothing was changed.")
+        return EXIT_FAILED
+    try:
+        with run_lock(warehouse, wait=wait):
+            summary = None
+            if backfill_years is None and not os.environ.get("PREFECT_API_URL"):
+                summary = _fast_unchanged(raw_dir, warehouse, years)
+            if summary is None:
+                summary = _run_flow(raw_dir, warehouse, years, backfill_years, wait)
+    except RunLockBusy as e:
+        err.print(f"[yellow]{e}[/yellow]")
+        return EXIT_BUSY
+    print_summary(summary, console)
+    return EXIT_OK if summary.status in ("published", "unchanged") else EXIT_FAILED
+
+
+def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
+    """Without Prefect: if the inputs equal the published build's, record a no-op run and
+    return its summary; else None (the flow runs). Never reads a spreadsheet."""
+    if years is not None or not warehouse.exists():
+        return None
+    from coop import cache, load
+    from coop.discover import discover
+    from coop.reference import load_reference
+    from coop.reports import RunSummary, write_run_report
+
+    started = datetime.now(timezone.utc)
+    raw_files, issues = discover(raw_dir, load_reference(), None)
+    plan = cache.plan_from_discovery(raw_files, issues, raw_dir, warehouse)
+    if not cache.is_unchanged(plan, warehouse):
+        return None
+    run = load.RunRecord(run_id=load.new_run_id(started), started_at=started, kind="nightly")
+    summary = RunSummary(run_id=run.run_id, kind="nightly", started_at=started, raw_dir=str(raw_dir),
+                         warehouse=str(warehouse))
+    cache.fill_summary_files(summary, plan)
+    cache.record_unchanged(plan, warehouse, run, summary)
+    summary.timings = {"check": round((datetime.now(timezone.utc) - started).total_seconds(), 3)}
+    write_run_report(summary, warehouse)
+    return summary
+
+
+def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> Any:
+    from flows.nightly import RunFailed, nightly_run
+
+    state = nightly_run(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
+                        wait=wait, return_state=True)
+    if state.is_completed():
+        return state.result()
+    exc = state.result(raise_on_failure=False)
+    if isinstance(exc, RunFailed):
+        return exc.summary
+    from coop.reports import RunSummary
+
+    now = datetime.now(timezone.utc)
+    return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir), warehouse=str(warehouse),
+                      error=f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(state.message))
+
+
+# --------------------------------------------------------------------------- console summary
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_summary(summary: Any, console: Any) -> None:
+    from rich.table import Table
+
+    status = summary.status
+    files = summary.files or {}
+    n = {k: len(files.get(k) or []) for k in ("new", "changed", "unchanged", "removed")}
+    seen = n["new"] + n["changed"] + n["unchanged"]
+    rejected = sorted({i["source_file"] for i in (summary.file_issues or [])
+                       if i.get("sheet") is None and i.get("severity") == "rejected"})
+    head = {"published": "[green]Published[/green]", "unchanged": "[green]Nothing changed[/green] — warehouse kept as published",
+            "failed": "[red]FAILED[/red] — nothing published"}.get(status, status)
+    console.print(f"[bold]coop {summary.kind} run {summary.run_id}[/bold]: {head}")
+    console.print(f"Files: {seen} seen — {n['new']} new, {n['changed']} changed, {n['unchanged']} unchanged, "
+                  f"{n['removed']} removed" + (f"; {len(rejected)} rejected" if status != "unchanged" else ""))
+    if summary.rows_loaded is not None:
+        console.print(f"Rows: {_fmt(summary.rows_loaded)} loaded, {_fmt(summary.rows_rejected)} quarantined")
+
+    districts = summary.districts or (_districts_from_ledger(Path(summary.warehouse)) if status == "unchanged" else [])
+    if districts:
+        console.print("Rows per district (loaded / [red]quarantined[/red]):")
+        t = Table(box=None, pad_edge=False)
+        yrs = sorted({d["year"] for d in districts if d.get("year") is not None})
+        t.add_column("district")
+        for y in yrs:
+            t.add_column(str(y), justify="right")
+        rows: dict[Any, dict[int, str]] = {}
+        names: dict[Any, str] = {}
+        for d in districts:
+            k = d.get("district_code") or "province"
+            names[k] = f"{d.get('district_code') or ''} {d.get('district_name') or ''}".strip()
+            q = d.get("rows_rejected") or 0
+            rows.setdefault(k, {})[d.get("year")] = f"{d.get('rows_loaded') or 0}" + (f" / [red]{q}[/red]" if q else "")
+        for k in sorted(rows, key=lambda k: (k == "province", k)):
+            t.add_row(names[k], *[rows[k].get(y, "—") for y in yrs])
+        console.print(t)
+    if rejected:
+        console.print("Rejected files: " + "; ".join(rejected))
+
+    tests = summary.tests or []
+    if tests:
+        passed = sum(1 for x in tests if x["passed"])
+        warned = sum(1 for x in tests if not x["passed"] and x["severity"] == "warn")
+        failed = sum(1 for x in tests if not x["passed"] and x["severity"] == "error")
+        console.print(f"Data tests: {passed} passed, {warned} warned, {failed} failed")
+        for x in tests:
+            if not x["passed"]:
+                console.print(("[red]" if x["severity"] == "error" else "[yellow]") + x["message"].splitlines()[0]
+                              + ("[/red]" if x["severity"] == "error" else "[/yellow]"), markup=True, highlight=False)
+
+    if status == "failed":
+        console.print(f"[red]Why:[/red] {summary.error}", markup=True, highlight=False)
+        console.print(f"The last published warehouse is unchanged: {summary.warehouse}")
+    else:
+        console.print(f"Warehouse: {summary.warehouse}")
+        _print_province_table(Path(summary.warehouse), console)
+    if summary.report_path:
+        console.print(f"Run report: {summary.report_path}", highlight=False)
+
+
+def _districts_from_ledger(warehouse: Path) -> list[dict[str, Any]]:
+    """Rows loaded / quarantined per year and district as the published ledger (audit.files) says."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return []
+    try:
+        rows = con.execute(
+            "SELECT f.year, f.district_code, d.district_name, sum(f.rows_loaded), sum(f.rows_rejected) "
+            "FROM audit.files f LEFT JOIN ref.districts d USING (district_code) "
+            "WHERE f.status NOT IN ('removed', 'rejected', 'superseded') GROUP BY ALL ORDER BY ALL").fetchall()
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
+    return [{"year": y, "district_code": dc, "district_name": n if dc else "Tỉnh (province)",
+             "rows_loaded": int(a or 0), "rows_rejected": int(b or 0)} for y, dc, n, a, b in rows]
+
+
+def _print_province_table(warehouse: Path, console: Any) -> None:
+    """marts.province_indicators for 2020 (the seed article's year) — else the latest year —
+    and the funding backlog count, read back from the published file (read-only)."""
+    import duckdb
+    from rich.table import Table
+
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return
+    try:
+        yrs = [r[0] for r in con.execute("SELECT DISTINCT year FROM marts.province_indicators ORDER BY year").fetchall()]
+        if not yrs:
+            return
+        year = 2020 if 2020 in yrs else yrs[-1]
+        cols = ["entity_type", "new_formed", "active_count", "members", "workers", "avg_revenue_mvnd",
+                "avg_profit_mvnd", "avg_income_mvnd_month", "revenue_growth_pct", "income_growth_pct"]
+        rows = con.execute(f"SELECT {', '.join(cols)} FROM marts.province_indicators WHERE year = ? "
+                           "ORDER BY entity_type", [year]).fetchall()
+        backlog = con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = ?", [year]).fetchall()[0][0]
+    except duckdb.Error:
+        return
+    finally:
+        con.close()
+    t = Table(title=f"Province {year} (marts.province_indicators; money in million VND)", title_justify="left")
+    for c, label in zip(cols, ["type", "new", "active", "members", "workers", "revenue", "profit",
+                               "income/month", "rev. Δ%", "inc. Δ%"]):
+        t.add_column(label, justify="left" if c == "entity_type" else "right")
+    for r in rows:
+        t.add_row(*[_fmt(v, 2 if i == 7 else 1) if isinstance(v, float) else _fmt(v) for i, v in enumerate(r)])
+    console.print(t)
+    console.print(f"Funding backlog at 31/12/{year}: [bold]{backlog}[/bold] HTX formed {year - 2}–{year} "
+                  f"still without establishment support (marts.funding_backlog)")

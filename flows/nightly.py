@@ -1,0 +1,252 @@
+"""The nightly flow: discover -> hash/plan -> read (batches) -> select -> load -> models ->
+data tests -> publish -> report.
+
+Only composition lives here; every step is a plain function in `coop.*`. Hooks for the ops
+side (see docs/architecture.md, "The nightly flow"):
+
+- the whole run holds `coop.lock.run_lock(warehouse)` and starts with `cleanup_stale`;
+- `coop.lock.stage_checkpoint(stage)` is called at the start of each stage
+  (`reading`, `loading`, `models`, `tests`, `publish`);
+- the run report (`coop.reports.write_run_report` + Prefect artifacts) is written in
+  `report_task`, for published, unchanged and failed runs alike.
+
+`nightly_run` returns a `coop.reports.RunSummary` (status `published` or `unchanged`); when
+nothing could be published it raises `RunFailed` (carrying the summary) so the Prefect flow
+run is marked Failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from coop import cache, load, publish
+from coop.lock import build_path, cleanup_stale, run_lock, stage_checkpoint
+from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, SQL_DIR
+from coop.reports import RunSummary
+
+#: Files per reading task (a few tasks per run, never one per file).
+BATCH_SIZE = 50
+
+
+class RunFailed(RuntimeError):
+    """The run could not publish; the previous warehouse is unchanged. Carries the summary."""
+
+    def __init__(self, summary: RunSummary):
+        self.summary = summary
+        super().__init__(summary.error or "run failed")
+
+
+def _log() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except Exception:  # outside a run context (plain call in a test)
+        return logging.getLogger("coop.flow")
+
+
+# --------------------------------------------------------------------------- tasks
+@task(name="discover", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def discover_task(raw_dir: Path, years: tuple[int, int] | None) -> tuple[Any, list, list]:
+    from coop.discover import discover
+    from coop.reference import load_reference
+
+    reference = load_reference()
+    raw_files, issues = discover(Path(raw_dir), reference, years)
+    return reference, list(raw_files), list(issues)
+
+
+@task(name="plan", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def plan_task(raw_files: list, issues: list, raw_dir: Path, warehouse: Path, years, backfill_years) -> cache.Plan:
+    return cache.plan_from_discovery(raw_files, issues, raw_dir, warehouse, years, backfill_years)
+
+
+@task(name="read-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def read_batch_task(batch: list[cache.PlannedFile], reference: Any, state: Path) -> list:
+    return cache.read_files(batch, reference, state)
+
+
+@task(name="cached-batch", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def cached_batch_task(batch: list[cache.PlannedFile], reference: Any, state: Path) -> list:
+    return cache.cached_files(batch, state, reference)
+
+
+@task(name="load", cache_policy=NO_CACHE)
+def load_task(build: Path, warehouse: Path, reference: Any, plan: cache.Plan, results: list, extra_issues: list,
+              run: load.RunRecord, previous: dict, pending: list) -> load.BuildLoad:
+    return load.load_build(build, warehouse, reference, plan, results, extra_issues, run, previous, pending)
+
+
+@task(name="models", cache_policy=NO_CACHE)
+def models_task(build: Path, sql_dir: Path) -> list[str]:
+    from coop.models import run_models
+
+    con = load.open_build(build)
+    try:
+        return run_models(con, sql_dir)
+    finally:
+        con.close()
+
+
+@task(name="data-tests", cache_policy=NO_CACHE)
+def tests_task(build: Path, tests_dir: Path) -> list:
+    from coop.datatests import run_data_tests
+
+    con = load.open_build(build)
+    try:
+        return run_data_tests(con, tests_dir)
+    finally:
+        con.close()
+
+
+@task(name="publish", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def publish_task(build: Path, warehouse: Path, run: load.RunRecord) -> Path:
+    load.finish_run(build, run)
+    return publish.publish(build, warehouse)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(summary: RunSummary, warehouse: Path) -> Path | None:
+    from coop.reports import render_run_report, summary_table, write_run_report
+
+    path = write_run_report(summary, warehouse)
+    try:
+        from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+        key = "coop-run-report"
+        create_markdown_artifact(markdown=render_run_report(summary), key=key, description=f"coop run {summary.run_id}")
+        rows = summary_table(summary)
+        if rows:
+            create_table_artifact(table=rows, key="coop-rows-per-district", description="Rows per district")
+    except Exception as e:  # an artifact is a nicety: never fail a run for it
+        _log().warning("Could not create the Prefect artifact: %s", e)
+    return path
+
+
+def _batches(files: list[cache.PlannedFile]) -> list[list[cache.PlannedFile]]:
+    """Group by report year, then chunks of BATCH_SIZE."""
+    by_year: dict[Any, list[cache.PlannedFile]] = defaultdict(list)
+    for f in files:
+        by_year[f.year].append(f)
+    out = []
+    for _, group in sorted(by_year.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        for i in range(0, len(group), BATCH_SIZE):
+            out.append(group[i:i + BATCH_SIZE])
+    return out
+
+
+# --------------------------------------------------------------------------- the flow
+@flow(name="coop-nightly")
+def nightly_run(
+    raw_dir: Path = DEFAULT_RAW_DIR,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    years: tuple[int, int] | None = None,
+    backfill_years: tuple[int, int] | None = None,
+    sql_dir: Path | None = None,
+    tests_dir: Path | None = None,
+    wait: bool = False,
+) -> RunSummary:
+    """One run: pick up new and changed files, rebuild, test and publish atomically.
+
+    `years` limits the run to those report years (the other years stay as published);
+    `backfill_years` re-reads the files of those years whatever the cache says."""
+    raw_dir, warehouse = Path(raw_dir).resolve(), Path(warehouse).resolve()
+    sql_dir = Path(sql_dir) if sql_dir else SQL_DIR
+    tests_dir = Path(tests_dir) if tests_dir else sql_dir / "tests"
+    started = datetime.now(timezone.utc)
+    run_id = load.new_run_id(started)
+    kind = "backfill" if backfill_years else "nightly"
+    summary = RunSummary(run_id=run_id, kind=kind, status="failed", started_at=started,
+                         raw_dir=str(raw_dir), warehouse=str(warehouse), years=backfill_years or years)
+    log = _log()
+    state = cache.state_dir(warehouse)
+    build = build_path(warehouse, run_id)
+    timings: dict[str, float] = {}
+    summary.timings = timings
+    t = time.monotonic()
+
+    def lap(stage: str) -> None:
+        nonlocal t
+        now = time.monotonic()
+        timings[stage] = round(now - t, 3)
+        t = now
+
+    with run_lock(warehouse, wait=wait):
+        cleanup_stale(warehouse)
+        run = load.RunRecord(run_id=run_id, started_at=started, kind=kind, status="failed",
+                             years=load.years_text(years), backfill_years=load.years_text(backfill_years))
+        try:
+            reference, raw_files, issues = discover_task(raw_dir, years)
+            lap("discover")
+            plan = plan_task(raw_files, issues, raw_dir, warehouse, years, backfill_years)
+            cache.fill_summary_files(summary, plan)
+            lap("plan")
+            if cache.is_unchanged(plan, warehouse):
+                log.info("Nothing changed since the published build: nothing to rebuild.")
+                cache.record_unchanged(plan, warehouse, run, summary)
+                report_task(summary, warehouse)
+                return summary
+
+            stage_checkpoint("reading")
+            futures = [read_batch_task.submit(b, reference, state) for b in _batches(plan.to_read)]
+            futures += [cached_batch_task.submit(b, reference, state) for b in _batches(plan.from_cache)]
+            results = [r for f in futures for r in f.result()]
+            lap("reading")
+
+            stage_checkpoint("loading")
+            from coop.ingest import select_submissions
+
+            selected = select_submissions(results)
+            extra_issues = list(issues) + cache.superseded_issues(results, selected)
+            built = load_task(build, warehouse, reference, plan, selected, extra_issues, run,
+                              load.read_ledger(warehouse), cache.read_pending_runs(state))
+            cache.fill_summary_load(summary, built, reference)
+            run.files_seen, run.files_loaded = built.files_seen, built.files_loaded
+            run.files_rejected, run.rows_loaded, run.rows_rejected = built.files_rejected, built.rows_loaded, built.rows_rejected
+            lap("loading")
+
+            stage_checkpoint("models")
+            models_task(build, sql_dir)
+            lap("models")
+
+            stage_checkpoint("tests")
+            results_tests = tests_task(build, tests_dir)
+            summary.tests = [{"name": r.name, "severity": r.severity, "passed": r.passed,
+                              "failing_rows": r.failing_rows, "message": r.message()} for r in results_tests]
+            blocking = [r for r in results_tests if r.blocking]
+            lap("tests")
+            if blocking:
+                raise load.BuildRejected(
+                    f"{len(blocking)} error-level data test(s) failed; nothing published:\n"
+                    + "\n".join(r.message() for r in blocking))
+
+            stage_checkpoint("publish")
+            run.status = "published"
+            run.finished_at = datetime.now(timezone.utc)
+            publish_task(build, warehouse, run)
+            cache.after_publish(plan, warehouse, run, built)
+            lap("publish")
+            summary.status = "published"
+            summary.finished_at = run.finished_at
+            report_task(summary, warehouse)
+            return summary
+        except BaseException as exc:
+            publish.discard(build)
+            summary.status = "failed"
+            summary.error = load.describe_error(exc)
+            summary.finished_at = datetime.now(timezone.utc)
+            run.status, run.finished_at, run.message = "failed", summary.finished_at, summary.error[:2000]
+            try:
+                cache.append_pending_run(state, run.to_json())
+                report_task(summary, warehouse)
+            except Exception as e2:  # never hide the first error
+                log.warning("Could not record the failed run: %s", e2)
+            if isinstance(exc, Exception):
+                raise RunFailed(summary) from exc
+            raise
