@@ -196,3 +196,92 @@ def test_stage_checkpoint_pauses_and_marks(tmp_path, monkeypatch):
 
 def test_exit_code_is_distinct():
     assert EXIT_BUSY not in (0, 1, 2)
+
+
+# --------------------------------------------------------------------------- through the CLI
+HOLD_UNTIL = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from coop.lock import run_lock
+    with run_lock(Path(sys.argv[1])):
+        Path(sys.argv[2]).write_text("held")
+        while not Path(sys.argv[3]).exists():
+            time.sleep(0.05)
+    """
+)
+
+
+def _cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COOP_TEST_"))}
+    env["COOP_NO_PROGRESS"] = "1"
+    return env
+
+
+def _hold(wh: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    held, go = tmp_path / "held", tmp_path / "go"
+    proc = subprocess.Popen([PY, "-c", HOLD_UNTIL, str(wh), str(held), str(go)])
+    deadline = time.monotonic() + 30
+    while not held.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "lock holder did not start"
+        time.sleep(0.05)
+    return proc, go
+
+
+@pytest.mark.parametrize("command", [["run"], ["backfill", "--from", "2020", "--to", "2021"]])
+def test_second_coop_run_exits_at_once_with_the_message(tmp_path, command):
+    pytest.importorskip("coop.runner")
+    raw = tmp_path / "raw"
+    (raw / "2021").mkdir(parents=True)
+    wh = tmp_path / "wh" / "coop.duckdb"
+    holder, go = _hold(wh, tmp_path)
+    try:
+        res = subprocess.run(
+            [PY, "-m", "coop.cli", *command, "--raw-dir", str(raw), "--warehouse", str(wh)],
+            capture_output=True, text=True, timeout=300, env=_cli_env(), cwd=tmp_path,
+        )
+        assert res.returncode == EXIT_BUSY, res.stdout + res.stderr
+        out = res.stdout + res.stderr
+        assert f"pid {holder.pid}" in out
+        assert read_holder(wh).started_at in out
+        assert "--wait" in out
+        assert "Traceback" not in out
+        assert not wh.exists()  # damaged nothing, built nothing
+        assert not list(wh.parent.glob(".coop.duckdb.build-*"))
+    finally:
+        go.write_text("go")
+        holder.wait(timeout=30)
+
+
+def test_coop_run_wait_waits_for_the_other_run(tmp_path):
+    pytest.importorskip("coop.runner")
+    raw = tmp_path / "raw"
+    (raw / "2021").mkdir(parents=True)
+    wh = tmp_path / "wh" / "coop.duckdb"
+    holder, go = _hold(wh, tmp_path)
+    log = tmp_path / "run.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [PY, "-m", "coop.cli", "run", "--wait", "--raw-dir", str(raw), "--warehouse", str(wh)],
+            stdout=fh, stderr=subprocess.STDOUT, text=True, env=_cli_env(), cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Waiting for the run already going" not in log.read_text():
+            assert proc.poll() is None, f"did not wait:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no waiting message:\n{log.read_text()}"
+            time.sleep(0.1)
+        assert f"pid {holder.pid}" in log.read_text()
+        time.sleep(1)
+        assert proc.poll() is None, "must keep waiting while the other run holds the lock"
+        go.write_text("go")
+        holder.wait(timeout=30)
+        proc.wait(timeout=300)
+        assert proc.returncode != EXIT_BUSY, log.read_text()
+        assert list((wh.parent / "reports").glob("run-*.md")), "the run went on after the wait and left its report"
+    finally:
+        go.write_text("go")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        holder.wait(timeout=30)
