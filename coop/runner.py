@@ -72,7 +72,7 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> i
     _setup_logging()
     from rich.console import Console
 
-    from coop.lock import EXIT_BUSY, RunLockBusy, run_lock
+    from coop.lock import EXIT_BUSY, RunLockBusy, cleanup_stale, run_lock
 
     console = Console() if sys.stdout.isatty() else Console(width=110)
     err = Console(stderr=True)
@@ -81,6 +81,7 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> i
         return EXIT_FAILED
     try:
         with run_lock(warehouse, wait=wait):
+            cleanup_stale(warehouse)  # leftovers of a killed run, also when nothing else changed
             summary = None
             if backfill_years is None and not os.environ.get("PREFECT_API_URL"):
                 summary = _fast_unchanged(raw_dir, warehouse, years)
