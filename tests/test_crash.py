@@ -19,6 +19,7 @@ marts.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -30,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from coop.lock import STAGES
+from coop.lock import EXIT_BUSY, STAGES
 
 pytest.importorskip("flows.nightly")
 pytest.importorskip("coop.runner")
@@ -103,10 +104,15 @@ def world(tmp_path_factory):
     wh_a = base / "a" / "coop.duckdb"
     res = _coop_run(raw_a, wh_a, base)
     assert res.returncode == 0, res.stdout + res.stderr
+    con = duckdb.connect(str(wh_a), read_only=True)
+    try:
+        run_a = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' ORDER BY started_at DESC LIMIT 1").fetchall()[0][0]
+    finally:
+        con.close()
     wh_b = base / "b" / "coop.duckdb"
     res = _coop_run(raw_b, wh_b, base)
     assert res.returncode == 0, res.stdout + res.stderr
-    return {"base": base, "raw_a": raw_a, "raw_b": raw_b, "wh_a": wh_a, "wh_b": wh_b,
+    return {"base": base, "raw_a": raw_a, "run_a": run_a, "raw_b": raw_b, "wh_a": wh_a, "wh_b": wh_b,
             "removed": removed.relative_to(raw_b).as_posix()}
 
 
@@ -158,6 +164,16 @@ def test_sigkill_at_stage(world, stage, tmp_path):
             if time.monotonic() > deadline:
                 pytest.fail(f"stage {stage!r} not reached in {MARKER_TIMEOUT} s")
             time.sleep(0.1)
+        # while it is paused mid-run: `coop status` works (read-only, no lock) and shows the
+        # published state; a second run is turned away without touching anything
+        st = subprocess.run([*COOP, "status", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh),
+                             "--format", "json"], capture_output=True, text=True, timeout=120,
+                            env=_env(tmp_path), cwd=tmp_path)
+        assert st.returncode == 0, st.stdout + st.stderr
+        assert json.loads(st.stdout)["last_run"]["run_id"] == world["run_a"]
+        second = _coop_run(world["raw_b"], wh, tmp_path)
+        assert second.returncode == EXIT_BUSY, second.stdout + second.stderr
+        assert f"pid {proc.pid}" in second.stdout + second.stderr
         os.kill(proc.pid, signal.SIGKILL)  # kill -9 the run itself, mid-stage
         proc.wait(timeout=30)
     finally:
