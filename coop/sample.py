@@ -351,6 +351,7 @@ class Population:
         commune = r.choice(COMMUNES[district])
         if etype == "HTX":
             kind = "union" if (union if union is not None else r.random() < 0.08) else "htx"
+            tries = 0
             while True:
                 if sector == "credit_fund":
                     name = f"Quỹ tín dụng nhân dân {commune.split(' ', 1)[1] if ' ' in commune else commune}"
@@ -362,6 +363,9 @@ class Population:
                     name = f"{prefix} {act} {word}"
                     if r.random() < 0.5:
                         name += " " + commune.split(" ", 1)[1].replace("trấn ", "")
+                tries += 1
+                if tries > 40:
+                    name += f" {tries - 39}"
                 key = (district, fold(name))
                 if key not in self.htx_names:
                     self.htx_names.add(key)
@@ -381,9 +385,13 @@ class Population:
         else:
             kind = "htx"
             code = None
+            tries = 0
             while True:
                 act = r.choice(SECTORS[sector][1])
                 name = f"Tổ hợp tác {act.lower()} {r.choice(VILLAGES)}"
+                tries += 1
+                if tries > 40:
+                    name += f" {tries - 39}"
                 key = (district, fold(commune), fold(name))
                 if key not in self.tht_keys:
                     self.tht_keys.add(key)
@@ -548,6 +556,9 @@ def make_layout(rng: random.Random, form: str, style: str, optional: dict[str, b
         lay.messy_text = True
     if style in ("plain", "noaccent", "csv") and rng.random() < 0.5 and form in ("HTX", "THT"):
         lay.extra = [(len(cols), rng.choice(EXTRA_COLUMNS))]
+    if form == "HO_TRO" and rng.random() < 0.6:
+        # support lists usually name the cooperative too: an unknown column for this form
+        lay.extra = [(1, rng.choice(["Tên HTX", "Tên hợp tác xã", "Tên đơn vị được hỗ trợ"]))] + lay.extra
     return lay
 
 
@@ -774,7 +785,10 @@ def build_grid(lay: Layout, rows: list[WRow], cm: CellMaker, year: int, district
             if c == "__stt":
                 r[i] = stt
             elif c is None:
-                r[i] = rng.choice([None, None, "đã kiểm tra", "0912 345 678", "Nguyễn Văn An"])
+                if heads[i].startswith("Tên") and w.values.get("htx_name"):
+                    r[i] = w.values["htx_name"]
+                else:
+                    r[i] = rng.choice([None, None, "đã kiểm tra", "0912 345 678", "Nguyễn Văn An"])
             elif c in w.raw:
                 r[i] = w.raw[c]
             else:
@@ -1309,7 +1323,7 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
     def support(e: Ent, year: int, stype: str, on: date, amount: float, participants: int | None = None) -> None:
         dec_no[0] += sup_rng.randrange(3, 40)
         sup_rows.append((year, e.district(year), {
-            "reg_code": e.reg_code, "support_type": stype, "amount": float(amount), "participants": participants,
+            "reg_code": e.reg_code, "htx_name": e.name, "support_type": stype, "amount": float(amount), "participants": participants,
             "decision_no": f"{dec_no[0]}/QĐ-UBND", "allocated_on": on}))
 
     def date_in(year: int, after: date | None = None) -> date:
@@ -1369,7 +1383,7 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
         target_sheet[(year, d, "HO_TRO")].rows.append(WRow(form="HO_TRO", values=v))
     # a support row for an HTX that no register holds yet (loaded, warned about)
     target_sheet[(2021, "157", "HO_TRO")].rows.append(WRow(form="HO_TRO", values={
-        "reg_code": "5400999001", "support_type": "trade_promotion", "amount": 45.0, "participants": None,
+        "reg_code": "5400999001", "htx_name": "HTX Nông sản sạch Mường Vang", "support_type": "trade_promotion", "amount": 45.0, "participants": None,
         "decision_no": "812/QĐ-UBND", "allocated_on": date(2021, 11, 3)}))
 
     # 4. planted invalid rows (extra rows, counted in no indicator)
@@ -1408,7 +1422,7 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
     plant(2021, "158", "THT", g1, {}, [("name", "duplicate_group")], pos=0.4)
     plant(2021, "158", "THT", g2, {}, [("name", "duplicate_group")], pos=0.6)
     victim = sorted((e for e in backlog_2020 if e.district(2020) == "150"), key=lambda e: e.uid)[0]
-    plant(2020, "150", "HO_TRO", {"reg_code": victim.reg_code, "support_type": "establishment", "amount": 0.0,
+    plant(2020, "150", "HO_TRO", {"reg_code": victim.reg_code, "htx_name": victim.name, "support_type": "establishment", "amount": 0.0,
                                   "participants": None, "decision_no": "95/QĐ-UBND", "allocated_on": date(2020, 9, 14)},
           {"amount": 0}, [("amount", "not_positive")])
     plant(2021, "156", "HO_TRO", {"reg_code": sorted(target_sheet[(2021, "156", "HTX")].rows, key=lambda w: str(w.values.get("reg_code")))[0].values["reg_code"],
@@ -1532,7 +1546,7 @@ def _truth_row(s: SheetPlan, rel: str, w: WRow) -> dict[str, Any]:
         row.update(code=v["code"], label=v["label"], unit=v["unit"], target_raw=raw, target_min=lo, target_max=hi)
         return row
     for c in FORM_COLUMNS[s.form]:
-        x = v.get(c)
+        x = v.get(c) if c in s.layout.columns else None      # a column the sheet lacks is not reported
         if isinstance(x, date):
             x = x.isoformat()
         elif c in ("revenue", "profit", "income", "amount") and x is not None:

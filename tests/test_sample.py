@@ -1,0 +1,329 @@
+"""The sample province: deterministic, committed, calibrated to the province's reports,
+and its ground truth consistent with the files it wrote (checked with openpyxl/csv/xlrd-free
+readers here, never with the pipeline's own reading code)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import unicodedata
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+import truth as T
+from coop.sample import Truth, generate
+
+ROOT = Path(__file__).resolve().parent.parent
+RAW = ROOT / "data" / "raw"
+COMMITTED = ROOT / "data" / "sample" / "ground_truth.json"
+
+ROW_REASONS = {"missing_value", "invalid_number", "not_integer", "negative_value", "not_positive", "invalid_date",
+               "date_after_report_year", "unknown_category", "invalid_reg_code", "excel_error", "duplicate_code",
+               "duplicate_group", "invalid_target", "unknown_plan_code"}
+FILE_REASONS = {"invalid_year_folder", "misplaced_file", "unknown_district", "district_not_valid_for_year",
+                "unsupported_file_type", "unreadable_file", "empty_file", "no_recognized_form"}
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> tuple[Path, Truth]:
+    out = tmp_path_factory.mktemp("sample") / "raw"
+    return out, generate(out)
+
+
+@pytest.fixture(scope="module")
+def t(fresh) -> T.T:
+    return T.load(fresh[1])
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != ".gitkeep")
+
+
+def test_generation_is_deterministic(fresh, tmp_path):
+    out1, t1 = fresh
+    out2 = tmp_path / "raw"
+    t2 = generate(out2)
+    assert t1.to_json() == t2.to_json()
+    assert _files(out1) == _files(out2) == sorted(t1.files)
+    for rel in t1.files:
+        a, b = out1 / rel, out2 / rel
+        assert a.stat().st_mtime == b.stat().st_mtime, rel
+        if not rel.endswith(".ods"):          # odfpy's namespace declarations depend on process state
+            assert a.read_bytes() == b.read_bytes(), rel
+
+
+def test_other_seed_gives_other_data_same_calibration(tmp_path):
+    t2 = generate(tmp_path / "raw", seed=7)
+    p = T.province_indicators(t2)
+    assert p[(2020, "HTX")]["active_count"] == 422
+    assert round(p[(2020, "HTX")]["avg_revenue_mvnd"], 6) == 3240
+    assert t2.to_json() != T.TRUTH_JSON.read_text(encoding="utf-8")
+
+
+def test_committed_truth_and_files_match_a_fresh_generation(fresh):
+    out, t1 = fresh
+    assert COMMITTED.read_text(encoding="utf-8") == t1.to_json()
+    assert _files(RAW) == sorted(t1.files)
+    for rel in t1.files:
+        if not rel.endswith(".ods"):
+            assert (RAW / rel).read_bytes() == (out / rel).read_bytes(), f"{rel}: run `make sample`"
+
+
+def test_truth_roundtrips_through_json(fresh):
+    t1 = fresh[1]
+    assert Truth.from_json(t1.to_json()).to_json() == t1.to_json()
+
+
+# ---------------------------------------------------------------- calibration (the articles)
+
+
+def test_2020_htx_matches_the_article(t):
+    i = T.province_indicators(t)[(2020, "HTX")]
+    assert i["new_formed"] == 66
+    assert i["active_count"] == 422
+    assert 12651 <= i["members"] <= 12749          # "12,7 nghìn thành viên"
+    assert round(i["avg_revenue_mvnd"], 6) == 3240
+    assert round(i["avg_profit_mvnd"], 6) == 401
+    assert round(i["avg_income_mvnd_month"], 6) == 4.0
+
+
+def test_2020_tht_matches_the_article(t):
+    i = T.province_indicators(t)[(2020, "THT")]
+    assert i["new_formed"] == 20
+    assert i["active_count"] == 203
+    assert 3000 < i["members"] < 3100              # "trên 3.000 thành viên"
+    assert round(i["avg_revenue_mvnd"], 6) == 581
+    assert round(i["avg_profit_mvnd"], 6) == 52
+    assert round(i["avg_income_mvnd_month"], 6) == 1.4
+
+
+def test_2020_funding_backlog_is_119(t):
+    backlog = T.funding_backlog(2020, t)
+    assert len(backlog) == 119
+    assert all(2018 <= b["established_on"].year <= 2020 for b in backlog)
+    assert all(b["waiting_days"] == (date(2020, 12, 31) - b["established_on"]).days for b in backlog)
+
+
+def test_2021_matches_the_follow_up_report(t):
+    p = T.province_indicators(t)
+    h, g = p[(2021, "HTX")], p[(2021, "THT")]
+    assert h["active_count"] == 454
+    credit = [r for r in t.forms["HTX"] if r["year"] == 2021 and r["status"] == "active" and r["sector"] == "credit_fund"]
+    assert len(credit) == 4
+    assert round(h["avg_revenue_mvnd"], 6) == 2230
+    assert round(h["avg_profit_mvnd"], 6) == 250
+    assert round(h["avg_income_mvnd_month"], 6) == 4.16
+    assert g["active_count"] == 211
+    assert round(g["avg_revenue_mvnd"], 6) == 220.14
+    assert round(g["avg_profit_mvnd"], 6) == 56.5
+
+
+def test_2021_plan_is_the_article_and_shows_misses_and_hits(t):
+    plan = {r["code"]: r for r in t.forms["CHI_TIEU"] if r["year"] == 2021}
+    assert (plan["new_htx"]["target_min"], plan["new_htx"]["target_max"]) == (65, None)
+    assert plan["new_tht"]["target_min"] == 15
+    assert (plan["htx_revenue_growth_pct"]["target_min"], plan["htx_revenue_growth_pct"]["target_max"]) == (6, 8)
+    assert (plan["htx_income_growth_pct"]["target_min"], plan["htx_income_growth_pct"]["target_max"]) == (3, 5)
+    assert plan["training_turns"]["target_min"] == 500
+    assert plan["high_tech_htx"]["target_min"] == 20
+    status = {r["indicator_code"]: r["status"] for r in T.plan_vs_actual(t) if r["year"] == 2021}
+    assert status == {"new_htx": "not_met", "new_tht": "not_met", "htx_revenue_growth_pct": "not_met",
+                      "htx_income_growth_pct": "met", "training_turns": "not_met", "high_tech_htx": "met"}
+    growth = T.province_indicators(t)[(2021, "HTX")]["income_growth_pct"]
+    assert round(growth, 6) == 4.0                  # 4.16 / 4.00
+
+
+def test_every_year_and_district_is_present(t):
+    seen = {(r["year"], r["district_code"]) for r in t.forms["HTX"]}
+    for y in (2018, 2019, 2020, 2021):
+        for d in ("148", "150", "152", "153", "154", "155", "156", "157", "158", "159"):
+            assert (y, d) in seen
+        assert ((y, "151") in seen) == (y <= 2019)   # Kỳ Sơn merged into the city on 1/1/2020
+
+
+def test_registers_are_yearly_snapshots_of_the_same_cooperatives(t):
+    by_code: dict[str, list[dict]] = {}
+    for r in t.forms["HTX"]:
+        by_code.setdefault(r["reg_code"], []).append(r)
+    multi = [rs for rs in by_code.values() if len(rs) == 4]
+    assert len(multi) > 250
+    assert any(len({r["status"] for r in rs}) > 1 for rs in by_code.values())
+    assert any(c.startswith("0") for c in by_code)            # leading zeros kept
+    unions = [r for r in t.forms["HTX"] if r["year"] == 2020 and r["kind"] == "union"]
+    assert 0.05 < len(unions) / sum(1 for r in t.forms["HTX"] if r["year"] == 2020) < 0.12
+    for rs in by_code.values():                               # one row per code per year
+        assert len({r["year"] for r in rs}) == len(rs)
+
+
+# ---------------------------------------------------------------- planted problems
+
+
+def test_planted_invalid_rows_are_varied_and_use_contract_codes(t):
+    reasons = [r["reason_code"] for r in t.invalid_rows]
+    assert 8 <= len(t.invalid_rows) <= 15
+    assert set(reasons) <= ROW_REASONS
+    assert len(set(reasons)) >= 11
+    assert reasons.count("duplicate_code") == 2 and reasons.count("duplicate_group") == 2
+    assert {r["reason_code"] for r in t.rejected_files} <= FILE_REASONS
+    assert {"unreadable_file", "district_not_valid_for_year", "empty_file"} <= {r["reason_code"] for r in t.rejected_files}
+    invalid_keys = {(r["source_file"], r["sheet"], r["row_number"]) for r in t.invalid_rows}
+    valid_keys = {(r["source_file"], r["sheet"], r["row_number"]) for f in t.forms.values() for r in f}
+    assert not invalid_keys & valid_keys
+
+
+def test_resubmission_newer_file_wins_by_mtime_and_by_name(fresh, t):
+    out, _ = fresh
+    (sup,) = t.superseded
+    old = sup["source_file"]
+    folder = old.rsplit("/", 1)[0]
+    newer = [f for f in t.files if f.startswith(folder + "/") and f != old]
+    assert len(newer) == 1
+    assert newer[0] > old
+    assert (out / newer[0]).stat().st_mtime > (out / old).stat().st_mtime
+    assert not any(r["source_file"] == old for r in t.forms[sup["form"]])
+    assert any(r["source_file"] == newer[0] for r in t.forms[sup["form"]])
+    assert any(r["source_file"] == old for r in t.forms["THT"])     # other forms of the old file still count
+
+
+# ---------------------------------------------------------------- files vs truth
+
+
+def _norm(v) -> str:
+    s = unicodedata.normalize("NFC", str(v))
+    return " ".join(s.replace("'", "").split()).lower()
+
+
+def _key(form: str, r: dict) -> str:
+    if form in ("HTX", "THT"):
+        return r["name"]
+    return r["decision_no"] or r["reg_code"] if form == "HO_TRO" else r["code"]
+
+
+def test_truth_row_numbers_point_at_the_rows_in_the_files(fresh, t):
+    """Every valid and invalid row sits at its Excel row number (openpyxl / csv, not the pipeline)."""
+    out, _ = fresh
+    books: dict[str, object] = {}
+    checked = 0
+    for form, rows in t.forms.items():
+        for r in rows:
+            rel = r["source_file"]
+            if rel.endswith(".xlsx"):
+                wb = books.get(rel) or books.setdefault(rel, openpyxl.load_workbook(out / rel, read_only=False))
+                cells = [c.value for c in wb[r["sheet"]][r["row_number"]] if c.value is not None]
+            elif rel.endswith(".csv"):
+                if rel not in books:
+                    text = (out / rel).read_bytes().decode("utf-8-sig")
+                    delim = ";" if text.splitlines()[0].count(";") >= text.splitlines()[0].count(",") else ","
+                    books[rel] = list(csv.reader(text.splitlines(), delimiter=delim))
+                cells = [c for c in books[rel][r["row_number"] - 1] if c]
+            else:
+                continue
+            if form == "HO_TRO" and not r["decision_no"]:
+                want = _norm(r["reg_code"])
+                assert any(_norm(c).replace(" ", "") == want.replace(" ", "") for c in cells), (rel, r)
+            else:
+                assert _norm(_key(form, r)) in [_norm(c) for c in cells], (rel, r["sheet"], r["row_number"], cells)
+            checked += 1
+    assert checked > 2000
+
+
+def test_layout_features_are_present(fresh, t):
+    out, _ = fresh
+    files = t.files
+    assert any(f.endswith(".xls") for f in files) and any(f.endswith(".ods") for f in files)
+    csvs = [out / f for f in files if f.endswith(".csv") and (out / f).stat().st_size]
+    assert any(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in csvs)
+    assert any(p.read_bytes().decode("utf-8-sig").splitlines()[1].count(",") > 3 for p in csvs)
+    folders = {f.split("/")[1] for f in files}
+    assert any(unicodedata.is_normalized("NFD", d) and not unicodedata.is_normalized("NFC", d) for d in folders)
+    assert "TP Hoà Bình" in folders and "Huyen Yen Thuy" in folders and "lac-son" in folders and "157" in folders
+    assert {"province", "tinh"} & folders
+    hidden = merged = offset = errors = 0
+    for f in files:
+        if not f.endswith(".xlsx") or any(f == r["source_file"] for r in t.rejected_files if "unreadable" in r["reason_code"]):
+            continue
+        wb = openpyxl.load_workbook(out / f)
+        for ws in wb.worksheets:
+            hidden += ws.sheet_state == "hidden"
+            merged += bool(ws.merged_cells.ranges)
+            offset += ws.min_row > 1
+        with zipfile.ZipFile(out / f) as z:
+            errors += sum(b't="e"' in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
+    assert hidden and merged and offset and errors
+    # text numbers in the Vietnamese convention and text dates appear in the files
+    text = "\n".join(p.read_bytes().decode("utf-8-sig") for p in csvs)
+    assert any(ch in text for ch in ("3.", "1.", "2.")) and "," in text
+    import re
+    assert re.search(r"\b\d{1,2}/\d{1,2}/20\d\d\b", text)
+    assert re.search(r'"\d+,\d+"', text) or re.search(r";\d+,\d+;", text)
+
+
+def test_mtimes_are_fixed(fresh, t):
+    out, _ = fresh
+    for rel in t.files:
+        assert (out / rel).stat().st_mtime < 1700000000, rel     # dates of the reports, not the wall clock
+
+
+# ---------------------------------------------------------------- truth.py on a hand-made fixture
+
+
+def _htx(year, status, est, members, workers=None, revenue=None, profit=None, income=None, **kw):
+    r = {"year": year, "district_code": kw.pop("district", "150"), "source_file": "f", "sheet": "s", "row_number": 1,
+         "reg_code": kw.pop("reg_code", "1"), "name": "n", "commune": None, "kind": "htx", "established_on": est,
+         "sector": kw.pop("sector", "agriculture"), "status": status, "members": members, "workers": workers,
+         "revenue": revenue, "profit": profit, "income": income, "rating": None, "ocop_stars": kw.pop("ocop", None),
+         "high_tech": kw.pop("high_tech", False)}
+    assert not kw
+    return r
+
+
+def test_truth_indicators_on_a_hand_fixture():
+    rows = [
+        _htx(2020, "active", "2020-03-01", 10, workers=5, revenue=100, profit=10, income=4, reg_code="A", ocop=3),
+        _htx(2020, "active", "2015-01-01", 20, workers=None, revenue=300, profit=-20, income=2, reg_code="B", high_tech=True),
+        _htx(2020, "active", "2019-06-01", 30, workers=0, revenue=None, profit=None, income=9, reg_code="C", district="152"),
+        _htx(2020, "suspended", "2020-05-05", 7, revenue=999, reg_code="D"),
+        _htx(2019, "active", "2018-01-01", 8, revenue=50, income=3, reg_code="B"),
+    ]
+    ho = [{"year": 2020, "district_code": "150", "source_file": "f", "sheet": "s", "row_number": 2, "reg_code": "C",
+           "support_type": "establishment", "amount": 30.0, "participants": None, "decision_no": None,
+           "allocated_on": "2021-02-01"},
+          {"year": 2020, "district_code": "150", "source_file": "f", "sheet": "s", "row_number": 3, "reg_code": "A",
+           "support_type": "establishment", "amount": 30.0, "participants": None, "decision_no": None,
+           "allocated_on": "2020-12-31"},
+          {"year": 2020, "district_code": "150", "source_file": "f", "sheet": "s", "row_number": 4, "reg_code": "B",
+           "support_type": "training", "amount": 10.0, "participants": 25, "decision_no": None,
+           "allocated_on": "2020-07-01"}]
+    t = T.T({"forms": {"HTX": rows, "THT": [], "HO_TRO": ho, "CHI_TIEU": [
+        {"year": 2020, "district_code": None, "source_file": "p", "sheet": "s", "row_number": 5, "code": "new_htx",
+         "label": None, "unit": None, "target_raw": "từ 3", "target_min": 3.0, "target_max": None},
+        {"year": 2020, "district_code": None, "source_file": "p", "sheet": "s", "row_number": 6, "code": "training_turns",
+         "label": None, "unit": None, "target_raw": "20", "target_min": 20.0, "target_max": 20.0}]},
+        "invalid_rows": [], "rejected_files": [], "superseded": [], "files": []})
+    p = T.province_indicators(t)
+    i = p[(2020, "HTX")]
+    assert i["new_formed"] == 2                    # A and the suspended D
+    assert i["active_count"] == 3
+    assert i["members"] == 60 and i["workers"] == 5
+    assert i["avg_revenue_mvnd"] == 200            # (100 + 300) / 2, C does not report
+    assert i["avg_profit_mvnd"] == -5
+    assert i["avg_income_mvnd_month"] == (4 * 5 + 2 * 20) / 25   # C has workers 0 -> excluded
+    assert i["revenue_growth_pct"] == 300.0        # 200 / 50 - 1
+    assert i["income_growth_pct"] == pytest.approx((2.4 / 3 - 1) * 100)
+    assert i["ocop_count"] == 1 and i["high_tech_count"] == 1
+    assert p[(2019, "HTX")]["revenue_growth_pct"] is None
+    d = T.district_indicators(t)
+    assert d[(2020, "152", "HTX")]["active_count"] == 1 and d[(2020, "150", "HTX")]["active_count"] == 2
+    assert d[(2020, "152", "HTX")]["avg_income_mvnd_month"] is None
+    # backlog 2020, window 2018-2020: A supported on 31/12/2020, C only in 2021, B too old
+    b = T.funding_backlog(2020, t)
+    assert [(x["reg_code"], x["waiting_days"]) for x in b] == [("C", (date(2020, 12, 31) - date(2019, 6, 1)).days)]
+    assert T.funding_backlog(2020, t, window=1) == []
+    assert T.training_turns(t) == {2020: 25}
+    pva = {r["indicator_code"]: r for r in T.plan_vs_actual(t)}
+    assert pva["new_htx"]["actual"] == 2 and pva["new_htx"]["status"] == "not_met"
+    assert pva["training_turns"]["actual"] == 25 and pva["training_turns"]["status"] == "met"
