@@ -223,3 +223,27 @@ def test_open_transaction_is_a_clear_error(tmp_path):
     con.begin()
     with pytest.raises(ModelError, match="no open transaction"):
         run_models(con, d)
+
+
+SPEC_IND = ["new_formed", "active_count", "members", "workers", "avg_revenue_mvnd", "avg_profit_mvnd",
+            "avg_income_mvnd_month", "revenue_growth_pct", "income_growth_pct", "ocop_count", "high_tech_count"]
+SPEC_COLUMNS = {  # ../shared/spec/warehouse.md "Tables and views" (at least these, in this order)
+    "marts.province_indicators": ["year", "entity_type"] + SPEC_IND,
+    "marts.district_indicators": ["year", "district_code", "district_name", "entity_type"] + SPEC_IND,
+    "marts.sector_indicators": ["year", "sector", "entity_type"] + SPEC_IND,
+    "marts.funding_backlog": ["year", "district_code", "district_name", "reg_code", "name", "established_on",
+                              "waiting_days"],
+    "marts.plan_vs_actual": ["year", "indicator_code", "target_min", "target_max", "actual", "status"],
+    "core.dim_district": ["district_code", "district_name", "valid_from", "valid_to"],
+}
+
+
+def test_project_marts_have_the_spec_columns_first():
+    con = duckdb.connect()
+    create_input_tables(con)
+    run_models(con)
+    for table, want in SPEC_COLUMNS.items():
+        schema, name = table.split(".")
+        got = [r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? "
+                                         "AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()]
+        assert got[:len(want)] == want, table

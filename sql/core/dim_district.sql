@@ -7,7 +7,7 @@
 SELECT
     district_code,
     district_name,
-    province_code,
     valid_from,
-    valid_to
+    valid_to,
+    province_code
 FROM ref.districts
