@@ -2,7 +2,7 @@
 
 State lives in `<warehouse folder>/.state/` (default `data/warehouse/.state/`):
 
-- `hashes.json` — stat cache: source_file -> size, mtime_ns, sha256. When a file's path, size
+- `hashes.json` — stat cache: absolute path -> size, mtime_ns, sha256. When a file's path, size
   and mtime equal the entry, its hash is reused without reading its bytes.
 - `cache/<key>/` — one parsed `FileResult` per file: `meta.json` (source, year, district,
   hash, issues, sheets) and one parquet per accepted form plus `rejected.parquet`. Written
@@ -135,20 +135,22 @@ def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
     known: dict[str, Any] = _read_json(cache_file, {})
     out: dict[str, HashedFile] = {}
     fresh: dict[str, Any] = {}
+    wanted = {str(Path(p).resolve()) for p in paths.values()}
     for source, path in sorted(paths.items()):
+        ident = str(Path(path).resolve())  # keyed by absolute path: another raw folder is another file
         try:
             st = os.stat(path)
         except FileNotFoundError:
             continue
-        k = known.get(source)
+        k = known.get(ident)
         if k and k.get("size") == st.st_size and k.get("mtime_ns") == st.st_mtime_ns and k.get("sha256"):
             digest, now = k["sha256"], False
         else:
             digest, now = sha256_file(Path(path)), True
         out[source] = HashedFile(source, Path(path), st.st_size, st.st_mtime_ns, digest, now)
-        fresh[source] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        fresh[ident] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
     # keep entries of files outside this run's scope (e.g. other years); drop vanished ones
-    merged = {s: v for s, v in {**known, **fresh}.items() if s in fresh or s not in paths}
+    merged = {s: v for s, v in {**known, **fresh}.items() if s in fresh or s not in wanted}
     if merged != known:
         _atomic_write_text(cache_file, json.dumps(merged, ensure_ascii=False, sort_keys=True, indent=0))
     return out
@@ -487,7 +489,8 @@ def _where_from_path(source: str) -> tuple[int | None, str | None]:
 
 def plan_from_discovery(raw_files: Sequence[Any], issues: Sequence[Any], raw_dir: Path, warehouse: Path,
                         years: tuple[int, int] | None = None,
-                        backfill_years: tuple[int, int] | None = None) -> Plan:
+                        backfill_years: tuple[int, int] | None = None,
+                        sql_dir: Path = SQL_DIR, tests_dir: Path | None = None) -> Plan:
     """The run plan from discovery's output: hashes, statuses against the published ledger,
     what to read, and the build fingerprint."""
     from coop.load import DEFAULT_SETTINGS, read_ledger, storage_version
@@ -508,6 +511,8 @@ def plan_from_discovery(raw_files: Sequence[Any], issues: Sequence[Any], raw_dir
     plan = make_plan(raw_files, raw_dir, state_dir(warehouse), previous, issue_paths, years, backfill_years)
     plan.issue_where = issue_where
     plan.fingerprint = build_fingerprint(plan, {"settings": DEFAULT_SETTINGS, "storage": storage_version(),
+                                                "sql": sql_fingerprint(Path(sql_dir)),
+                                                "tests": sql_fingerprint(Path(tests_dir or Path(sql_dir) / "tests")),
                                                 "years": years, "issues": sorted(
                                                     (str(_issue_value(i, "source_file")), str(_issue_value(i, "reason_code")))
                                                     for i in issues)})

@@ -63,8 +63,9 @@ def discover_task(raw_dir: Path, years: tuple[int, int] | None) -> tuple[Any, li
 
 
 @task(name="plan", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def plan_task(raw_files: list, issues: list, raw_dir: Path, warehouse: Path, years, backfill_years) -> cache.Plan:
-    return cache.plan_from_discovery(raw_files, issues, raw_dir, warehouse, years, backfill_years)
+def plan_task(raw_files: list, issues: list, raw_dir: Path, warehouse: Path, years, backfill_years,
+              sql_dir: Path, tests_dir: Path) -> cache.Plan:
+    return cache.plan_from_discovery(raw_files, issues, raw_dir, warehouse, years, backfill_years, sql_dir, tests_dir)
 
 
 @task(name="read-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -184,7 +185,7 @@ def nightly_run(
         try:
             reference, raw_files, issues = discover_task(raw_dir, years)
             lap("discover")
-            plan = plan_task(raw_files, issues, raw_dir, warehouse, years, backfill_years)
+            plan = plan_task(raw_files, issues, raw_dir, warehouse, years, backfill_years, sql_dir, tests_dir)
             cache.fill_summary_files(summary, plan)
             lap("plan")
             if cache.is_unchanged(plan, warehouse):
