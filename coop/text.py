@@ -1,0 +1,64 @@
+"""Text cleaning and folding (input contract: forms.md "Values" and "Where files go").
+
+- `clean_text`: Unicode NFC, trimmed, inner whitespace (line breaks, tabs, no-break spaces)
+  collapsed to one space.
+- `fold`: a comparison key ignoring case and diacritics (incl. đ -> d), so the old/new
+  tone-mark placement (Hoà/Hòa, Thuỷ/Thủy) and NFD input compare equal.
+- `header_key`: fold + drop a unit in parentheses ("Doanh thu (triệu đồng)" -> "doanh thu").
+- `district_key`: fold, drop administrative prefixes, drop spaces and `-` `_` `.`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["clean_text", "fold", "header_key", "district_key", "category_key"]
+
+# Every Unicode whitespace (str.split() without argument) plus zero-width characters.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_PARENS = re.compile(r"\([^()]*\)")
+_DISTRICT_PREFIXES = ("thanh pho", "thi xa", "huyen", "tp", "tx")
+_PREFIX_RE = re.compile(r"^(?:" + "|".join(re.escape(p) for p in _DISTRICT_PREFIXES) + r")(?=[\s\-_.]|$)[\s\-_.]*")
+
+
+def clean_text(s: str) -> str:
+    """NFC, trimmed, inner whitespace (incl. line breaks and nbsp) collapsed to one space."""
+    s = unicodedata.normalize("NFC", str(s)).translate(_ZERO_WIDTH)
+    return " ".join(s.split())
+
+
+def fold(s: str) -> str:
+    """clean_text, lower case, diacritics removed (đ -> d). 'Hoà' and 'Hòa' fold equal."""
+    s = unicodedata.normalize("NFD", clean_text(s).lower())
+    s = "".join(ch for ch in s if unicodedata.category(ch) != "Mn")
+    return s.replace("đ", "d").replace("Đ", "d")
+
+
+def header_key(s: str) -> str:
+    """Header matching key: fold, drop units in parentheses, collapse spaces.
+
+    A header that is only a parenthesised text (a column number such as "(1)") keeps it
+    without the parentheses, so it does not collapse to an empty key.
+    """
+    f = fold(s)
+    stripped = " ".join(_PARENS.sub(" ", f).split())
+    if stripped:
+        return stripped
+    return " ".join(f.replace("(", " ").replace(")", " ").split())
+
+
+def district_key(s: str) -> str:
+    """District folder key: fold, drop 'huyện'/'thành phố'/'tp'/'thị xã' prefixes, drop
+    spaces, '-', '_', '.'. 'Huyen Lac Son', 'lac-son', 'Lạc Sơn' -> 'lacson'."""
+    f = fold(s)
+    # folder names use '-' or '_' as word separators: 'thanh-pho-hoa-binh'
+    spaced = " ".join(re.sub(r"[\-_.]+", " ", f).split())
+    spaced = _PREFIX_RE.sub("", spaced, count=1)
+    return re.sub(r"[\s\-_.]+", "", spaced)
+
+
+def category_key(s: str) -> str:
+    """Category matching key: fold, no spaces around '-', ',', '/' ('TM - DV' == 'tm-dv')."""
+    f = fold(s).replace("–", "-").replace("—", "-")
+    return re.sub(r"\s*([\-,/])\s*", r"\1", f)
