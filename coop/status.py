@@ -53,6 +53,7 @@ class DistrictYear:
     district_name: str
     received: bool = False
     files: list[FileState] = field(default_factory=list)
+    expected: bool = True  # False: the district did not exist that year (files for it are errors)
 
     @property
     def rows_loaded(self) -> int:
@@ -91,7 +92,7 @@ class Status:
     def missing_current(self) -> list[DistrictYear]:
         if self.current_year is None:
             return []
-        return [d for d in self.years.get(self.current_year, []) if not d.received]
+        return [d for d in self.years.get(self.current_year, []) if d.expected and not d.received]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -335,14 +336,30 @@ def collect_status(raw_dir: Path, warehouse: Path) -> Status:
         by_fold[_fold(code)] = code
         by_fold[_fold(name)] = code
 
+    try:  # the project's own folder-name matching (coop.reference), when present
+        from coop.reference import load_reference
+
+        matcher = load_reference()
+    except Exception:  # noqa: BLE001
+        matcher = None
+
     def place(source_file: str) -> tuple[int | None, str | None, bool]:
         """(year, district_code, known) of a path relative to the raw folder."""
         if source_file in pub.file_year_district:
             y, dc = pub.file_year_district[source_file]
-            return (int(y) if y is not None else None), dc, True
+            if dc is not None:  # NULL means the province folder, or a folder that matched nothing
+                return (int(y) if y is not None else None), dc, True
         parts = PurePosixPath(source_file).parts
         if len(parts) != 3 or not re.fullmatch(r"\d{4}", parts[0]):
             return None, None, False
+        if matcher is not None:
+            try:
+                if matcher.is_province_folder(parts[1]):
+                    return int(parts[0]), None, True
+                d = matcher.find_district(parts[1])
+                return int(parts[0]), (d.code if d else None), d is not None
+            except Exception:  # noqa: BLE001 - fall back to the simple matcher below
+                pass
         folder = _fold(parts[1])
         if folder in ("province", "tinh"):
             return int(parts[0]), None, True
@@ -438,7 +455,8 @@ def collect_status(raw_dir: Path, warehouse: Path) -> Status:
             fs = placed.pop((y, code), [])
             if code not in valid_codes and not fs:
                 continue
-            rows.append(DistrictYear(y, code, name, received=any(f.status == LOADED for f in fs), files=fs))
+            rows.append(DistrictYear(y, code, name, received=any(f.status == LOADED for f in fs), files=fs,
+                                     expected=code in valid_codes))
         fs = placed.pop((y, None), [])
         rows.append(DistrictYear(y, None, "Tỉnh (province folder)", received=any(f.status == LOADED for f in fs),
                                  files=fs))
@@ -492,7 +510,9 @@ def render_text(status: Status, console) -> None:
             t.add_column(col, **kw)
         for d in rows:
             code = d.district_code or PROVINCE
-            if d.received:
+            if not d.expected:
+                state = Text("not expected", style="yellow")
+            elif d.received:
                 state = Text("received", style="green")
             elif d.files:
                 state = Text("NOT LOADED", style="bold yellow")
@@ -511,7 +531,7 @@ def render_text(status: Status, console) -> None:
                 notes.append(f"waiting for next run: {_short(f.source_file)}")
             for f in loaded:
                 notes.extend(f"{_short(f.source_file)}: {r}" for r in f.reasons if r)
-            style = "bold red" if (current and not d.received) else None
+            style = "bold red" if (current and d.expected and not d.received) else None
             t.add_row(Text(code), Text(d.district_name), state, Text(file_lines or "—"),
                       f"{d.rows_loaded:,}" if d.files else "—", f"{d.rows_rejected:,}" if d.files else "—",
                       Text("\n".join(notes)), style=style)

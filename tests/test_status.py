@@ -52,6 +52,7 @@ def setup(tmp_path):
         "2020/150/moi.xlsx": _write(raw / "2020/150/moi.xlsx", b"c"),
         "2021/148/bc.csv": _write(raw / "2021/148/bc.csv", b"d"),
         "2021/157/hong.xlsx": _write(raw / "2021/157/hong.xlsx", b"e"),
+        "2021/Kỳ Sơn/bc.xlsx": _write(raw / "2021/Kỳ Sơn/bc.xlsx", b"g"),
     }
     con = duckdb.connect(str(wh))
     create_tables(con, reference={"districts": [
@@ -85,6 +86,7 @@ def setup(tmp_path):
         ("2020/150/moi.xlsx", "unchanged", 2020, "150", 2, 0),
         ("2021/148/bc.csv", "new", 2021, "148", 1, 0),
         ("2021/157/hong.xlsx", "rejected", 2021, "157", 0, 0),
+        ("2021/Kỳ Sơn/bc.xlsx", "rejected", 2021, None, 0, 0),
     ]:
         con.execute(
             "INSERT INTO audit.files BY NAME SELECT * FROM (VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?)) "
@@ -95,7 +97,8 @@ def setup(tmp_path):
         """INSERT INTO audit.file_issues BY NAME SELECT * FROM (VALUES
         ('run-1','2020/150/moi.xlsx',NULL,'superseded','stale issue of an earlier run [superseded]','superseded'),
         ('run-2','2020/150/cu.xlsx',NULL,'superseded','Đã có tệp nộp lại mới hơn: 2020/150/moi.xlsx [superseded]','superseded'),
-        ('run-2','2021/157/hong.xlsx',NULL,'unreadable_file','Không mở được tệp [unreadable_file]','rejected'))
+        ('run-2','2021/157/hong.xlsx',NULL,'unreadable_file','Không mở được tệp [unreadable_file]','rejected'),
+        ('run-2','2021/Kỳ Sơn/bc.xlsx',NULL,'district_not_valid_for_year','Đơn vị Kỳ Sơn không tồn tại vào năm 2021 [district_not_valid_for_year]','rejected'))
         t(run_id, source_file, sheet, reason_code, reason, severity)"""
     ).fetchall()
     con.execute(
@@ -119,8 +122,12 @@ def test_collect_status(setup):
     st = collect_status(raw, wh)
     assert st.current_year == 2021
     assert sorted(st.years) == [2020, 2021]
-    # Kỳ Sơn is not expected after its merger
-    assert [d.district_code for d in st.years[2021]] == ["148", "150", "157", None]
+    # Kỳ Sơn is not expected after its merger: not listed in 2020 (nothing sent), listed in
+    # 2021 only because a file was sent for it (rejected), and never someone to call
+    assert [d.district_code for d in st.years[2020]] == ["148", "150", "157", None]
+    assert [d.district_code for d in st.years[2021]] == ["148", "150", "151", "157", None]
+    r = _row(st, 2021, "151")
+    assert not r.expected and [f.source_file for f in r.of("rejected")] == ["2021/Kỳ Sơn/bc.xlsx"]
 
     r = _row(st, 2020, "148")
     assert r.received and r.rows_loaded == 3 and r.rows_rejected == 1
@@ -153,7 +160,7 @@ def test_status_text_shows_missing_and_who_to_call(setup, capsys):
     tail = out[out.index("Who to call"):]
     assert "2021" in tail.splitlines()[0]
     assert "150 Đà Bắc" in tail and "157 Lạc Sơn" in tail
-    assert "148" not in tail
+    assert "148" not in tail and "151" not in tail
 
 
 def test_status_missing_current_year_is_red_in_a_terminal(setup):
