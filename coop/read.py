@@ -1,0 +1,362 @@
+"""Open a spreadsheet and find its forms: `.xlsx/.xlsm/.xls/.ods` (fastexcel/calamine) and
+`.csv` -> `Sheet`s of typed cells with Excel row numbers -> `FormSheet`s (header detected,
+layout rows skipped).
+
+Cell types (checked with fastexcel 0.21 by experiment):
+- Each sheet is loaded three times with `header_row=None, skip_rows=0` (so row 0 is Excel
+  row 1 even when the used range starts lower; the first used *column* is column 0) and
+  the dtypes "string", "float" and "datetime". `to_arrow_with_errors()` lists the cells
+  that did not fit the dtype, with calamine's cell variant in the detail text:
+  `String("…")`, `Bool(true)`, `Error(NA)`, `DateTime(…)`, `DateTimeIso("2020-01-02")` (ODS),
+  `Duration…`. From that each cell's kind is known: text, number, date, bool or Excel
+  error. The "float" load converts text that looks like a number ("3.240" -> 3.24), so the
+  kind decides: a text cell is parsed by the Vietnamese rules, a numeric cell is used as is
+  (1234.567 stays 1234.567).
+- Excel error cells come back null in the string load; their code is taken from the error
+  detail (`Error(NA)` -> "#N/A").
+- CSV: UTF-8 with or without BOM, delimiter `,` or `;` (the one that splits the first
+  non-blank lines into more fields); every cell is text; a row's number is the line where
+  the record starts.
+
+Header detection (forms.md "Layout tolerated in every sheet"): the top rows are scanned;
+for each row both the row alone and the row with the one above it ("a column's header is
+the lowest non-empty header cell above it") are tried with `schemas.forms.detect_form`;
+the candidate matching most columns of its form wins. Then skipped: a column-number row
+right under the header, blank rows (empty name; for forms without a name column, empty key
+and amount/target), section rows (STT a Roman numeral or single capital letter, no date and
+no code), total rows (STT, name or the first filled cell starting with "Tổng"/"Cộng", no
+date), and so the signature lines below the data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from coop.text import clean_text, fold, header_key
+
+__all__ = [
+    "CELL_TEXT", "CELL_NUMBER", "CELL_DATE", "CELL_BOOL", "CELL_ERROR",
+    "Sheet", "FormSheet", "ReadError", "read_workbook", "read_csv", "read_sheets",
+    "find_header", "form_sheet", "HEADER_SCAN_ROWS",
+]
+
+CELL_TEXT, CELL_NUMBER, CELL_DATE, CELL_BOOL, CELL_ERROR = "s", "n", "d", "b", "e"
+HEADER_SCAN_ROWS = 40
+EXCEL_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
+
+_CALAMINE_ERRORS = {
+    "NA": "#N/A", "Div0": "#DIV/0!", "Ref": "#REF!", "Value": "#VALUE!", "Name": "#NAME?",
+    "Null": "#NULL!", "Num": "#NUM!", "GettingData": "#GETTING_DATA",
+}
+_DETAIL = re.compile(r"got '(\w+)\((.*)\)'\s*$", re.S)
+
+
+class ReadError(Exception):
+    """The file cannot be opened or read (corrupt, encrypted, not the format its name says)."""
+
+
+@dataclass
+class Sheet:
+    """One sheet as a grid: `columns[j][i]` is the typed value of the cell in grid column j,
+    grid row i (None for empty; str for text; float for numbers; datetime for dates; bool;
+    an Excel error as its text "#N/A"); `kinds[j][i]` its kind (CELL_*, None for empty);
+    `row_numbers[i]` the Excel row number (1-based) of grid row i."""
+
+    name: str
+    visible: bool
+    row_numbers: list[int]
+    columns: list[list[Any]]
+    kinds: list[list[str | None]]
+
+    @property
+    def height(self) -> int:
+        return len(self.row_numbers)
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+    def text(self, i: int, j: int) -> str:
+        """Cleaned text of a cell ('' for empty); numbers without a trailing '.0'."""
+        if j is None or j >= len(self.columns):
+            return ""
+        v = self.columns[j][i]
+        if v is None:
+            return ""
+        if isinstance(v, float) and v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        if isinstance(v, datetime):
+            return v.strftime("%d/%m/%Y")
+        return clean_text(str(v))
+
+    def row_texts(self, i: int) -> list[str]:
+        return [self.text(i, j) for j in range(self.width)]
+
+
+@dataclass
+class FormSheet:
+    """A sheet recognised as one form: where its header is, which grid column holds each
+    canonical column, and which grid rows are data rows (layout rows skipped)."""
+
+    sheet: Sheet
+    form: str
+    header_row: int                      # Excel row number of the (lowest) header row
+    columns: dict[str, int]              # canonical column -> grid column
+    headers: dict[str, str]              # canonical column -> header text as written
+    data_rows: list[int] = field(default_factory=list)   # grid row indexes
+    skipped: dict[str, int] = field(default_factory=dict)  # why -> how many rows
+
+    @property
+    def name(self) -> str:
+        return self.sheet.name
+
+
+# --------------------------------------------------------------------------- reading
+def read_sheets(path: Path) -> list[Sheet]:
+    """Every sheet of a spreadsheet (hidden ones too), or the one sheet of a CSV file.
+    Raises ReadError when the file cannot be read."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return [read_csv(path)]
+    return read_workbook(path)
+
+
+def _load(reader: Any, idx: int, dtype: str) -> tuple[Any, list[Any], Any]:
+    sheet = reader.load_sheet(idx, header_row=None, skip_rows=0, dtypes=dtype,
+                              schema_sample_rows=1)
+    batch, errors = sheet.to_arrow_with_errors()
+    return sheet, (errors.errors if errors is not None else []), batch
+
+
+def read_workbook(path: Path) -> list[Sheet]:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(Path(path))
+        names = list(reader.sheet_names)
+    except Exception as e:  # noqa: BLE001 — corrupt/encrypted/not a workbook
+        raise ReadError(f"{type(e).__name__}: {e}") from None
+    out: list[Sheet] = []
+    for idx, name in enumerate(names):
+        try:
+            out.append(_read_excel_sheet(reader, idx, name))
+        except Exception as e:  # noqa: BLE001
+            msg = str(e)
+            if "empty" in msg.lower() or "no rows" in msg.lower():
+                out.append(Sheet(name, True, [], [], []))
+                continue
+            raise ReadError(f"sheet '{name}': {type(e).__name__}: {e}") from None
+    return out
+
+
+def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
+    s_sheet, _, s_batch = _load(reader, idx, "string")
+    visible = str(getattr(s_sheet, "visible", "visible")) == "visible"
+    height, width = s_batch.num_rows, s_batch.num_columns
+    if height == 0 or width == 0:
+        return Sheet(name, visible, [], [], [])
+    texts = [s_batch.column(j).to_pylist() for j in range(width)]
+    _, f_errors, f_batch = _load(reader, idx, "float")
+    _, d_errors, d_batch = _load(reader, idx, "datetime")
+    nums = [f_batch.column(j).to_pylist() for j in range(width)]
+    kinds: list[list[str | None]] = [[CELL_NUMBER if t is not None else None for t in col] for col in texts]
+    columns: list[list[Any]] = nums  # numbers by default; overridden below
+    for j in range(width):
+        col, tcol = columns[j], texts[j]
+        for i in range(height):
+            if tcol[i] is None:
+                col[i] = None
+    dts: list[list[Any]] | None = None
+    for e in d_errors:  # cells that are no number and no Excel date: text, bool, error, ISO date
+        i, j = e.position
+        m = _DETAIL.search(e.detail)
+        variant, payload = (m.group(1), m.group(2)) if m else ("String", None)
+        if variant == "String":
+            t = texts[j][i]
+            kinds[j][i] = CELL_TEXT if t is not None else None
+            columns[j][i] = t
+        elif variant == "Bool":
+            kinds[j][i] = CELL_BOOL
+            columns[j][i] = payload == "true"
+        elif variant == "Error":
+            kinds[j][i] = CELL_ERROR
+            columns[j][i] = _CALAMINE_ERRORS.get(payload or "", f"#{payload}")
+        elif variant in ("DateTimeIso", "DurationIso"):
+            iso = (payload or "").strip('"')
+            try:
+                columns[j][i] = datetime.fromisoformat(iso)
+                kinds[j][i] = CELL_DATE
+            except ValueError:
+                columns[j][i] = iso
+                kinds[j][i] = CELL_TEXT
+        else:
+            t = texts[j][i]
+            kinds[j][i] = CELL_TEXT if t is not None else None
+            columns[j][i] = t
+    for e in f_errors:  # Excel date cells (the float load refuses them)
+        i, j = e.position
+        if "DateTime(" in e.detail and kinds[j][i] == CELL_NUMBER:
+            if dts is None:
+                dts = [d_batch.column(k).to_pylist() for k in range(width)]
+            kinds[j][i] = CELL_DATE
+            columns[j][i] = dts[j][i]
+        elif "Duration(" in e.detail and kinds[j][i] == CELL_NUMBER:
+            kinds[j][i] = CELL_TEXT
+            columns[j][i] = texts[j][i]
+    return Sheet(name, visible, list(range(1, height + 1)), columns, kinds)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ReadError(f"không phải văn bản UTF-8 (byte {e.start})") from None
+
+
+def _sniff_delimiter(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()][:20]
+    best, best_score = ",", -1
+    for d in (";", ","):
+        counts = []
+        for ln in lines:
+            try:
+                counts.append(len(next(csv.reader([ln], delimiter=d))) - 1)
+            except (csv.Error, StopIteration):
+                counts.append(0)
+        score = sum(counts)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def read_csv(path: Path) -> Sheet:
+    """A CSV file as one sheet named after the file stem; all cells text."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ReadError(str(e)) from None
+    if b"\x00" in data[:4096]:
+        raise ReadError("tệp nhị phân, không phải CSV")
+    text = _decode(data)
+    delim = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    start = 1
+    try:
+        for rec in reader:
+            rows.append(rec)
+            numbers.append(start)
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise ReadError(f"CSV lỗi ở dòng {reader.line_num}: {e}") from None
+    width = max((len(r) for r in rows), default=0)
+    columns: list[list[Any]] = [[None] * len(rows) for _ in range(width)]
+    kinds: list[list[str | None]] = [[None] * len(rows) for _ in range(width)]
+    for i, rec in enumerate(rows):
+        for j, v in enumerate(rec):
+            if v is not None and v.strip() != "":
+                columns[j][i] = v
+                kinds[j][i] = CELL_TEXT
+    return Sheet(path.stem, True, numbers, columns, kinds)
+
+
+# --------------------------------------------------------------------------- header detection
+_STT_KEYS = {"stt", "tt", "so tt", "so thu tu", "thu tu"}
+_COLNUM = re.compile(r"^\(?\d{1,3}\)?$")
+_ROMAN = re.compile(r"^[IVXLC]+[.)]?$")
+_LETTER = re.compile(r"^[A-ZĐ][.)]?$")
+_TOTAL = re.compile(r"^(tong|cong)\b")
+_DATE_COLUMNS = ("established_on", "allocated_on")
+_CODE_COLUMNS = ("reg_code", "code")
+
+
+def find_header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> tuple[str, int, list[str]] | None:
+    """(form, grid row of the lowest header row, header text per grid column) of the best
+    header in the top rows, or None when no form's header is found."""
+    from schemas.forms import detect_form, header_map
+
+    best: tuple[int, int, int, str, list[str]] | None = None  # (score, -row, -mode, form, headers)
+    prev: list[str] | None = None
+    for i in range(min(sheet.height, HEADER_SCAN_ROWS)):
+        row = sheet.row_texts(i)
+        candidates = [(0, row)]
+        if prev is not None and any(prev):
+            candidates.append((1, [r if r else p for r, p in zip(row, prev)]))
+        for mode, headers in candidates:
+            if sum(1 for h in headers if h) < 2:
+                continue
+            form = detect_form(headers, allowed)
+            if form is None:
+                continue
+            score = len(header_map(form, headers))
+            key = (score, -i, -mode)
+            if best is None or key > best[:3]:
+                best = (score, -i, -mode, form, headers)
+        prev = row
+    if best is None:
+        return None
+    return best[3], -best[1], best[4]
+
+
+def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormSheet | None:
+    """The sheet as a FormSheet (header found, layout rows skipped), or None when its header
+    matches no form."""
+    from schemas.forms import header_map
+
+    found = find_header(sheet, allowed)
+    if found is None:
+        return None
+    form, hrow, headers = found
+    cols = header_map(form, headers)
+    fs = FormSheet(sheet=sheet, form=form, header_row=sheet.row_numbers[hrow], columns=cols,
+                   headers={c: headers[j] for c, j in cols.items()})
+    stt = next((j for j, h in enumerate(headers) if h and header_key(h) in _STT_KEYS and j not in cols.values()), None)
+    name_col = cols.get("name")
+    date_col = next((cols[c] for c in _DATE_COLUMNS if c in cols), None)
+    code_col = next((cols[c] for c in _CODE_COLUMNS if c in cols), None)
+    amount_col = cols.get("amount", cols.get("target"))
+    used = sorted(set(cols.values()) | ({stt} if stt is not None else set()))
+    skipped = {"column_numbers": 0, "blank": 0, "section": 0, "total": 0}
+    first = True
+    for i in range(hrow + 1, sheet.height):
+        texts = {j: sheet.text(i, j) for j in used}
+        if not any(texts.values()) and not any(sheet.text(i, j) for j in range(sheet.width)):
+            skipped["blank"] += 1
+            continue
+        if first:
+            first = False
+            cells = [t for t in sheet.row_texts(i) if t]
+            if len(cells) >= min(3, len(used)) and all(_COLNUM.match(t) for t in cells):
+                skipped["column_numbers"] += 1
+                continue
+        stt_text = texts.get(stt, "") if stt is not None else ""
+        has_date = date_col is not None and bool(texts.get(date_col))
+        has_code = code_col is not None and bool(texts.get(code_col))
+        if stt_text and (_ROMAN.match(stt_text) or _LETTER.match(stt_text)) and not has_date and not has_code:
+            skipped["section"] += 1
+            continue
+        lead = next((sheet.text(i, j) for j in range(sheet.width) if sheet.text(i, j)), "")
+        labels = [stt_text, texts.get(name_col, "") if name_col is not None else "", lead]
+        if not has_date and any(lab and _TOTAL.match(fold(lab)) for lab in labels):
+            skipped["total"] += 1
+            continue
+        if name_col is not None:
+            if not texts.get(name_col):
+                skipped["blank"] += 1
+                continue
+        elif not texts.get(code_col) and not (amount_col is not None and texts.get(amount_col)):
+            skipped["blank"] += 1
+            continue
+        fs.data_rows.append(i)
+    fs.skipped = {k: v for k, v in skipped.items() if v}
+    return fs
