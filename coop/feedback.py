@@ -245,16 +245,29 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | 
 
     names = {code: name for code, name in districts}
 
+    try:
+        from coop.reference import load_reference
+
+        ref = load_reference()
+    except Exception:  # reference not available: fold names here
+        ref = None
+
+    def find(folder: str) -> tuple[str, str]:
+        if ref is not None:
+            if ref.is_province_folder(folder):
+                return lookup["province"]
+            d = ref.find_district(folder)
+            if d is not None:
+                return d.code, names.get(d.code, d.name)
+        return lookup.get(_folder_key(folder), (folder, folder))
+
     def district_of(source_file: str, code: str | None = None) -> tuple[str, str]:
         if code and code in names:
             return code, names[code]
         parts = source_file.split("/")
-        folder = parts[1] if len(parts) > 2 else "(không rõ)"
-        return lookup.get(_folder_key(folder), (folder, folder))
+        return find(parts[1] if len(parts) > 2 else "(không rõ)")
 
-    want = None
-    if district:
-        want = lookup.get(_folder_key(district), (district, district))[0]
+    want = find(district)[0] if district else None
 
     raw_dir = Path(raw_dir)
     groups: dict[str, DistrictFeedback] = {}

@@ -131,35 +131,39 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
 
 
-def _kind_from_spec(spec: object, name: str) -> str:
-    fallback = {c.name: c.kind for cols in FALLBACK_COLUMNS.values() for c in cols}
-    return fallback.get(name, "text")
+def _kind_from_spec(c: object) -> str:
+    """schemas.forms ColumnSpec kind -> template kind."""
+    k = getattr(c, "kind", "text")
+    if k == "reg_code":
+        return "code"
+    if k == "category":
+        return "vocab"
+    if k == "ocop":
+        return "stars"
+    if k == "number":
+        minimum = getattr(c, "minimum", None)
+        if minimum is None:
+            return "signed_number"
+        return "amount" if getattr(c, "strict_minimum", False) else "number"
+    if k in ("text", "date", "int", "yesno", "target"):
+        return str(k)
+    return "text"
 
 
 def template_columns(form: str) -> list[TemplateColumn]:
-    """Columns of a form, from schemas.forms.FORMS when available (first alias as header)."""
+    """Columns of a form from schemas.forms.FORMS (first alias as header); the contract
+    written out above when that module cannot be imported."""
     base = {c.name: c for c in FALLBACK_COLUMNS[form]}
     try:
-        from schemas.forms import FORMS  # type: ignore
-
-        spec = FORMS[form]
-        cols = getattr(spec, "columns", spec)
-        items = cols.items() if isinstance(cols, dict) else [(getattr(c, "name", None), c) for c in cols]
-        out: list[TemplateColumn] = []
-        for name, c in items:
-            name = name or getattr(c, "name")
-            aliases = list(getattr(c, "aliases", []) or [])
-            fb = base.get(name)
-            header = str(aliases[0]) if aliases else (fb.header if fb else name)
-            required = bool(getattr(c, "required", fb.required if fb else False))
-            vocab = getattr(c, "vocab", None) or (fb.vocab if fb else None)
-            kind = fb.kind if fb else ("vocab" if vocab else _kind_from_spec(c, name))
-            out.append(TemplateColumn(name, header, kind, required, vocab, fb.unit if fb else None))
-        if out and {c.name for c in out if c.required} >= {c.name for c in base.values() if c.required}:
-            return out
+        from schemas.forms import FORMS
     except Exception:
-        pass
-    return list(FALLBACK_COLUMNS[form])
+        return list(FALLBACK_COLUMNS[form])
+    out: list[TemplateColumn] = []
+    for c in FORMS[form].columns:
+        fb = base.get(c.name)
+        out.append(TemplateColumn(c.name, str(c.aliases[0]), _kind_from_spec(c), bool(c.required),
+                                  getattr(c, "vocab", None), fb.unit if fb else None))
+    return out
 
 
 def vocab_choices(vocab: str) -> list[str]:
@@ -267,7 +271,10 @@ def build_template(year: int, out_dir: Path, district: str | None = None) -> Pat
     out_dir = Path(out_dir)
     fname = f"bieu-mau-ktt-{year}" + (f"-{slug(name)}" if name else "") + ".xlsx"
     path = out_dir / fname
-    unit_line = f"UBND {name.upper()}" if name else "UBND HUYỆN/THÀNH PHỐ: ............................"
+    if name:
+        unit_line = "UBND " + (name if _fold(name).startswith(("thanh pho", "thi xa", "huyen")) else f"huyện {name}").upper()
+    else:
+        unit_line = "UBND HUYỆN/THÀNH PHỐ: ............................"
     last_day = dt.datetime(year, 12, 31)
     with SafeWorkbook(path) as wb:
         ws = wb.add_worksheet("Hướng dẫn")
