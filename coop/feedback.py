@@ -301,6 +301,7 @@ class SourceSheet:
     header: list[Any]                 # header cell per column (lowest non-empty header cell above)
     rows: dict[int, list[Any]]        # Excel row number -> cells as sent
     header_row: int | None = None
+    columns: dict[str, int] = field(default_factory=dict)   # canonical column -> index (reader's match)
 
 
 def _aliases() -> dict[str, set[str]]:
@@ -354,7 +355,37 @@ def _read_grid(path: Path, sheet: str | None) -> list[list[Any]] | None:
     return None  # .xls/.ods: row numbers are the reader's business; fall back to the audit values
 
 
+def _read_with_reader(path: Path, sheet: str | None, row_numbers: list[int]) -> SourceSheet | None:
+    """The rows through the reader's own functions (coop.read): same cells, same row numbers
+    and the same header detection as the pipeline used."""
+    try:
+        from coop.read import find_header, read_sheets
+    except Exception:
+        return None
+    try:
+        sheets = read_sheets(path)
+    except Exception:
+        return None
+    sh = next((x for x in sheets if x.name == sheet), sheets[0] if len(sheets) == 1 else None)
+    if sh is None:
+        return None
+    found = find_header(sh)
+    header: list[Any] = list(found[2]) if found else [None] * sh.width
+    hrow = sh.row_numbers[found[1]] if found else None
+    index = {rn: i for i, rn in enumerate(sh.row_numbers)}
+    rows = {rn: [sh.columns[j][index[rn]] for j in range(sh.width)] for rn in row_numbers if rn in index}
+    cols: dict[str, int] = {}
+    if found:
+        from schemas.forms import header_map
+
+        cols = header_map(found[0], list(found[2]))
+    return SourceSheet(header, rows, hrow, cols)
+
+
 def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers: list[int]) -> SourceSheet | None:
+    via_reader = _read_with_reader(Path(raw_dir) / source_file, sheet, row_numbers)
+    if via_reader is not None and via_reader.rows:
+        return via_reader
     grid = _read_grid(Path(raw_dir) / source_file, sheet)
     if not grid:
         return None
@@ -382,6 +413,8 @@ def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers:
 
 def fault_column(src: SourceSheet, cell: RejectedCell) -> int | None:
     """Index of the cell at fault in the source row: by header alias, else by the raw value."""
+    if cell.column_name in src.columns:
+        return src.columns[cell.column_name]
     names = _aliases().get(cell.column_name or "", set())
     for i, h in enumerate(src.header):
         if h is not None and fold(h) in names:
