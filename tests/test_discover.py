@@ -133,11 +133,20 @@ def test_deterministic(tmp_path):
 
 
 def test_sample_raw_folder():
-    """The committed sample: only the planted Kỳ Sơn 2021 file is refused at discovery."""
-    raw = Path(__file__).resolve().parent.parent / "data" / "raw"
-    if not raw.is_dir():
+    """The committed sample read against its generator's ground truth: the files planted as
+    refused at discovery are refused with the planted reason, every other file is listed."""
+    import json
+
+    root = Path(__file__).resolve().parent.parent / "data"
+    truth_path = root / "sample" / "ground_truth.json"
+    if not truth_path.is_file():
         pytest.skip("no sample data")
-    files, issues = discover(raw, REF)
-    assert files
-    assert {(i.reason_code, i.source_file.split("/")[0]) for i in issues} <= {("district_not_valid_for_year", "2021")}
-    assert all(f.district is None or f.district.valid_in(f.year) for f in files)
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    discovery_codes = {"invalid_year_folder", "misplaced_file", "unknown_district",
+                       "district_not_valid_for_year", "unsupported_file_type"}
+    planted = {r["source_file"]: r["reason_code"] for r in truth["rejected_files"]
+               if r["reason_code"] in discovery_codes}
+    assert planted  # the sample plants at least the Kỳ Sơn 2021 file
+    files, issues = discover(root / "raw", REF)
+    assert issues_by_file(issues) == planted
+    assert sorted(f.source_file for f in files) == sorted(set(truth["files"]) - set(planted))
