@@ -7,13 +7,15 @@ docs/architecture.md, `message` a Vietnamese sentence a district clerk understan
 (without the code; `CellError.reason` appends " [code]").
 
 Excel error cells (checked with fastexcel 0.21 on an xlsx written by xlsxwriter with
-`write_formula(..., value='#N/A')`): fastexcel does NOT return the error text. In a column
+`write_formula(..., value='#N/A')`): a plain load does not return the error text. In a column
 loaded with `dtypes="string"` an error cell comes back as null (indistinguishable from an
 empty cell); with dtype inference a column holding e.g. `#NAME?` raises
-`CalamineCellError("calamine cell error: #NAME?")`. openpyxl (`data_only=True`) returns the
-error as the string "#N/A", "#DIV/0!", ...; CSV/ODS text carries it as text. `is_excel_error`
-recognises those strings (and calamine error objects by their text); a reader that needs
-to tell error cells from empty ones must get them from openpyxl or the CSV text.
+`CalamineCellError("calamine cell error: #NAME?")`. `sheet.to_arrow_with_errors()` on a
+load with a fixed dtype (e.g. "float") lists each such cell with the detail
+"Expected float but got 'Error(NA)'" (NA, Ref, Div0, Name, Value, Num, Null): coop/read.py
+maps that variant back to "#N/A", "#REF!", ... . openpyxl (`data_only=True`) returns the
+error as the string "#N/A", "#DIV/0!", ...; CSV/ODS text carries it as text.
+`is_excel_error` recognises those strings (and "calamine cell error: #..." texts).
 """
 
 from __future__ import annotations
