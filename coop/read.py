@@ -324,7 +324,6 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
     name_col = cols.get("name")
     date_col = next((cols[c] for c in _DATE_COLUMNS if c in cols), None)
     code_col = next((cols[c] for c in _CODE_COLUMNS if c in cols), None)
-    amount_col = cols.get("amount", cols.get("target"))
     used = sorted(set(cols.values()) | ({stt} if stt is not None else set()))
     skipped = {"column_numbers": 0, "blank": 0, "section": 0, "total": 0}
     first = True
@@ -354,8 +353,8 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
             if not texts.get(name_col):
                 skipped["blank"] += 1
                 continue
-        elif not texts.get(code_col) and not (amount_col is not None and texts.get(amount_col)):
-            skipped["blank"] += 1
+        elif not texts.get(code_col) and sum(1 for j, t in texts.items() if t and j != stt) < 2:
+            skipped["blank"] += 1  # no key and at most one filled cell: a signature line
             continue
         fs.data_rows.append(i)
     fs.skipped = {k: v for k, v in skipped.items() if v}

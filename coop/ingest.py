@@ -1,0 +1,479 @@
+"""One file -> `FileResult`: typed rows per form, quarantined rows, file/sheet issues.
+
+- `ingest_file(raw, reference)` for a file found by discovery; `ingest_path(path, year=...,
+  district=..., source_file=..., reference=...)` for any file (used by `coop validate`).
+- Per row every used column is parsed with `ColumnSpec.parse` (coop.values); then the
+  form's pandera model (`schemas.forms.validate_frame`) checks the value rules. A row with
+  any bad cell is quarantined whole (one record per bad cell) and counts nowhere.
+- Duplicate rules (per file, over all sheets of the form): an HTX reg_code on more than one
+  row -> every such row `duplicate_code` (column reg_code); a THT key (commune + name,
+  folded) repeated -> every such row `duplicate_group` (column name). Rows with other errors
+  take part in the count too (the code does appear on several rows).
+- The province folder may hold only CHI_TIEU, a district folder only HTX/THT/HO_TRO
+  (`form_not_allowed_here`, per sheet; for the whole file when no sheet is usable).
+- A file never raises: unreadable -> `unreadable_file`, nothing in it -> `empty_file`, no
+  sheet of any form -> `no_recognized_form`; sheets without a recognizable header are
+  listed as `unrecognized_sheet` (severity ignored). Blank sheets are skipped silently.
+- `select_submissions(results)`: of two files of one year/district folder carrying the same
+  form, the most recently modified (tie: later source_file) keeps it; the other loses that
+  form's rows (accepted and quarantined) and gets a `superseded` issue naming the winner. A
+  file left with no form at all is dropped from the selection; its issues then travel with
+  the winning file's `file_issues` (still under the loser's source_file), so the loader
+  records them and the ledger shows the file as superseded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import polars as pl
+
+from coop.discover import FileIssue, RawFile, file_issue
+from coop.read import FormSheet, ReadError, Sheet, form_sheet, read_sheets
+from coop.reference import District, Reference
+from coop.text import fold
+from coop.values import CellError, format_raw
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FileResult", "SheetInfo", "FileIssue", "REJECTED_ROW_SCHEMA",
+    "ingest_file", "ingest_path", "ingest_many", "select_submissions",
+]
+
+REJECTED_ROW_SCHEMA: dict[str, Any] = {
+    "source_file": pl.String,
+    "sheet": pl.String,
+    "row_number": pl.Int64,
+    "column_name": pl.String,
+    "raw_value": pl.String,
+    "reason_code": pl.String,
+    "reason": pl.String,
+}
+
+
+@dataclass
+class SheetInfo:
+    name: str
+    form: str | None
+    rows_accepted: int
+    rows_rejected: int
+    header_row: int | None
+
+
+@dataclass
+class FileResult:
+    source_file: str            # path relative to the raw folder, POSIX separators
+    year: int | None
+    district_code: str | None   # None for the province folder
+    file_hash: str              # sha256 of the bytes
+    modified_at: datetime
+    forms: dict[str, pl.DataFrame] = field(default_factory=dict)
+    rejected_rows: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTED_ROW_SCHEMA))
+    file_issues: list[FileIssue] = field(default_factory=list)
+    sheets: list[SheetInfo] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        """The whole file is unusable."""
+        return any(i.sheet is None and i.severity == "rejected" for i in self.file_issues)
+
+
+# --------------------------------------------------------------------------- per sheet
+@dataclass
+class _Bad:
+    row: int                  # position in the sheet's data rows
+    column: str               # canonical column
+    raw: str | None
+    code: str
+    reason: str
+
+
+@dataclass
+class _Parsed:
+    fs: FormSheet
+    typed: dict[str, list[Any]]          # typed column -> values (None where bad)
+    raw: dict[str, list[Any]]            # canonical column -> raw cell values
+    bad: list[_Bad]
+    row_numbers: list[int]
+
+
+_TYPED_SOURCE = {"target_raw": "target", "target_min": "target", "target_max": "target"}
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return ("nan",)
+    return (type(v).__name__, v)
+
+
+def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Parsed:
+    from schemas.forms import FORMS
+
+    spec = FORMS[fs.form]
+    sheet = fs.sheet
+    rows = fs.data_rows
+    typed: dict[str, list[Any]] = {}
+    raw: dict[str, list[Any]] = {}
+    bad: list[_Bad] = []
+    for col in spec.columns:
+        j = fs.columns.get(col.name)
+        if j is None:
+            continue
+        cells = sheet.columns[j]
+        values = [cells[i] for i in rows]
+        raw[col.name] = values
+        out: list[Any] = [None] * len(values)
+        cache: dict[Any, Any] = {}
+        for k, v in enumerate(values):
+            key = _hashable(v)
+            hit = cache.get(key)
+            if hit is None:
+                try:
+                    hit = ("ok", col.parse(v, year, reference))
+                except CellError as e:
+                    hit = ("err", e)
+                cache[key] = hit
+            if hit[0] == "ok":
+                out[k] = hit[1]
+            else:
+                e = hit[1]
+                bad.append(_Bad(k, col.name, format_raw(v), e.code, e.reason))
+                if col.kind == "target":
+                    out[k] = (format_raw(v), None, None)
+        if col.kind == "target":
+            typed["target_raw"] = [t[0] if t else None for t in out]
+            typed["target_min"] = [t[1] if t else None for t in out]
+            typed["target_max"] = [t[2] if t else None for t in out]
+        else:
+            typed[col.name] = out
+    return _Parsed(fs, typed, raw, bad, [sheet.row_numbers[i] for i in rows])
+
+
+def _typed_frame(form: str, p: _Parsed) -> pl.DataFrame:
+    from schemas.forms import TYPED_SCHEMAS
+
+    schema = TYPED_SCHEMAS[form]
+    data = {c: pl.Series(c, v, dtype=schema[c], strict=False) for c, v in p.typed.items() if c in schema}
+    n = len(p.row_numbers)
+    df = pl.DataFrame(data, height=n) if data else pl.DataFrame({"_x": [None] * n}).drop("_x")
+    return df
+
+
+def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
+    """Extra bad cells from the duplicate rules, per index into `parsed`."""
+    out: dict[int, list[_Bad]] = defaultdict(list)
+    if form not in ("HTX", "THT"):
+        return out
+    groups: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+    for pi, p in enumerate(parsed):
+        if form == "HTX":
+            codes = p.typed.get("reg_code") or []
+            for k, code in enumerate(codes):
+                if code:
+                    groups[code].append((pi, k))
+        else:
+            names = p.typed.get("name") or []
+            communes = p.typed.get("commune") or [None] * len(names)
+            for k, name in enumerate(names):
+                if name:
+                    groups[(fold(communes[k] or ""), fold(name))].append((pi, k))
+    for key, where in groups.items():
+        if len(where) < 2:
+            continue
+        rows_txt = ", ".join(str(parsed[pi].row_numbers[k]) for pi, k in where)
+        for pi, k in where:
+            p = parsed[pi]
+            if form == "HTX":
+                rawv = format_raw(p.raw["reg_code"][k])
+                reason = (f"Mã số HTX '{key}' bị trùng: xuất hiện ở {len(where)} dòng ({rows_txt}); "
+                          f"mỗi HTX chỉ ghi một dòng [duplicate_code]")
+                out[pi].append(_Bad(k, "reg_code", rawv, "duplicate_code", reason))
+            else:
+                rawv = format_raw(p.raw["name"][k])
+                reason = (f"Tổ hợp tác '{p.typed['name'][k]}' bị trùng (cùng xã và tên) ở {len(where)} dòng "
+                          f"({rows_txt}) [duplicate_group]")
+                out[pi].append(_Bad(k, "name", rawv, "duplicate_group", reason))
+    return out
+
+
+def _finish_form(form: str, parsed: list[_Parsed], source_file: str) -> tuple[pl.DataFrame, list[dict], list[SheetInfo]]:
+    """Accepted rows of one form (all its sheets), rejected-row records, sheet infos."""
+    from schemas.forms import FORMS, TYPED_SCHEMAS, empty_frame, validate_frame
+
+    dups = _duplicates(form, parsed)
+    order = {c: i for i, c in enumerate(FORMS[form].column_names)}
+    frames: list[pl.DataFrame] = []
+    rejected: list[dict] = []
+    infos: list[SheetInfo] = []
+    for pi, p in enumerate(parsed):
+        n = len(p.row_numbers)
+        df = _typed_frame(form, p)
+        df = df.with_columns(
+            pl.lit(source_file, dtype=pl.String).alias("source_file"),
+            pl.lit(p.fs.name, dtype=pl.String).alias("sheet"),
+            pl.Series("row_number", p.row_numbers, dtype=pl.Int64),
+            pl.Series("__pos", list(range(n)), dtype=pl.Int64),
+        )
+        valid, failures = validate_frame(form, df)
+        bad = list(p.bad) + dups.get(pi, [])
+        seen = {(b.row, b.column) for b in bad}
+        for f in failures.iter_rows(named=True):
+            col = _TYPED_SOURCE.get(f["column_name"], f["column_name"])
+            k = int(f["row_index"])
+            if (k, col) in seen:
+                continue  # already reported by the parser (the typed cell is null)
+            seen.add((k, col))
+            rawv = format_raw(p.raw[col][k]) if col in p.raw else None
+            bad.append(_Bad(k, col, rawv, f["reason_code"], f["reason"]))
+        bad_rows = {b.row for b in bad}
+        if bad_rows:
+            valid = valid.filter(~pl.col("__pos").is_in(sorted(bad_rows)))
+        frames.append(valid.drop("__pos"))
+        bad.sort(key=lambda b: (b.row, order.get(b.column, 99)))
+        for b in bad:
+            rejected.append({
+                "source_file": source_file, "sheet": p.fs.name, "row_number": p.row_numbers[b.row],
+                "column_name": b.column, "raw_value": b.raw, "reason_code": b.code, "reason": b.reason,
+            })
+        infos.append(SheetInfo(p.fs.name, form, valid.height, len(bad_rows), p.fs.header_row))
+    cols = list(TYPED_SCHEMAS[form]) + ["source_file", "sheet", "row_number"]
+    if frames:
+        accepted = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
+    else:
+        accepted = empty_frame(form)
+    return accepted, rejected, infos
+
+
+# --------------------------------------------------------------------------- per file
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sheet_blank(s: Sheet) -> bool:
+    return all(k is None for col in s.kinds for k in col)
+
+
+_FORM_LABEL = {"HTX": "danh sách HTX", "THT": "danh sách tổ hợp tác", "HO_TRO": "kinh phí hỗ trợ",
+               "CHI_TIEU": "chỉ tiêu kế hoạch"}
+
+
+def ingest_path(path: Path, *, year: int | None, district: District | None, source_file: str | None = None,
+                reference: Reference, modified_at: datetime | None = None, province: bool | None = None) -> FileResult:
+    """Read one file. `district` None = the province folder (unless `province=False`, used
+    by `coop validate` when the district is not known: every form is then allowed).
+    Never raises: failures become FileIssues."""
+    path = Path(path)
+    source = source_file or path.name
+    try:
+        st = path.stat()
+        mtime = modified_at or datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+        digest = _sha256(path)
+    except OSError as e:
+        res = FileResult(source, year, district.code if district else None, "", modified_at or datetime.now(timezone.utc))
+        res.file_issues.append(file_issue(source, "unreadable_file", f"Không mở được tệp: {e.strerror or e}"))
+        return res
+    res = FileResult(source, year, district.code if district else None, digest, mtime)
+    try:
+        _ingest_into(res, path, st.st_size, year, district, reference, province)
+    except Exception as e:  # noqa: BLE001 — one bad file never stops the others
+        log.exception("reading %s failed", source)
+        res.forms, res.sheets = {}, []
+        res.rejected_rows = pl.DataFrame(schema=REJECTED_ROW_SCHEMA)
+        res.file_issues = [file_issue(source, "unreadable_file", f"Không đọc được tệp ({type(e).__name__}: {e})")]
+    return res
+
+
+def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, district: District | None,
+                 reference: Reference, province: bool | None) -> None:
+    from schemas.forms import DISTRICT_FORMS, FORMS, PROVINCE_FORMS
+
+    source = res.source_file
+    if size == 0:
+        res.file_issues.append(file_issue(source, "empty_file", "Tệp rỗng (0 byte), không có dữ liệu"))
+        return
+    try:
+        sheets = read_sheets(path)
+    except ReadError as e:
+        res.file_issues.append(file_issue(
+            source, "unreadable_file",
+            f"Không đọc được tệp (hỏng, có mật khẩu hoặc không đúng định dạng {path.suffix}): "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"))
+        return
+    sheets = [s for s in sheets if not _sheet_blank(s)]
+    if not sheets:
+        res.file_issues.append(file_issue(source, "empty_file", "Tệp không có trang tính nào chứa dữ liệu"))
+        return
+    is_province = (district is None) if province is None else province
+    allowed = tuple(FORMS) if province is False and district is None else (PROVINCE_FORMS if is_province else DISTRICT_FORMS)
+    found: list[FormSheet] = []
+    unrecognized: list[Sheet] = []
+    not_allowed: list[FormSheet] = []
+    for s in sheets:
+        fs = form_sheet(s)
+        if fs is None:
+            unrecognized.append(s)
+        elif fs.form not in allowed:
+            fs2 = form_sheet(s, allowed)  # a header that also fits an allowed form
+            (found if fs2 is not None else not_allowed).append(fs2 or fs)
+        else:
+            found.append(fs)
+    if not found:
+        if not_allowed:
+            where = "thư mục tỉnh (province) chỉ nhận biểu chỉ tiêu kế hoạch" if is_province else \
+                "thư mục huyện không nhận biểu chỉ tiêu kế hoạch của tỉnh"
+            forms = ", ".join(sorted({_FORM_LABEL[f.form] for f in not_allowed}))
+            res.file_issues.append(file_issue(source, "form_not_allowed_here",
+                                              f"Biểu {forms} không đặt ở thư mục này: {where}"))
+        else:
+            res.file_issues.append(file_issue(
+                source, "no_recognized_form",
+                "Không có trang tính nào có dòng tiêu đề của một biểu mẫu (HTX, THT, hỗ trợ, chỉ tiêu); "
+                "kiểm tra tên các cột theo mẫu"))
+        res.sheets = [SheetInfo(s.name, None, 0, 0, None) for s in sheets]
+        return
+    for fs in not_allowed:
+        where = "thư mục tỉnh chỉ nhận biểu chỉ tiêu kế hoạch" if is_province else \
+            "thư mục huyện không nhận biểu chỉ tiêu kế hoạch"
+        res.file_issues.append(file_issue(source, "form_not_allowed_here",
+                                          f"Trang '{fs.name}' là biểu {_FORM_LABEL[fs.form]}: {where}",
+                                          sheet=fs.name))
+    for s in unrecognized:
+        res.file_issues.append(file_issue(
+            source, "unrecognized_sheet",
+            f"Trang '{s.name}' không có dòng tiêu đề của biểu mẫu nào, đã bỏ qua", sheet=s.name, severity="ignored"))
+    by_form: dict[str, list[_Parsed]] = defaultdict(list)
+    for fs in found:
+        by_form[fs.form].append(_parse_sheet(fs, year, reference))
+    rejected: list[dict] = []
+    infos: dict[str, SheetInfo] = {}
+    for form in FORMS:
+        if form not in by_form:
+            continue
+        accepted, rej, sinfos = _finish_form(form, by_form[form], source)
+        res.forms[form] = accepted
+        rejected += rej
+        infos.update({i.name: i for i in sinfos})
+    res.rejected_rows = pl.DataFrame(rejected, schema=REJECTED_ROW_SCHEMA) if rejected else \
+        pl.DataFrame(schema=REJECTED_ROW_SCHEMA)
+    na = {fs.name: fs for fs in not_allowed}
+    res.sheets = [infos.get(s.name) or SheetInfo(s.name, na[s.name].form if s.name in na else None, 0, 0,
+                                                 na[s.name].header_row if s.name in na else None)
+                  for s in sheets]
+
+
+def _from_raw_dir(path: Path, raw_dir: Path, reference: Reference) -> RawFile:
+    path = Path(path)
+    rel = path.resolve().relative_to(Path(raw_dir).resolve())
+    parts = rel.parts
+    year = int(parts[0])
+    district = None if reference.is_province_folder(parts[1]) else reference.find_district(parts[1])
+    st = path.stat()
+    return RawFile(path, rel.as_posix(), year, district, st.st_size,
+                   datetime.fromtimestamp(st.st_mtime, tz=timezone.utc))
+
+
+def ingest_file(raw: RawFile | Path, reference: Reference | None = None, *, raw_dir: Path | None = None) -> FileResult:
+    """Read one discovered file. (Also accepts a path under `raw_dir`, laid out as
+    `<year>/<district>/<file>`, for convenience in tests.)"""
+    if reference is None:
+        from coop.reference import load_reference
+
+        reference = load_reference()
+    if not isinstance(raw, RawFile):
+        raw = _from_raw_dir(Path(raw), Path(raw_dir) if raw_dir else Path(raw).parents[2], reference)
+    return ingest_path(raw.path, year=raw.year, district=raw.district, source_file=raw.source_file,
+                       reference=reference, modified_at=raw.modified_at)
+
+
+def ingest_many(raws: Iterable[RawFile], reference: Reference) -> list[FileResult]:
+    return [ingest_file(r, reference) for r in raws]
+
+
+# --------------------------------------------------------------------------- resubmissions
+def _form_sheets(r: FileResult) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    bad = {i.sheet for i in r.file_issues if i.sheet is not None and i.severity == "rejected"}
+    for s in r.sheets:
+        if s.form and s.name not in bad:
+            out[s.form].append(s.name)
+    return out
+
+
+def select_submissions(results: list[FileResult]) -> list[FileResult]:
+    """Resolve resubmissions (see module doc). Returns new FileResult objects; the input is
+    not modified. Order of the input is kept."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for idx, r in enumerate(results):
+        if not r.rejected:
+            groups[(r.year, r.district_code)].append(idx)
+    lost: dict[int, dict[str, int]] = defaultdict(dict)   # loser idx -> form -> winner idx
+    for idxs in groups.values():
+        if len(idxs) < 2:
+            continue
+        forms: dict[str, list[int]] = defaultdict(list)
+        for idx in idxs:
+            for form in _form_sheets(results[idx]):
+                forms[form].append(idx)
+        for form, holders in forms.items():
+            if len(holders) < 2:
+                continue
+            win = max(holders, key=lambda i: (results[i].modified_at, results[i].source_file))
+            for i in holders:
+                if i != win:
+                    lost[i][form] = win
+    if not lost:
+        return list(results)
+    out: list[FileResult | None] = []
+    carry: dict[int, list[FileIssue]] = defaultdict(list)
+    for idx, r in enumerate(results):
+        if idx not in lost:
+            out.append(r)
+            continue
+        sheets_of = _form_sheets(r)
+        gone_sheets: set[str] = set()
+        issues = list(r.file_issues)
+        for form, win in lost[idx].items():
+            w = results[win]
+            for sname in sheets_of[form]:
+                gone_sheets.add(sname)
+                issues.append(file_issue(
+                    r.source_file, "superseded",
+                    f"Biểu {_FORM_LABEL.get(form, form)} (trang '{sname}') đã được thay bằng bản nộp lại mới hơn "
+                    f"'{w.source_file}' (sửa lúc {w.modified_at:%d/%m/%Y %H:%M}); số liệu của trang này không dùng",
+                    sheet=sname, severity="superseded"))
+        forms = {f: df for f, df in r.forms.items() if f not in lost[idx]}
+        rej = r.rejected_rows
+        if rej is not None and rej.height:
+            rej = rej.filter(~pl.col("sheet").is_in(sorted(gone_sheets)))
+        new = replace(r, forms=forms, rejected_rows=rej, file_issues=issues)
+        if any(f not in lost[idx] for f in _form_sheets(r)):
+            out.append(new)
+        else:  # wholly superseded: dropped; its issues travel with the winner
+            out.append(None)
+            win = next(iter(lost[idx].values()))
+            carry[win] += issues
+    final: list[FileResult] = []
+    for idx, r in enumerate(out):
+        if r is None:
+            continue
+        if carry.get(idx):
+            r = replace(r, file_issues=list(r.file_issues) + carry[idx])
+        final.append(r)
+    # a carried issue whose winner was itself dropped: attach to the first kept file
+    kept_idx = {idx for idx, r in enumerate(out) if r is not None}
+    orphans = [i for w, iss in carry.items() if w not in kept_idx for i in iss]
+    if orphans and final:
+        final[0] = replace(final[0], file_issues=list(final[0].file_issues) + orphans)
+    return final
