@@ -34,6 +34,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -280,12 +281,22 @@ _DATE_COLUMNS = ("established_on", "allocated_on")
 _CODE_COLUMNS = ("reg_code", "code")
 
 
+_alias_keys: set[str] = set()
+
+
+@lru_cache(maxsize=65536)
+def _is_alias(text: str) -> bool:
+    return header_key(text) in _alias_keys
+
+
 def find_header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> tuple[str, int, list[str]] | None:
     """(form, grid row of the lowest header row, header text per grid column) of the best
     header in the top rows, or None when no form's header is found."""
-    from schemas.forms import detect_form, header_map
+    from schemas.forms import FORMS, detect_form, header_map
 
     best: tuple[int, int, int, str, list[str]] | None = None  # (score, -row, -mode, form, headers)
+    if not _alias_keys:
+        _alias_keys.update(header_key(a) for spec in FORMS.values() for c in spec.columns for a in c.aliases)
     prev: list[str] | None = None
     for i in range(min(sheet.height, HEADER_SCAN_ROWS)):
         row = sheet.row_texts(i)
@@ -293,8 +304,8 @@ def find_header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> tuple[s
         if prev is not None and any(prev):
             candidates.append((1, [r if r else p for r, p in zip(row, prev)]))
         for mode, headers in candidates:
-            if sum(1 for h in headers if h) < 2:
-                continue
+            if sum(1 for h in headers if h and _is_alias(h)) < 2:
+                continue  # fewer than two cells that are any form's header: not a header row
             form = detect_form(headers, allowed)
             if form is None:
                 continue
