@@ -98,6 +98,8 @@ def test_parse_int():
         (61, dt.date(1900, 3, 1)),
         (1, dt.date(1900, 1, 1)),
         ("43831", dt.date(2020, 1, 1)),  # a serial that a CSV export wrote as text
+        ("2005-05-14 00:00:00", dt.date(2005, 5, 14)),  # a datetime cell read as text
+        ("15/03/2020 00:00", dt.date(2020, 3, 15)),
     ],
 )
 def test_parse_date_accepted(value, expected):
@@ -212,6 +214,11 @@ def test_fastexcel_error_cells(tmp_path):
     assert rows == [("a", "b"), (None, "x")]
     cell = openpyxl.load_workbook(path, data_only=True).active["A2"].value
     assert is_excel_error(cell)
+    # a fixed-dtype load lists the error cell with calamine's variant in the detail
+    sheet = fastexcel.read_excel(path).load_sheet(0, header_row=None, dtypes="float", schema_sample_rows=1)
+    _, errors = sheet.to_arrow_with_errors()
+    details = {e.position: e.detail for e in errors.errors}
+    assert "Error(NA)" in details[(1, 0)]
 
 
 # ------------------------------------------------------------------ plan targets, OCOP
