@@ -22,6 +22,7 @@ from coop.text import category_key, clean_text, district_key, fold
 __all__ = ["REFERENCE_DIR", "District", "Vocabulary", "Reference", "load_reference", "ReferenceError_"]
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "schemas" / "reference"
+_COMPACT_PREFIXES = ("thanhpho", "thixa", "huyen", "tp", "tx")
 VOCABULARY_NAMES = ("sector", "status", "support_type", "kind", "rating", "plan_code")
 
 
@@ -124,6 +125,13 @@ class Reference:
         for d in self.districts:
             if district_key(d.name) == key:
                 return d
+        # written without a separator after the prefix: "TPHoaBinh", "HuyenLacSon"
+        for prefix in _COMPACT_PREFIXES:
+            if key.startswith(prefix) and len(key) > len(prefix):
+                rest = key[len(prefix):]
+                for d in self.districts:
+                    if district_key(d.name) == rest:
+                        return d
         return None
 
     def is_province_folder(self, name: str) -> bool:

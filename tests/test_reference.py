@@ -44,13 +44,14 @@ def test_valid_from():
         ("Hoà Bình", "148"), ("Hòa Bình", "148"), ("TP Hòa Bình", "148"), ("thanh-pho-hoa-binh", "148"), ("148", "148"),
         ("Yên Thuỷ", "158"), ("yen_thuy", "158"), ("Lạc Thuỷ", "159"), ("ky-son", "151"), ("Đà Bắc", "150"),
         ("da-bac", "150"), ("Tân Lạc", "155"), ("cao phong", "154"),
+        ("TPHoaBinh", "148"), ("HuyenLacSon", "157"), ("huyện_tân_lạc", "155"), ("TP.Hoà Bình", "148"),
     ],
 )
 def test_find_district(folder, code):
     assert REF.find_district(folder).code == code
 
 
-@pytest.mark.parametrize("folder", ["xyz", "149", "lac", "son", "", "province", "Hà Nội"])
+@pytest.mark.parametrize("folder", ["xyz", "149", "lac", "son", "", "province", "Hà Nội", "huyen", "tp"])
 def test_find_district_unknown(folder):
     assert REF.find_district(folder) is None
 
