@@ -94,6 +94,7 @@ def published(tmp_path, monkeypatch, prefect_harness):
     """A warehouse published once from the small fixture province."""
     from flows.nightly import nightly_run
 
+    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "test-reader")  # stand-in reader
     F.install(monkeypatch)
     raw = F.write_raw(tmp_path / "raw")
     wh = tmp_path / "wh" / "coop.duckdb"
