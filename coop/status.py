@@ -238,6 +238,7 @@ def _read_published(warehouse: Path) -> _Published:
                 f"SELECT source_file, any_value(year), any_value(district_code), max(run_id), count(*) "
                 f"FROM {t} GROUP BY source_file"
             ).fetchall():
+                sf = _unicode_key(sf)
                 out.rows_loaded[sf] = out.rows_loaded.get(sf, 0) + int(n)
                 out.file_year_district.setdefault(sf, (year, dc))
                 if run is not None:
@@ -252,7 +253,7 @@ def _read_published(warehouse: Path) -> _Published:
                 "SELECT source_file, count(DISTINCT (coalesce(sheet, ''), row_number)) "
                 f"FROM audit.rejected_rows{where} GROUP BY source_file"
             ).fetchall():
-                out.rows_rejected[sf] = int(n)
+                out.rows_rejected[_unicode_key(sf)] = int(n)
 
         if "audit.files" in tables:  # the ledger: the current state of every raw file
             cols = _table_columns(con, "audit", "files")
@@ -260,7 +261,7 @@ def _read_published(warehouse: Path) -> _Published:
                                "last_run", "year", "district_code", "rows_loaded", "rows_rejected") if c in cols]
             for r in con.execute(f"SELECT {', '.join(sel)} FROM audit.files").fetchall():
                 rec = dict(zip(sel, r))
-                sf = rec["source_file"]
+                sf = rec["source_file"] = _unicode_key(rec["source_file"])
                 out.ledger[sf] = rec
                 if "year" in rec:
                     out.file_year_district[sf] = (rec.get("year"), rec.get("district_code"))
@@ -278,6 +279,7 @@ def _read_published(warehouse: Path) -> _Published:
                 where, params = " WHERE run_id = ?", [str(out.last_run["run_id"])]
             for r in con.execute(f"SELECT {', '.join(sel)} FROM audit.file_issues{where}", params).fetchall():
                 rec = dict(zip(sel, r))
+                rec["source_file"] = _unicode_key(rec["source_file"])
                 out.issues.setdefault(rec["source_file"], []).append(rec)
     finally:
         con.close()
@@ -481,6 +483,14 @@ def collect_status(raw_dir: Path, warehouse: Path) -> Status:
 
 
 # --------------------------------------------------------------------------- output
+def _when(iso: str) -> str:
+    """'2026-11-26T23:06:37+00:00' -> '2026-11-26 23:06 UTC' (text output only)."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return str(iso)
+
+
 def _short(sf: str) -> str:
     return PurePosixPath(sf).name
 
@@ -520,7 +530,7 @@ def render_text(status: Status, console) -> None:
                 state = Text("MISSING", style="bold red" if current else "red")
             loaded = [f for f in d.files if f.status == LOADED]
             file_lines = "\n".join(
-                f"{_short(f.source_file)}" + (f" ({f.loaded_at})" if f.loaded_at else "") for f in loaded
+                f"{_short(f.source_file)}" + (f" ({_when(f.loaded_at)})" if f.loaded_at else "") for f in loaded
             )
             notes = []
             for f in d.of(SUPERSEDED):

@@ -222,3 +222,28 @@ def test_status_without_a_published_warehouse(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["published"] is False
     assert data["pending_files"] == ["2021/148/a.xlsx"]
+
+
+def test_status_unicode_forms_of_a_path_are_one_file(setup):
+    """The ledger may hold a path in NFC while the disk (or the lineage) has it in NFD."""
+    import unicodedata
+
+    raw, wh = setup
+    nfc = "2021/Thành phố Hòa Bình/bo-sung.xlsx"
+    nfd = unicodedata.normalize("NFD", nfc)
+    h = _write(raw / nfd, b"h")
+    con = duckdb.connect(str(wh))
+    con.execute(
+        "INSERT INTO raw.htx (reg_code, name, source_file, sheet, row_number, year, district_code, file_hash, run_id) "
+        "VALUES ('7','G',?,'Sheet1',5,2021,'148',?,?), ('8','H',?,'Sheet1',6,2021,'148',?,?)",
+        [nfd, h, RUN2, nfd, h, RUN2],
+    ).fetchall()
+    con.execute(
+        "INSERT INTO audit.files BY NAME SELECT * FROM (VALUES (?, ?, 1, 'new', 2021, '148', 2, 0, ?, ?)) "
+        "t(source_file, file_hash, size, status, year, district_code, rows_loaded, rows_rejected, first_seen_run, last_run)",
+        [nfc, h, RUN2, RUN2],
+    ).fetchall()
+    con.close()
+    r = _row(collect_status(raw, wh), 2021, "148")
+    assert [f.status for f in r.files] == ["loaded", "loaded"]
+    assert r.rows_loaded == 3
