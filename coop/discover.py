@@ -139,7 +139,12 @@ def discover(raw_root: Path, reference: Reference,
                 f"Loại tệp '{path.suffix or '(không có đuôi)'}' không được hỗ trợ; "
                 f"chỉ nhận {', '.join(SUPPORTED_EXTENSIONS)}"))
             continue
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError as exc:  # broken link, file removed meanwhile, no permission
+            issues.append(file_issue(source, "unreadable_file",
+                                     f"Không đọc được tệp ({type(exc).__name__}: {exc.strerror or exc})"))
+            continue
         files.append(RawFile(
             path=path,
             source_file=source,

@@ -117,6 +117,13 @@ def test_years_filter(tmp_path):
     assert issues_by_file(issues) == {"2020/xyz/a.xlsx": "unknown_district", "misc/a.xlsx": "invalid_year_folder"}
 
 
+def test_broken_link_is_unreadable(tmp_path):
+    (tmp_path / "2020" / "lac-son").mkdir(parents=True)
+    (tmp_path / "2020" / "lac-son" / "a.xlsx").symlink_to(tmp_path / "gone.xlsx")
+    files, issues = discover(tmp_path, REF)
+    assert files == [] and issues_by_file(issues) == {"2020/lac-son/a.xlsx": "unreadable_file"}
+
+
 def test_missing_root(tmp_path):
     assert discover(tmp_path / "nope", REF) == ([], [])
 
