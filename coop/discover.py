@@ -7,6 +7,7 @@ Rules (forms.md "Where files go", reason codes of docs/architecture.md):
   for the year (Kỳ Sơn after 2019) -> `district_not_valid_for_year`.
 - Files not exactly at `<year>/<district>/<file>` -> `misplaced_file`.
 - Extensions .xlsx .xlsm .xls .ods .csv (any case) are read; others -> `unsupported_file_type`.
+- A file that cannot even be stat'ed (broken link) -> `unreadable_file`.
 - Hidden and temporary files and folders (`.*`, `~$*`, `.gitkeep`, `Thumbs.db`,
   `desktop.ini`) are skipped silently.
 Every issue has severity "rejected". Output is sorted by source_file.
