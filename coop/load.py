@@ -587,12 +587,13 @@ def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]]
         p = previous.get(s)
         return (p or {}).get("first_seen_run") or run_id
 
+    superseded = {i["source_file"] for i in issues if i.get("severity") == "superseded"}
     for f in plan.files:
         fl = stats.files.get(f.source_file)
         if f.source_file in rejected_whole:
             status = "rejected"
-        elif fl is None:
-            status = "superseded"
+        elif fl is None or (not fl.forms and f.source_file in superseded):
+            status = "superseded"  # every form it carried was replaced by a newer resubmission
         else:
             status = f.status
         rows.append(LedgerRow(f.source_file, f.file_hash, f.size, f.modified_at, status, f.year, f.district_code,
