@@ -162,3 +162,12 @@ def test_message_limits_sample():
     msg = r.message()
     assert msg.count("a=") == 5 and "7 more" in msg and r.blocking
     assert r.to_dict()["passed"] is False
+
+
+@pytest.mark.parametrize("window, ok", [("3", True), (" 2 ", True), ("0", False), ("ba", False), ("2.5", False)])
+def test_backlog_window_setting_must_be_a_positive_integer(window, ok):
+    con = built(window=window)
+    r = by_name(run_data_tests(con))["settings_valid"]
+    assert r.passed is ok
+    if not ok:
+        assert r.sample == [{"key": "backlog_window_years", "value": window}] and r.blocking

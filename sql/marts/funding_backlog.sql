@@ -9,7 +9,7 @@
 -- @column sector: Lĩnh vực — sector code
 -- @column commune: Xã — commune
 WITH settings AS (
-    SELECT coalesce(max(TRY_CAST(value AS INTEGER)), 3) AS window_years
+    SELECT coalesce(max(TRY_CAST(trim(value) AS INTEGER)), 3) AS window_years
     FROM ref.settings
     WHERE key = 'backlog_window_years'
 ),
