@@ -1,0 +1,170 @@
+"""The sample province through `coop run` (run_command, the CLI's function) equals the figures
+computed from the generator's ground truth by tests/truth.py — province, district and sector
+indicators, the funding backlog list, plan vs actual — and shows the article's 2020 figures.
+A second run reads no spreadsheet and leaves the warehouse as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import truth as T
+
+pytest.importorskip("coop.ingest")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory, prefect_harness):
+    from coop.runner import run_command
+    from coop.sample import generate
+
+    base = tmp_path_factory.mktemp("sample")
+    raw = base / "raw"
+    truth = T.load(generate(raw))
+    wh = base / "wh" / "coop.duckdb"
+    import io
+
+    from rich.console import Console
+
+    import coop.runner as runner
+
+    buf = io.StringIO()
+    orig = runner.print_summary
+    runner.print_summary = lambda s, c: orig(s, Console(file=buf, width=140))
+    try:
+        rc = run_command(raw, wh, None, False)
+    finally:
+        runner.print_summary = orig
+    return raw, wh, truth, rc, buf.getvalue()
+
+
+def _rows(wh: Path, sql: str) -> list[dict]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        cur = con.execute(sql)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def _compare(got: dict[tuple, dict], want: dict[tuple, dict]) -> list[str]:
+    problems = []
+    if set(got) != set(want):
+        problems.append(f"keys differ: only in warehouse {sorted(set(got) - set(want))[:5]}, "
+                        f"only in truth {sorted(set(want) - set(got))[:5]}")
+    for k in sorted(set(got) & set(want), key=str):
+        for col in T.INDICATORS:
+            if not _same(got[k][col], want[k][col]):
+                problems.append(f"{k} {col}: warehouse {got[k][col]!r} truth {want[k][col]!r}")
+    return problems
+
+
+def test_run_published(sample_run):
+    *_, rc, out = sample_run
+    assert rc == 0, out
+
+
+def test_province_indicators_equal_truth(sample_run):
+    _, wh, truth, *_ = sample_run
+    got = {(r["year"], r["entity_type"]): r for r in _rows(wh, "SELECT * FROM marts.province_indicators")}
+    assert _compare(got, T.province_indicators(truth)) == []
+
+
+def test_district_indicators_equal_truth(sample_run):
+    _, wh, truth, *_ = sample_run
+    got = {(r["year"], r["district_code"], r["entity_type"]): r for r in _rows(wh, "SELECT * FROM marts.district_indicators")}
+    assert _compare(got, T.district_indicators(truth)) == []
+
+
+def test_sector_indicators_equal_truth(sample_run):
+    _, wh, truth, *_ = sample_run
+    got = {(r["year"], r["sector"], r["entity_type"]): r for r in _rows(wh, "SELECT * FROM marts.sector_indicators")}
+    assert _compare(got, T.sector_indicators(truth)) == []
+
+
+@pytest.mark.parametrize("year", [2018, 2019, 2020, 2021])
+def test_funding_backlog_equals_truth(sample_run, year):
+    _, wh, truth, *_ = sample_run
+    got = _rows(wh, f"SELECT year, district_code, district_name, reg_code, name, established_on, waiting_days "
+                    f"FROM marts.funding_backlog WHERE year = {year} ORDER BY district_code, reg_code")
+    want = T.funding_backlog(year, truth)
+    assert [(r["district_code"], r["reg_code"], r["established_on"], r["waiting_days"]) for r in got] == \
+        [(r["district_code"], r["reg_code"], r["established_on"], r["waiting_days"]) for r in want]
+
+
+def test_plan_vs_actual_equals_truth(sample_run):
+    _, wh, truth, *_ = sample_run
+    got = {(r["year"], r["indicator_code"]): r for r in _rows(wh, "SELECT * FROM marts.plan_vs_actual")}
+    want = {(r["year"], r["indicator_code"]): r for r in T.plan_vs_actual(truth)}
+    assert set(got) == set(want)
+    for k, w in want.items():
+        for col in ("target_min", "target_max", "actual", "status"):
+            assert _same(got[k][col], w[col]), (k, col, got[k][col], w[col])
+
+
+def test_article_figures_2020(sample_run):
+    """The seed article (Báo Hòa Bình, January 2021), figures typed in from the article."""
+    _, wh, _, _, out = sample_run
+    p = {r["entity_type"]: r for r in _rows(wh, "SELECT * FROM marts.province_indicators WHERE year = 2020")}
+    htx, tht = p["HTX"], p["THT"]
+    assert (htx["new_formed"], htx["active_count"]) == (66, 422)
+    assert round(htx["members"] / 1000, 1) == 12.7
+    assert (round(htx["avg_revenue_mvnd"]), round(htx["avg_profit_mvnd"]), round(htx["avg_income_mvnd_month"], 1)) == (3240, 401, 4.0)
+    assert (tht["new_formed"], tht["active_count"]) == (20, 203)
+    assert 3000 <= tht["members"] < 3100
+    assert (round(tht["avg_revenue_mvnd"]), round(tht["avg_profit_mvnd"]), round(tht["avg_income_mvnd_month"], 1)) == (581, 52, 1.4)
+    assert _rows(wh, "SELECT count(*) AS n FROM marts.funding_backlog WHERE year = 2020") == [{"n": 119}]
+    # and the console summary shows them
+    text = " ".join(out.split())
+    assert "Province 2020" in text
+    for fig in ("66", "422", "12,700", "3,240.0", "401.0", "4.00", "20", "203", "581.0", "52.0", "1.40"):
+        assert f" {fig} " in text, fig
+    assert "backlog at 31/12/2020: 119 HTX" in text
+
+
+def test_every_row_has_lineage_and_descriptions(sample_run):
+    _, wh, *_ = sample_run
+    for t in ("raw.htx", "raw.tht", "raw.ho_tro", "raw.chi_tieu"):
+        bad = _rows(wh, f"SELECT count(*) AS n FROM {t} WHERE source_file IS NULL OR sheet IS NULL OR row_number IS NULL "
+                        "OR file_hash IS NULL OR run_id IS NULL OR year IS NULL")
+        assert bad == [{"n": 0}], t
+    assert _rows(wh, "SELECT count(*) AS n FROM duckdb_columns() WHERE schema_name IN ('raw','ref','audit','core','marts') "
+                     "AND (comment IS NULL OR comment = '')") == [{"n": 0}]
+
+
+def test_quarantine_matches_planted_invalid_rows(sample_run):
+    _, wh, truth, *_ = sample_run
+    got = {(r["source_file"], r["row_number"]) for r in _rows(
+        wh, "SELECT source_file, row_number FROM audit.rejected_rows")}
+    want = {(r["source_file"], r["row_number"]) for r in truth.invalid_rows}
+    assert got == want
+
+
+def test_second_run_reads_nothing(sample_run, monkeypatch):
+    from coop.runner import run_command
+    import coop.ingest
+
+    raw, wh, *_ = sample_run
+    before = hashlib.sha256(wh.read_bytes()).hexdigest()
+
+    def boom(*a, **k):
+        raise AssertionError("a spreadsheet was read")
+
+    monkeypatch.setattr(coop.ingest, "ingest_file", boom)
+    monkeypatch.setattr(coop.ingest, "ingest_path", boom)
+    assert run_command(raw, wh, None, False) == 0
+    assert hashlib.sha256(wh.read_bytes()).hexdigest() == before
