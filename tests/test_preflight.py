@@ -1,0 +1,127 @@
+"""`coop validate`: text and JSON output, exit codes, year/district from the path or options."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from coop.cli import app
+from reader_fixtures import CHI_TIEU_HEAD, G, HTX_HEAD, htx_row, write_xlsx
+
+runner = CliRunner()
+
+
+def _clean(tmp_path, folder="2020/lac-son"):
+    return write_xlsx(tmp_path / folder / "bc.xlsx", [G("HTX", [HTX_HEAD, htx_row(1, "5400100001", "HTX Một"),
+                                                                 htx_row(2, "5400100002", "HTX Hai")])])
+
+
+def _bad(tmp_path, folder="2020/lac-son"):
+    return write_xlsx(tmp_path / folder / "loi.xlsx", [
+        G("Danh sách", [HTX_HEAD, htx_row(1, "5400100001", "HTX Một"),
+                        htx_row(2, "5400100002", "HTX Hai", established_on="31/02/2020")]),
+        G("Ghi chú", [["Ghi chú:"], ["Số liệu tạm tính"]]),
+    ])
+
+
+def test_clean_file_exits_0_with_forms_and_counts(tmp_path):
+    p = _clean(tmp_path)
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 0, res.output
+    assert "năm 2020" in res.output and "157 Lạc Sơn" in res.output
+    assert "Trang 'HTX'" in res.output and "(HTX)" in res.output and "2 dòng hợp lệ" in res.output
+    assert "OK" in res.output
+
+
+def test_bad_row_exits_1_and_names_sheet_row_column_value_reason(tmp_path):
+    p = _bad(tmp_path)
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 1, res.output
+    line = next(ln for ln in res.output.splitlines() if "invalid_date" in ln)
+    assert "Trang 'Danh sách'" in line and "dòng 3" in line and "established_on" in line and "31/02/2020" in line
+    assert "Ngày thành lập" in line                       # the clerk's column header
+    assert "unrecognized_sheet" in res.output and "Ghi chú" in res.output
+    assert "\x1b[" not in res.output                      # plain when not a terminal
+
+
+def test_ignored_sheet_alone_does_not_fail(tmp_path):
+    p = write_xlsx(tmp_path / "2020" / "157" / "x.xlsx", [G("HTX", [HTX_HEAD, htx_row(1, "5400100001", "A")]),
+                                                          G("Ghi chú", [["Ghi chú:"], ["-"]])])
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 0, res.output
+
+
+def test_json_document(tmp_path):
+    good, bad = _clean(tmp_path), _bad(tmp_path)
+    res = runner.invoke(app, ["validate", "--format", "json", str(good), str(bad)])
+    assert res.exit_code == 1
+    doc = json.loads(res.output)
+    assert doc["ok"] is False and doc["exit_code"] == 1
+    f1, f2 = doc["files"]
+    assert (f1["ok"], f1["year"], f1["district_code"], f1["rows_accepted"], f1["rows_rejected"]) == (True, 2020, "157", 2, 0)
+    assert f1["forms"] == [{"sheet": "HTX", "form": "HTX", "header_row": 1, "rows_accepted": 2, "rows_rejected": 0}]
+    assert f1["problems"] == []
+    assert f2["ok"] is False and f2["rows_accepted"] == 1 and f2["rows_rejected"] == 1
+    row_problems = [p for p in f2["problems"] if p["row"] is not None]
+    assert row_problems == [{"sheet": "Danh sách", "row": 3, "column": "established_on",
+                             "column_label": "Ngày thành lập", "value": "31/02/2020", "reason_code": "invalid_date",
+                             "reason": row_problems[0]["reason"], "severity": "rejected"}]
+    assert row_problems[0]["reason"].endswith("[invalid_date]")
+    (ign,) = [p for p in f2["problems"] if p["row"] is None]
+    assert (ign["sheet"], ign["reason_code"], ign["severity"]) == ("Ghi chú", "unrecognized_sheet", "ignored")
+
+
+def test_year_and_district_from_options_outside_the_raw_tree(tmp_path):
+    p = _clean(tmp_path, folder="desktop")
+    res = runner.invoke(app, ["validate", "--format", "json", str(p)])
+    assert res.exit_code == 1
+    assert json.loads(res.output)["files"][0]["problems"][0]["reason_code"] == "misplaced_file"
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 1 and "--year" in res.output and "--district" in res.output
+    res = runner.invoke(app, ["validate", "--format", "json", "--year", "2020", "--district", "Huyện Lạc Sơn", str(p)])
+    assert res.exit_code == 0, res.output
+    f = json.loads(res.output)["files"][0]
+    assert (f["year"], f["district_code"], f["rows_accepted"]) == (2020, "157", 2)
+    # the report year decides what "after the report year" means
+    res = runner.invoke(app, ["validate", "--format", "json", "--year", "2014", "--district", "157", str(p)])
+    assert res.exit_code == 1
+    assert {p["reason_code"] for p in json.loads(res.output)["files"][0]["problems"]} == {"date_after_report_year"}
+
+
+def test_unknown_district_option_and_path_wins(tmp_path):
+    p = _clean(tmp_path, folder="desktop")
+    res = runner.invoke(app, ["validate", "--year", "2020", "--district", "Hà Nội", str(p)])
+    assert res.exit_code == 1 and "unknown_district" in res.output
+    # a path that follows <year>/<district>/<file> is used even when options are given
+    q = _clean(tmp_path, folder="2020/Đà Bắc")
+    res = runner.invoke(app, ["validate", "--format", "json", "--year", "2019", "--district", "157", str(q)])
+    f = json.loads(res.output)["files"][0]
+    assert (f["year"], f["district_code"]) == (2020, "150")
+
+
+def test_merged_district_and_province_folder(tmp_path):
+    p = _clean(tmp_path, folder="2021/ky-son")
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 1 and "district_not_valid_for_year" in res.output
+    plan = write_xlsx(tmp_path / "2021" / "province" / "kh.xlsx", [G("KH", [CHI_TIEU_HEAD, [1, "HTX mới", "new_htx", "HTX", "từ 65"]])])
+    res = runner.invoke(app, ["validate", "--format", "json", str(plan)])
+    assert res.exit_code == 0, res.output
+    f = json.loads(res.output)["files"][0]
+    assert f["district_code"] is None and f["forms"][0]["form"] == "CHI_TIEU"
+    # a plan in a district folder would be rejected
+    wrong = write_xlsx(tmp_path / "2021" / "157" / "kh.xlsx", [G("KH", [CHI_TIEU_HEAD, [1, "HTX mới", "new_htx", "HTX", 65]])])
+    res = runner.invoke(app, ["validate", str(wrong)])
+    assert res.exit_code == 1 and "form_not_allowed_here" in res.output
+
+
+def test_unreadable_and_unsupported_files(tmp_path):
+    junk = tmp_path / "2020" / "157" / "a.xlsx"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"PK\x03\x04 broken")
+    doc = tmp_path / "2020" / "157" / "a.docx"
+    doc.write_bytes(b"x")
+    res = runner.invoke(app, ["validate", "--format", "json", str(junk), str(doc), str(tmp_path / "none.xlsx")])
+    assert res.exit_code == 1
+    codes = [[p["reason_code"] for p in f["problems"]] for f in json.loads(res.output)["files"]]
+    assert codes == [["unreadable_file"], ["unsupported_file_type"], ["unreadable_file"]]
