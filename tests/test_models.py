@@ -247,3 +247,10 @@ def test_project_marts_have_the_spec_columns_first():
         got = [r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? "
                                          "AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()]
         assert got[:len(want)] == want, table
+
+
+def test_stale_column_description_fails(tmp_path):
+    d = write(tmp_path, {"staging/a.sql": "-- @description A\n-- @column id: Mã — id\n-- @column gone: old\n"
+                                          "SELECT id FROM src.t"})
+    with pytest.raises(ModelError, match="gone"):
+        run_models(src_con(), d)
