@@ -41,7 +41,7 @@ def header_key(s: str) -> str:
     A header that is only a parenthesised text (a column number such as "(1)") keeps it
     without the parentheses, so it does not collapse to an empty key.
     """
-    f = fold(s)
+    f = fold(s).rstrip(" *:")  # a required-mark '*' or a trailing ':' is no part of the name
     stripped = " ".join(_PARENS.sub(" ", f).split())
     if stripped:
         return stripped

@@ -50,6 +50,9 @@ def test_fold_values():
         ("Ngày thành lập (dd/mm/yyyy)", "ngay thanh lap"),
         ("Xã/phường/thị trấn", "xa/phuong/thi tran"),
         ("Tên HTX, liên hiệp HTX", "ten htx, lien hiep htx"),
+        ("Tên HTX (*)", "ten htx"),
+        ("Tên HTX *", "ten htx"),
+        ("Lĩnh vực:", "linh vuc"),
         ("(1)", "1"),  # a column-number cell does not become empty
     ],
 )
