@@ -279,3 +279,43 @@ def test_empty_frames():
         assert e.height == 0 and {"source_file", "sheet", "row_number"} <= set(e.columns)
         valid, failures = validate_frame(form, e)
         assert valid.height == 0 and failures.height == 0
+
+
+# ------------------------------------------------------------------ the sample's planted cells
+VALID_ROW = {
+    "HTX": {"reg_code": "5400100001", "name": "HTX A", "kind": "htx", "established_on": dt.date(2015, 1, 1),
+            "sector": "agriculture", "status": "active", "members": 10, "high_tech": False},
+    "HO_TRO": {"reg_code": "5400100001", "support_type": "training", "amount": 10.0,
+               "allocated_on": dt.date(2015, 1, 1)},
+}
+
+
+def _planted_cells():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "data" / "sample" / "ground_truth.json"
+    if not path.is_file():
+        return []
+    rows = json.loads(path.read_text(encoding="utf-8"))["invalid_rows"]
+    return [r for r in rows if r["reason_code"] not in ("duplicate_code", "duplicate_group")]
+
+
+@pytest.mark.parametrize("row", _planted_cells(), ids=lambda r: f"{r['reason_code']}-{r['raw_value']}")
+def test_sample_planted_cell_gets_its_reason(row):
+    """Each cell the sample generator planted as invalid is refused with the planted reason by
+    the column's parser or the form's pandera model (duplicates are ingest's rule)."""
+    column = row["column_name"]
+    form = "HO_TRO" if column in {"support_type", "amount", "participants", "allocated_on"} else "HTX"
+    year = int(row["source_file"][:4])
+    spec = FORMS[form].column(column)
+    try:
+        value = spec.parse(row["raw_value"], year)
+    except CellError as e:
+        assert e.code == row["reason_code"]
+        return
+    df = pl.DataFrame([{**VALID_ROW[form], column: value}]).cast(
+        {c: t for c, t in TYPED_SCHEMAS[form].items() if c in VALID_ROW[form] or c == column}
+    )
+    _, failures = validate_frame(form, df)
+    assert failures.select("column_name", "reason_code").rows() == [(column, row["reason_code"])]
