@@ -110,8 +110,9 @@ def _check_error(v: object) -> None:
 
 
 # ------------------------------------------------------------------ numbers
-_GROUPED_DOT = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d+)?$")  # 3.240 / 1.234,5 / 1.234.567
-_GROUPED_SPACE = re.compile(r"^\d{1,3}(?: \d{3})+(?:,\d+)?$")  # 12 700 / 12 700,5
+# 3.240 / 1.234,5 / 1.234.567; a first group "0" is no thousands group ("0.500" is 0.5)
+_GROUPED_DOT = re.compile(r"^[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?$")
+_GROUPED_SPACE = re.compile(r"^[1-9]\d{0,2}(?: \d{3})+(?:,\d+)?$")  # 12 700 / 12 700,5
 _COMMA_DECIMAL = re.compile(r"^\d+,\d+$")  # 1,4
 _DOT_DECIMAL = re.compile(r"^\d*\.\d+$")  # 1.4 / .5 (a single dot not followed by exactly 3 digits)
 _PLAIN = re.compile(r"^\d+$")

@@ -48,6 +48,9 @@ def code_of(fn, *args):
         ("-20", -20.0),           # losses may be negative
         ("-1.234,5", -1234.5),
         ("1,234", 1.234),         # comma is decimal even before three digits
+        ("0.500", 0.5),           # a leading 0 is no thousands group
+        ("1234.567", 1234.567),   # first group longer than 3 digits: no thousands grouping
+        ("3.240,00", 3240.0),
     ],
 )
 def test_parse_number_text(text, value):
