@@ -360,7 +360,7 @@ def parse_target(v: object) -> tuple[float, float | None]:
     )
 
 
-_OCOP = re.compile(r"^([345])\s*(?:sao|\*|★|stars?)?$")
+_OCOP = re.compile(r"^(?:ocop\s*)?([345])\s*(?:sao|\*|★|stars?)?(?:\s*ocop)?$")
 
 
 def parse_ocop(v: object) -> int | None:

@@ -253,7 +253,7 @@ def test_parse_target_invalid(bad):
 
 
 @pytest.mark.parametrize("value,stars", [(3, 3), (4.0, 4), ("5", 5), ("3 sao", 3), ("4*", 4), ("4 *", 4),
-                                         ("5 SAO", 5), (None, None), ("", None), ("-", None)])
+                                         ("5 SAO", 5), ("OCOP 4 sao", 4), ("3 sao OCOP", 3), (None, None), ("", None), ("-", None)])
 def test_parse_ocop(value, stars):
     assert parse_ocop(value) == stars
 
