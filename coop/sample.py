@@ -521,6 +521,8 @@ def make_layout(rng: random.Random, form: str, style: str, optional: dict[str, b
             h = strip_accents(h)
             if rng.random() < 0.5:
                 h = h.upper()
+            if " " in h and rng.random() < 0.3:
+                h = h.replace(" ", "  ", 1) + " "          # repeated and trailing spaces
         headers[c] = h
     lay = Layout(form=form, columns=cols, headers=headers)
     if style == "official":
@@ -759,6 +761,8 @@ def build_grid(lay: Layout, rows: list[WRow], cm: CellMaker, year: int, district
         grid.append(list(heads))
     if lay.colnum:
         grid.append([f"({i + 1})" if lay.colnum == "paren" else i + 1 for i in range(ncol)])
+    elif lay.blank_rows:
+        grid.append(blank())                               # a blank row between header and data
     # data
     order = list(rows)
     if lay.sections:
@@ -787,6 +791,8 @@ def build_grid(lay: Layout, rows: list[WRow], cm: CellMaker, year: int, district
             elif c is None:
                 if heads[i].startswith("Tên") and w.values.get("htx_name"):
                     r[i] = w.values["htx_name"]
+                elif lay.blank_rows and k == 1 and not cm.csv and w.valid:
+                    r[i] = Err("#DIV/0!")                  # an error in a column no form uses: harmless
                 else:
                     r[i] = rng.choice([None, None, "đã kiểm tra", "0912 345 678", "Nguyễn Văn An"])
             elif c in w.raw:
@@ -797,7 +803,8 @@ def build_grid(lay: Layout, rows: list[WRow], cm: CellMaker, year: int, district
         grid.append(r)
     if lay.total:
         r = blank()
-        label_col = 0 if "__stt" in cols else cols.index("name") if "name" in cols else 0
+        # "Tổng cộng" in the STT column; "Cộng" in the name column (STT left empty)
+        label_col = 0 if ("__stt" in cols and lay.total != "Cộng") else cols.index("name") if "name" in cols else 0
         r[label_col] = lay.total
         for i, c in enumerate(cols):
             if c in ("members", "revenue", "amount"):
