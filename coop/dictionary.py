@@ -204,7 +204,8 @@ def generate_markdown(warehouse: Path) -> str:
         "|---|---|---|---|",
     ]
     for t in docs:
-        lines.append(f"| [`{t.qualified}`](#{t.schema}{t.name}) | {t.kind} | {t.grain or '–'} | {t.comment or '–'} |")
+        short = re.split(r"\s*(?:Grain|Hạt|Mức chi tiết)\s*:", t.comment or "", maxsplit=1, flags=re.IGNORECASE)[0]
+        lines.append(f"| [`{t.qualified}`](#{t.schema}{t.name}) | {t.kind} | {t.grain or '–'} | {short.rstrip(' .') or '–'} |")
     for t in docs:
         lines += [
             "",

@@ -204,6 +204,22 @@ def _latest_per_file_sql(table: str, cols: str) -> str:
     """
 
 
+def resolve_source(raw_dir: Path, source_file: str) -> Path | None:
+    """The file on disk for an audit `source_file`, also when the disk spells a name in
+    another Unicode form (NFD folder names from some systems) than the NFC the audit keeps."""
+    path = Path(raw_dir) / source_file
+    if path.exists():
+        return path
+    cur = Path(raw_dir)
+    for part in source_file.split("/"):
+        want = unicodedata.normalize("NFC", part)
+        try:
+            cur = next(p for p in cur.iterdir() if unicodedata.normalize("NFC", p.name) == want)
+        except (StopIteration, OSError):
+            return None
+    return cur
+
+
 def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | None = None) -> list[DistrictFeedback]:
     """Rejected cells and files of `year`, grouped by district (read-only on the warehouse)."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -279,7 +295,7 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | 
         return groups.setdefault(code, DistrictFeedback(code, name, year))
 
     for sf, sheet, rn, col, raw, reason, code, dcode in cells:
-        if not (raw_dir / sf).exists():
+        if resolve_source(raw_dir, sf) is None:
             continue
         g = group(sf, dcode)
         if g is not None:
@@ -383,10 +399,13 @@ def _read_with_reader(path: Path, sheet: str | None, row_numbers: list[int]) -> 
 
 
 def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers: list[int]) -> SourceSheet | None:
-    via_reader = _read_with_reader(Path(raw_dir) / source_file, sheet, row_numbers)
+    path = resolve_source(raw_dir, source_file)
+    if path is None:
+        return None
+    via_reader = _read_with_reader(path, sheet, row_numbers)
     if via_reader is not None and via_reader.rows:
         return via_reader
-    grid = _read_grid(Path(raw_dir) / source_file, sheet)
+    grid = _read_grid(path, sheet)
     if not grid:
         return None
     aliases = _aliases()

@@ -289,6 +289,13 @@ def _next_plan_sentence(data: ReportData) -> str | None:
     return f"Chỉ tiêu năm {data.year + 1}: " + "; ".join(bits) + "."
 
 
+def _lower_first(text: str) -> str:
+    """"Tổ hợp tác thành lập mới" -> "tổ hợp tác thành lập mới"; "HTX ..." keeps its capitals."""
+    if len(text) > 1 and text[1].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
 def narrative(data: ReportData) -> list[str]:
     """The report's paragraphs, in Vietnamese, every figure from `data`."""
     y = data.year
@@ -328,7 +335,7 @@ def narrative(data: ReportData) -> list[str]:
     if data.plan:
         met = sum(1 for r in data.plan if r["status"] == "met")
         judged = sum(1 for r in data.plan if r["status"] in ("met", "not_met"))
-        missed = [PLAN_LABELS.get(r["indicator_code"], (r["indicator_code"], ""))[0].lower()
+        missed = [_lower_first(PLAN_LABELS.get(r["indicator_code"], (r["indicator_code"], ""))[0])
                   for r in data.plan if r["status"] == "not_met"]
         s = f"Kết quả thực hiện kế hoạch năm {y}: đạt {met}/{judged} chỉ tiêu có số liệu"
         if missed:

@@ -135,6 +135,10 @@ def test_csv_source_row(setup):
 
 def test_sample_feedback_lists_exactly_the_planted_problems(tmp_path):
     import json
+    from functools import partial
+    from unicodedata import normalize
+
+    nfc = partial(normalize, "NFC")
 
     from outputs_fixture import PROJECT, sample_warehouse
 
@@ -150,14 +154,15 @@ def test_sample_feedback_lists_exactly_the_planted_problems(tmp_path):
             for r in book["Tệp bị từ chối"].iter_rows(min_row=2, values_only=True):
                 if r[1] is not None:
                     shown_files.add((r[0], r[2].rsplit("[", 1)[-1].rstrip("]")))
-        planted = {(r["source_file"], r["row_number"], r["raw_value"]) for r in truth["invalid_rows"]
+        # exported text is NFC; the truth keeps paths as the generator spelled them on disk
+        planted = {(nfc(r["source_file"]), r["row_number"], r["raw_value"]) for r in truth["invalid_rows"]
                    if r["source_file"].startswith(f"{year}/")}
         assert shown_cells >= planted, planted - shown_cells
         # duplicates quarantine every row of the key: those rows may add cells; nothing else may
         extra = {c for c in shown_cells - planted}
-        dup_files = {r["source_file"] for r in truth["invalid_rows"] if r["reason_code"].startswith("duplicate")}
+        dup_files = {nfc(r["source_file"]) for r in truth["invalid_rows"] if r["reason_code"].startswith("duplicate")}
         assert all(c[0] in dup_files for c in extra), extra
-        files = {(f["source_file"], f["reason_code"]) for f in truth["rejected_files"]
+        files = {(nfc(f["source_file"]), f["reason_code"]) for f in truth["rejected_files"]
                  if f["source_file"].startswith(f"{year}/")}
         assert {f for f in shown_files if f[1] != "superseded"} == files
 
@@ -178,3 +183,16 @@ def test_only_the_latest_published_run_counts(setup):
     con.close()
     (lac_son,) = [g for g in collect_feedback(2020, wh, raw) if g.key == "157"]
     assert sorted(c.row_number for c in lac_son.cells) == [6, 7, 7]
+
+
+def test_nfd_folder_on_disk_is_found(tmp_path):
+    import unicodedata
+
+    from coop.feedback import resolve_source
+
+    folder = tmp_path / "2019" / unicodedata.normalize("NFD", "Lương Sơn")
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("x", encoding="utf-8")
+    found = resolve_source(tmp_path, "2019/Lương Sơn/a.csv")
+    assert found is not None and found.read_text(encoding="utf-8") == "x"
+    assert resolve_source(tmp_path, "2019/Lương Sơn/b.csv") is None
