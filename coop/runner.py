@@ -39,6 +39,38 @@ def quiet_prefect() -> None:
         os.environ.setdefault(k, v)
 
 
+def prefect_api_url() -> str | None:
+    """The Prefect API this process will talk to, without importing Prefect (slow): the
+    `PREFECT_API_URL` variable, else the active profile's setting (`prefect config set`)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        return url
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    try:
+        import tomllib
+
+        data = tomllib.loads((home / "profiles.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    return (data.get("profiles", {}).get(name, {}) or {}).get("PREFECT_API_URL") or None
+
+
+def private_ephemeral_database(warehouse: Path) -> None:
+    """In ephemeral mode, give the temporary Prefect API a database of this warehouse's own
+    (`.state/prefect.db`) instead of the shared `~/.prefect/prefect.db`: runs on other
+    warehouses (tests, another project) then never lock each other out of SQLite, and the
+    one-run-per-warehouse lock already serialises runs on this one. An explicit
+    `PREFECT_API_DATABASE_CONNECTION_URL` or `PREFECT_HOME` is respected."""
+    if prefect_api_url() or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ or "PREFECT_HOME" in os.environ:
+        return
+    from coop.cache import state_dir
+
+    db = state_dir(warehouse).resolve() / "prefect.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{db}"
+
+
 def _setup_logging() -> None:
     level = os.environ.get("COOP_LOG_LEVEL", "WARNING").upper()
     logger = logging.getLogger("coop")
@@ -83,7 +115,7 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> i
         with run_lock(warehouse, wait=wait):
             cleanup_stale(warehouse)  # leftovers of a killed run, also when nothing else changed
             summary = None
-            if backfill_years is None and not os.environ.get("PREFECT_API_URL"):
+            if backfill_years is None and not prefect_api_url():
                 summary = _fast_unchanged(raw_dir, warehouse, years)
             if summary is None:
                 summary = _run_flow(raw_dir, warehouse, years, backfill_years, wait)
@@ -120,6 +152,7 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
 
 
 def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> Any:
+    private_ephemeral_database(warehouse)  # before Prefect is imported
     from flows.nightly import RunFailed, nightly_run
 
     state = nightly_run(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
