@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
@@ -38,7 +37,6 @@ import polars as pl
 from coop.discover import FileIssue, RawFile, file_issue
 from coop.read import FormSheet, ReadError, Sheet, form_sheet, read_sheets
 from coop.reference import District, Reference
-from coop.text import fold
 from coop.values import CellError, format_raw
 
 log = logging.getLogger(__name__)
@@ -108,12 +106,6 @@ class _Parsed:
 _TYPED_SOURCE = {"target_raw": "target", "target_min": "target", "target_max": "target"}
 
 
-def _hashable(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return ("nan",)
-    return (type(v).__name__, v)
-
-
 def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Parsed:
     from schemas.forms import FORMS
 
@@ -133,7 +125,7 @@ def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Pars
         out: list[Any] = [None] * len(values)
         cache: dict[Any, Any] = {}
         for k, v in enumerate(values):
-            key = _hashable(v)
+            key = (v.__class__, v)  # cells are None/str/float/datetime/bool: hashable, never NaN
             hit = cache.get(key)
             if hit is None:
                 try:
@@ -167,6 +159,16 @@ def _typed_frame(form: str, p: _Parsed) -> pl.DataFrame:
     return df
 
 
+def _fold_series(values: list[Any]) -> list[str | None]:
+    """coop.text.fold, vectorized: NFC -> lower -> NFD without marks, đ -> d, spaces collapsed."""
+    if not values:
+        return []
+    return (pl.Series(values, dtype=pl.String)
+            .str.normalize("NFC").str.to_lowercase().str.normalize("NFD")
+            .str.replace_all(r"\p{Mn}", "").str.replace_all("đ", "d")
+            .str.replace_all(r"\s+", " ").str.strip_chars().to_list())
+
+
 def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
     """Extra bad cells from the duplicate rules, per index into `parsed`."""
     out: dict[int, list[_Bad]] = defaultdict(list)
@@ -182,9 +184,10 @@ def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
         else:
             names = p.typed.get("name") or []
             communes = p.typed.get("commune") or [None] * len(names)
-            for k, name in enumerate(names):
+            keys = zip(_fold_series(communes), _fold_series(names))
+            for k, (commune, name) in enumerate(keys):
                 if name:
-                    groups[(fold(communes[k] or ""), fold(name))].append((pi, k))
+                    groups[(commune or "", name)].append((pi, k))
     for key, where in groups.items():
         if len(where) < 2:
             continue

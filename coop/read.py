@@ -159,6 +159,9 @@ def read_workbook(path: Path) -> list[Sheet]:
 
 
 def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     s_sheet, _, s_batch = _load(reader, idx, "string")
     visible = str(getattr(s_sheet, "visible", "visible")) == "visible"
     height, width = s_batch.num_rows, s_batch.num_columns
@@ -167,14 +170,11 @@ def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
     texts = [s_batch.column(j).to_pylist() for j in range(width)]
     _, f_errors, f_batch = _load(reader, idx, "float")
     _, d_errors, d_batch = _load(reader, idx, "datetime")
-    nums = [f_batch.column(j).to_pylist() for j in range(width)]
+    # numbers by default (null where the cell is empty); overridden below by the error lists
+    columns: list[list[Any]] = [
+        pc.if_else(pc.is_null(s_batch.column(j)), pa.scalar(None, pa.float64()), f_batch.column(j)).to_pylist()
+        for j in range(width)]
     kinds: list[list[str | None]] = [[CELL_NUMBER if t is not None else None for t in col] for col in texts]
-    columns: list[list[Any]] = nums  # numbers by default; overridden below
-    for j in range(width):
-        col, tcol = columns[j], texts[j]
-        for i in range(height):
-            if tcol[i] is None:
-                col[i] = None
     dts: list[list[Any]] | None = None
     for e in d_errors:  # cells that are no number and no Excel date: text, bool, error, ISO date
         i, j = e.position
@@ -277,6 +277,11 @@ _COLNUM = re.compile(r"^\(?\d{1,3}\)?$")
 _ROMAN = re.compile(r"^[IVXLC]+[.)]?$")
 _LETTER = re.compile(r"^[A-ZĐ][.)]?$")
 _TOTAL = re.compile(r"^(tong|cong)\b")
+_SECTION_LABEL = re.compile(r"^(?:[IVXLC]+|[A-ZĐ])[.)]\s*\S")  # "I. Nông nghiệp", "B) Dịch vụ"
+
+
+def _empty(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
 _DATE_COLUMNS = ("established_on", "allocated_on")
 _CODE_COLUMNS = ("reg_code", "code")
 
@@ -338,9 +343,12 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
     used = sorted(set(cols.values()) | ({stt} if stt is not None else set()))
     skipped = {"column_numbers": 0, "blank": 0, "section": 0, "total": 0}
     first = True
+    grid = sheet.columns
+    width = sheet.width
     for i in range(hrow + 1, sheet.height):
-        texts = {j: sheet.text(i, j) for j in used}
-        if not any(texts.values()) and not any(sheet.text(i, j) for j in range(sheet.width)):
+        filled = {j for j in used if not _empty(grid[j][i])}
+        lead_j = next((j for j in range(width) if not _empty(grid[j][i])), None)
+        if lead_j is None:
             skipped["blank"] += 1
             continue
         if first:
@@ -349,22 +357,25 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
             if len(cells) >= min(3, len(used)) and all(_COLNUM.match(t) for t in cells):
                 skipped["column_numbers"] += 1
                 continue
-        stt_text = texts.get(stt, "") if stt is not None else ""
-        has_date = date_col is not None and bool(texts.get(date_col))
-        has_code = code_col is not None and bool(texts.get(code_col))
-        if stt_text and (_ROMAN.match(stt_text) or _LETTER.match(stt_text)) and not has_date and not has_code:
+        stt_text = sheet.text(i, stt) if stt in filled else ""
+        has_date = date_col in filled
+        has_code = code_col in filled
+        lead = sheet.text(i, lead_j)
+        if not has_date and not has_code and (
+                (stt_text and (_ROMAN.match(stt_text) or _LETTER.match(stt_text)))
+                or (stt is None and _SECTION_LABEL.match(lead))):
             skipped["section"] += 1
             continue
-        lead = next((sheet.text(i, j) for j in range(sheet.width) if sheet.text(i, j)), "")
-        labels = [stt_text, texts.get(name_col, "") if name_col is not None else "", lead]
-        if not has_date and any(lab and _TOTAL.match(fold(lab)) for lab in labels):
+        name_text = sheet.text(i, name_col) if name_col in filled else ""
+        if not has_date and any(lab and lab[0] in "TtCc" and _TOTAL.match(fold(lab))
+                                for lab in (stt_text, name_text, lead)):
             skipped["total"] += 1
             continue
         if name_col is not None:
-            if not texts.get(name_col):
+            if not name_text:
                 skipped["blank"] += 1
                 continue
-        elif not texts.get(code_col) and sum(1 for j, t in texts.items() if t and j != stt) < 2:
+        elif not has_code and len(filled - {stt}) < 2:
             skipped["blank"] += 1  # no key and at most one filled cell: a signature line
             continue
         fs.data_rows.append(i)
