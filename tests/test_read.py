@@ -197,3 +197,39 @@ def test_no_header_sheet_is_none(tmp_path):
     p = write_xlsx(tmp_path / "n.xlsx", [G("Thư", [["Kính gửi: UBND tỉnh"], ["Tên đơn vị", "Ghi chú"]])])
     (s,) = read_sheets(p)
     assert form_sheet(s) is None
+
+
+def test_section_labels_in_name_column_without_stt_and_typed_cells(tmp_path):
+    head = ["Mã số thuế", "Tên HTX", "Ngày thành lập", "Lĩnh vực", "Tình trạng", "Số thành viên", "UDCNC"]
+    rows = [
+        head,
+        [None, "I. NÔNG NGHIỆP"],                                                      # 2 section
+        ["5400100001", "HTX Một", 43900, "Nông nghiệp", "Hoạt động", 10, True],        # 3 serial date, bool yes
+        [None, "B) Dịch vụ", None, None, None, 3],                                     # 4 section
+        [5400100002, "HTX Hai", "2019-01-31", "Dịch vụ", "Hoạt động", 4, "Không"],      # 5 numeric code
+        [None, "Tổng số", None, None, None, 14],                                       # 6 total
+    ]
+    r = ingest(write_xlsx(tmp_path / "s.xlsx", [G("S", rows)]))
+    assert rejected(r) == [] and issues(r) == []
+    got = rows_of(r, "HTX")
+    assert [x["row_number"] for x in got] == [3, 5]
+    assert [x["established_on"] for x in got] == [dt.date(2020, 3, 10), dt.date(2019, 1, 31)]  # serial 43900
+    assert [x["high_tech"] for x in got] == [True, False]
+    assert [x["reg_code"] for x in got] == ["5400100001", "5400100002"]
+
+
+def test_xlsm_is_read_like_xlsx(tmp_path):
+    p = write_xlsx(tmp_path / "a.xlsx", [G("S", [THT_HEAD, tht_row(1, "THT Một")])])
+    q = tmp_path / "a.xlsm"
+    q.write_bytes(p.read_bytes())
+    assert rows_of(ingest(q), "THT")[0]["name"] == "THT Một"
+
+
+def test_csv_not_utf8_is_unreadable(tmp_path):
+    p = tmp_path / "htx.csv"
+    p.write_bytes("Tên THT;Xã\nTHT Một;Xã Đông\n".encode("utf-16"))
+    assert issues(ingest(p)) == [("", "unreadable_file", "rejected")]
+    p.write_bytes("Mã số HTX;Tên HTX\n1;Hợp tác xã\n".encode("cp1258", errors="replace"))
+    r = ingest(p)
+    assert issues(r) == [("", "unreadable_file", "rejected")]
+    assert "UTF-8" in r.file_issues[0].reason
