@@ -136,8 +136,10 @@ def target_text(lo: float | None, hi: float | None, decimals: int = 0) -> str:
     return f"đến {vn_number(hi, decimals, trim=True)}"
 
 
-def attainment_pct(actual: float | None, target_min: float | None) -> float | None:
-    if actual is None or target_min is None or target_min <= 0:
+def attainment_pct(actual: float | None, target_min: float | None, code: str = "") -> float | None:
+    """Actual as % of the target's minimum; None for growth-rate targets (a % of a % says
+    nothing: their status tells met / not met)."""
+    if actual is None or target_min is None or target_min <= 0 or code.endswith("_pct"):
         return None
     return actual / target_min * 100
 
@@ -438,7 +440,7 @@ def tables(data: ReportData) -> list[Table]:
         d = PLAN_DECIMALS.get(r["indicator_code"], 0)
         decs.append(d)
         rows.append([label, unit, target_text(r["target_min"], r["target_max"], d), r["actual"],
-                     attainment_pct(r["actual"], r["target_min"]), STATUS_LABELS.get(r["status"], r["status"])])
+                     attainment_pct(r["actual"], r["target_min"], r["indicator_code"]), STATUS_LABELS.get(r["status"], r["status"])])
         keys.append([None, None, f"plan.{r['indicator_code']}.target", f"plan.{r['indicator_code']}.actual",
                      f"plan.{r['indicator_code']}.attainment", f"plan.{r['indicator_code']}.status"])
     out.append(Table("plan", f"Bảng 4. Thực hiện kế hoạch năm {y}", "Kế hoạch",
@@ -644,10 +646,11 @@ def charts(data: ReportData) -> list[str]:
     if bd:
         out.append(svg_hbars(f"HTX chờ hỗ trợ thành lập mới theo huyện (31/12/{data.year})",
                              [r["district_name"] for r in bd], [r["count"] for r in bd], unit=" HTX"))
-    if data.plan:
-        labels = [PLAN_LABELS.get(r["indicator_code"], (r["indicator_code"], ""))[0] for r in data.plan]
-        vals = [attainment_pct(r["actual"], r["target_min"]) for r in data.plan]
-        colors = ["#2e8b57" if r["status"] == "met" else "#b23a48" for r in data.plan]
+    counted = [r for r in data.plan if not r["indicator_code"].endswith("_pct")]
+    if counted:
+        labels = [PLAN_LABELS.get(r["indicator_code"], (r["indicator_code"], ""))[0] for r in counted]
+        vals = [attainment_pct(r["actual"], r["target_min"], r["indicator_code"]) for r in counted]
+        colors = ["#2e8b57" if r["status"] == "met" else "#b23a48" for r in counted]
         out.append(svg_hbars(f"Tỷ lệ thực hiện so với kế hoạch năm {data.year} (%)", labels, vals, decimals=0,
                              unit="%", ref_line=100, width=640, colors=colors))
     return out

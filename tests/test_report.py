@@ -160,6 +160,7 @@ def test_tables_show_the_marts(built):
     assert dom.cells["plan.new_tht.status"] == "Chưa đạt"
     assert dom.cells["plan.new_tht.attainment"] == "80,0"
     assert dom.cells["plan.htx_revenue_growth_pct.target"] == "6 - 8"
+    assert dom.cells["plan.htx_revenue_growth_pct.attainment"] == "–"  # a % of a growth % means nothing
     assert dom.cells["plan.training_turns.actual"] == "–"
     assert dom.cells["plan.training_turns.status"] == "Chưa có số liệu"
     con.close()

@@ -131,14 +131,40 @@ def test_filled_template_round_trips(tmp_path):
 
 
 def _ingest_one(raw, path):
-    """Read one file with the reader's functions (FileResult per docs/architecture.md)."""
-    from coop import ingest
+    """Read one file with the reader (FileResult per docs/architecture.md)."""
+    from coop.ingest import ingest_file
 
-    for fn_name in ("ingest_file", "read_file", "process_file"):
-        fn = getattr(ingest, fn_name, None)
-        if callable(fn):
-            try:
-                return fn(path, raw_dir=raw)
-            except TypeError:
-                return fn(raw, path)
-    raise AssertionError(f"coop.ingest has no known entry point: {dir(ingest)}")
+    return ingest_file(path, raw_dir=raw)
+
+
+def test_filled_template_loads_through_coop_run(tmp_path):
+    """The filled template in a raw folder of its own, through the real nightly run."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    if any(importlib.util.find_spec(m) is None for m in ("coop.runner", "coop.ingest", "coop.load")):
+        pytest.skip("coop run has not landed yet")
+    raw = tmp_path / "raw"
+    path = build_template(2021, raw / "2021" / "lac-son", "Lạc Sơn")
+    _fill(path, 2021)
+    wh = tmp_path / "wh" / "coop.duckdb"
+    res = subprocess.run([sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
+                         capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    con = duckdb.connect(str(wh), read_only=True)
+    assert con.execute("SELECT count(*) FROM audit.rejected_rows").fetchall() == [(0,)]
+    issues = con.execute("SELECT source_file, sheet, reason FROM audit.file_issues "
+                         "WHERE coalesce(severity, 'rejected') = 'rejected'").fetchall()
+    assert issues == []
+    assert con.execute("SELECT rows_loaded, rows_rejected FROM audit.runs").fetchall() == [(7, 0)]
+    # by hand from _fill: HTX — one active (formed 2021, 25 members, revenue 1250.5, profit -20),
+    # one suspended union, one dissolved; THT — two active (one formed 2021), 12 + 9 members
+    got = {r[0]: r[1:] for r in con.execute(
+        "SELECT entity_type, new_formed, active_count, members, avg_revenue_mvnd, avg_profit_mvnd "
+        "FROM marts.province_indicators WHERE year = 2021").fetchall()}
+    assert got == {"HTX": (1, 1, 25, 1250.5, -20.0), "THT": (1, 2, 21, 300.0, 25.5)}
+    # the establishment support of 0101234567 keeps it out of the backlog; training counts 40 turns
+    assert con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = 2021").fetchall() == [(0,)]
+    con.close()
