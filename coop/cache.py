@@ -576,20 +576,19 @@ def read_files(batch: Sequence[PlannedFile], reference: Any, state: Path) -> lis
     """Read (ingest) each file and store its result in the cache. A file whose reading
     raises is rejected (`unreadable_file`) and not cached, so the next run tries again."""
     from coop.ingest import ingest_file
-    from coop.reports import progress
+    from coop.reports import progress_tick
 
     out = []
-    with progress(len(batch), "Reading files", logger=log) as advance:
-        for f in batch:
-            try:
-                r = ingest_file(f.raw, reference)
-            except Exception as e:  # noqa: BLE001 — one bad file never stops the others
-                log.warning("Reading %s failed: %s", f.source_file, e)
-                out.append(_failed_result(f, e))
-            else:
-                store_result(state, f.cache_key, r, replace=True)
-                out.append(r)
-            advance(f.source_file)
+    for f in batch:
+        try:
+            r = ingest_file(f.raw, reference)
+        except Exception as e:  # noqa: BLE001 — one bad file never stops the others
+            log.warning("Reading %s failed: %s", f.source_file, e)
+            out.append(_failed_result(f, e))
+        else:
+            store_result(state, f.cache_key, r, replace=True)
+            out.append(r)
+        progress_tick(f.source_file)  # the flow's "Reading files" display, when there is one
     return out
 
 

@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from coop import cache, load, publish
 from coop.lock import build_path, cleanup_stale, run_lock, stage_checkpoint
 from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, SQL_DIR
-from coop.reports import RunSummary
+from coop.reports import RunSummary, progress
 
 #: Files per reading task (a few tasks per run, never one per file).
 BATCH_SIZE = 50
@@ -195,9 +195,11 @@ def nightly_run(
                 return summary
 
             stage_checkpoint("reading")
-            futures = [read_batch_task.submit(b, reference, state) for b in _batches(plan.to_read)]
-            futures += [cached_batch_task.submit(b, reference, state) for b in _batches(plan.from_cache)]
-            results = [r for f in futures for r in f.result()]
+            with progress(len(plan.to_read), "Reading files", logger=logging.getLogger("coop.flow")):
+                futures = [read_batch_task.submit(b, reference, state) for b in _batches(plan.to_read)]
+                futures += [cached_batch_task.submit(b, reference, state) for b in _batches(plan.from_cache)]
+                results = [r for f in futures for r in f.result()]
+            log.info("Read %d file(s), %d from the cache.", len(plan.to_read), len(plan.from_cache))
             lap("reading")
 
             stage_checkpoint("loading")
