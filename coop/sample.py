@@ -921,7 +921,6 @@ def write_ods(path: Path, grids: list[Grid]) -> None:
         t = Table(name=g.name)
         merged = {(m[0], m[1]): m for m in g.merges}
         covered = {(r, c) for (r1, c1, r2, c2) in g.merges for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)}
-        width = max(len(r) for r in g.rows) + g.col0
         for _ in range(g.row0):
             tr = TableRow()
             tr.addElement(TableCell())
@@ -954,7 +953,6 @@ def write_ods(path: Path, grids: list[Grid]) -> None:
                         tc.addElement(P(text=part))
                 tr.addElement(tc)
             t.addElement(tr)
-        del width
         doc.spreadsheet.addElement(t)
     doc.save(str(path))
     _fix_zip_times(path)
@@ -1316,8 +1314,6 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
                         w.values[c] = None
                     if c == "high_tech" and c not in sp_.layout.columns:
                         w.values[c] = False
-                if w.values["workers"] is None and e.etype == "HTX" and "workers" in sp_.layout.columns:
-                    pass
                 sp_.rows.append(w)
                 ent_of[id(w)] = e
                 if e.status[year] == "active":
@@ -1531,8 +1527,7 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
             write_csv(path, grids[0], fpl.delimiter, fpl.bom)
         else:
             path.write_bytes(fpl.payload)
-        ts = fpl.mtime.replace(tzinfo=None).timestamp() - 0  # naive -> local; fixed below
-        ts = (fpl.mtime - datetime(1970, 1, 1)).total_seconds()
+        ts = (fpl.mtime - datetime(1970, 1, 1)).total_seconds()      # mtimes are UTC, never the wall clock
         os.utime(path, (ts, ts))
         truth.files.append(fpl.rel)
         if fpl.rejected:

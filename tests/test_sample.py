@@ -350,3 +350,15 @@ def test_invalid_rows_point_at_the_planted_cells(fresh, t):
         assert len(cells) >= 5, bad
         if raw is not None and bad["reason_code"] not in ("excel_error", "duplicate_code", "duplicate_group"):
             assert _norm(raw) in shown, (bad, shown)
+
+
+def test_command_line_writes_files_and_truth(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "coop.sample", "--out", str(tmp_path / "raw"), "--seed", "3"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    written = (tmp_path / "ground_truth.json").read_text(encoding="utf-8")
+    assert written == generate(tmp_path / "again", seed=3).to_json()
+    assert _files(tmp_path / "raw") == sorted(Truth.from_json(written).files)
