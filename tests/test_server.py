@@ -11,24 +11,18 @@ Selected with `-m server`; part of `make test`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from ops_helpers import process, prefect_server, tail
 
 pytest.importorskip("flows.nightly")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RAW = ROOT / "data" / "raw"
-PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
 def test_deployments_declared(tmp_path):
@@ -61,62 +55,6 @@ def test_deployments_declared(tmp_path):
     assert backfill.entrypoint == "flows.backfill.backfill_run"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left in its group
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=15)
-
-
-@contextmanager
-def _process(cmd: list[str], env: dict[str, str], log: Path, cwd: Path):
-    fh = log.open("wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        _stop(proc)
-        fh.close()
-
-
-def _tail(log: Path, n: int = 4000) -> str:
-    try:
-        return log.read_text(errors="replace")[-n:]
-    except OSError:
-        return ""
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"prefect server exited ({proc.returncode}):\n{_tail(log)}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"prefect server not healthy after {timeout} s:\n{_tail(log)}")
-
-
 @pytest.mark.server
 def test_run_through_a_real_server(tmp_path):
     for needed in ("coop.discover", "coop.ingest", "coop.runner"):  # the pipeline, end to end
@@ -126,36 +64,21 @@ def test_run_through_a_real_server(tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE_RAW, raw)
     wh = tmp_path / "wh" / "coop.duckdb"
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    home = tmp_path / "prefect-home"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COOP_TEST_"))}
-    base_env.update({
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'server.db'}",
-        "COOP_NO_PROGRESS": "1",
-    })
-    client_env = dict(base_env, PREFECT_API_URL=api)
-
-    with _process([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], base_env,
-                  tmp_path / "server.log", tmp_path) as server:
-        _wait_healthy(api, server, tmp_path / "server.log")
+    with prefect_server(tmp_path) as client_env:
         serve_cmd = [sys.executable, "-c",
                      "import sys; from flows.deployments import serve_all; serve_all(sys.argv[1], sys.argv[2])",
                      str(raw), str(wh)]
-        with _process(serve_cmd, client_env, tmp_path / "serve.log", tmp_path) as served:
+        with process(serve_cmd, client_env, tmp_path / "serve.log", tmp_path) as served:
             # drive the API from a separate process (this one may hold a Prefect test harness)
             res = subprocess.run([sys.executable, "-c", DRIVER], env=client_env, capture_output=True, text=True,
                                  timeout=900, cwd=tmp_path)
             if res.returncode != 0:
                 pytest.fail(f"driver failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}\n"
-                            f"serve log:\n{_tail(tmp_path / 'serve.log')}")
+                            f"serve log:\n{tail(tmp_path / 'serve.log')}")
             result = json.loads(res.stdout.strip().splitlines()[-1])
             assert result["nightly"]["cron"] == ["0 1 * * *", "Asia/Ho_Chi_Minh"]
-            assert result["nightly"]["state"] == "COMPLETED", (result, _tail(tmp_path / "serve.log"))
-            assert result["backfill"]["state"] == "COMPLETED", (result, _tail(tmp_path / "serve.log"))
+            assert result["nightly"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
+            assert result["backfill"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
             assert served.poll() is None, "coop serve must keep serving"
 
     # the warehouse was published by those runs
