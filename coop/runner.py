@@ -120,7 +120,7 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> i
             if summary is None:
                 summary = _run_flow(raw_dir, warehouse, years, backfill_years, wait)
     except RunLockBusy as e:
-        err.print(f"[yellow]{e}[/yellow]")
+        err.print(f"[yellow]{e}[/yellow]", soft_wrap=True, highlight=False)
         return EXIT_BUSY
     print_summary(summary, console)
     return EXIT_OK if summary.status in ("published", "unchanged") else EXIT_FAILED
