@@ -157,6 +157,12 @@ class ReportData:
     sector_labels: dict[str, str] = field(default_factory=lambda: dict(SECTOR_LABELS))
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now().replace(microsecond=0))
     warehouse: str = ""
+    province_name: str = ""
+
+    @property
+    def title(self) -> str:
+        where = f" tỉnh {self.province_name}" if self.province_name else ""
+        return f"Báo cáo tình hình phát triển kinh tế tập thể{where} năm {self.year}"
 
     def prov(self, entity: str, year: int | None = None) -> dict[str, Any] | None:
         return self.province.get((self.year if year is None else year, entity))
@@ -224,7 +230,17 @@ def load_report_data(warehouse: Path, year: int) -> ReportData:
         backlog=backlog,
         sector_labels=vocab_labels("sector", SECTOR_LABELS),
         warehouse=str(warehouse),
+        province_name=_province_name(),
     )
+
+
+def _province_name() -> str:
+    try:
+        from coop.reference import load_reference
+
+        return str(load_reference().province_name or "")
+    except Exception:
+        return ""
 
 
 # ---------------------------------------------------------------- narrative
@@ -709,10 +725,10 @@ def render_html(data: ReportData) -> str:
     paras = narrative(data)
     body = [
         '<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8">',
-        f"<title>Báo cáo tình hình phát triển kinh tế tập thể năm {y}</title>",
+        f"<title>{_esc(data.title)}</title>",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<style>{CSS}</style></head><body>",
-        f"<h1>Báo cáo tình hình phát triển kinh tế tập thể năm {y}</h1>",
+        f"<h1>{_esc(data.title)}</h1>",
         f'<div class="sub">Hợp tác xã (HTX), liên hiệp HTX và tổ hợp tác (THT) — số liệu đến 31/12/{y}</div>',
         "<h2>I. Tình hình chung</h2>",
         *[f'<p class="lead" id="p{i}">{_esc(p)}</p>' for i, p in enumerate(paras)],
@@ -750,7 +766,7 @@ def write_excel(data: ReportData, path: Path) -> Path:
     with SafeWorkbook(path) as wb:
         ws = wb.add_worksheet("Báo cáo")
         ws.set_column(0, 0, 120)
-        wb.write(ws, 0, 0, f"BÁO CÁO TÌNH HÌNH PHÁT TRIỂN KINH TẾ TẬP THỂ NĂM {data.year}", {"bold": True, "font_size": 14})
+        wb.write(ws, 0, 0, data.title.upper(), {"bold": True, "font_size": 14})
         for i, p in enumerate(narrative(data), start=2):
             wb.write(ws, i, 0, p, {"text_wrap": True, "valign": "top"})
             ws.set_row(i, 15 * (len(p) // 110 + 1))

@@ -172,6 +172,7 @@ def test_html_is_self_contained_with_inline_svg_charts(built):
     src = files.html.read_text(encoding="utf-8")
     assert "<script" not in src.lower() and "<link" not in src.lower() and " src=" not in src.lower()
     assert "http" not in src.replace('xmlns="http://www.w3.org/2000/svg"', "").replace("http://x", "")
+    assert "<h1>Báo cáo tình hình phát triển kinh tế tập thể tỉnh Hòa Bình năm 2020</h1>" in src
     assert src.count("<svg") >= 6 and {"svg", "rect", "polyline"} <= dom.tags
     # the hostile HTX name is shown as text, not markup
     assert "=HYPERLINK(&quot;http://x&quot;)" in src
