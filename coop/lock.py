@@ -172,12 +172,18 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        waited = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
             holder = _parse_holder(path)
+            for _ in range(20):  # the holder may be between taking the lock and writing who it is
+                if holder.pid is not None:
+                    break
+                time.sleep(0.025)
+                holder = _parse_holder(path)
             if not wait:
                 raise RunLockBusy(warehouse, holder) from None
             log.warning("Waiting for the run already going on %s: %s", warehouse, holder.describe())
@@ -189,7 +195,9 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
                     if exc2.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                         raise
                     time.sleep(poll_seconds)
-            log.info("The other run finished; going on.")
+            waited = True
+        else:
+            waited = False
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -198,6 +206,8 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        if waited:
+            log.info("The other run finished; going on.")
         with _held_guard:
             _held[key] = 1
         try:
