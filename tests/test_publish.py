@@ -154,3 +154,28 @@ def test_broken_model_keeps_the_warehouse(tmp_path, published):
     assert ei.value.summary.status == "failed"
     assert _sha(wh) == before
     assert _leftovers(wh) == []
+
+
+def test_cli_failure_exits_nonzero_cleanly(tmp_path):
+    """`coop run` that cannot publish (here: an impossible storage version setting) exits 1,
+    says why and that the last published warehouse is unchanged, and prints no traceback and
+    no Prefect noise (ephemeral mode, a real subprocess)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "raw" / "2020").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COOP_"))}
+    env.update({"COOP_STORAGE_VERSION": "v0.0.0-not-a-version", "COOP_NO_PROGRESS": "1"})
+    r = subprocess.run([sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(tmp_path / "raw"),
+                        "--warehouse", str(tmp_path / "wh" / "coop.duckdb")],
+                       env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = " ".join(r.stdout.split())
+    assert "FAILED — nothing published" in out
+    assert "Why:" in out and "not-a-version" in out
+    assert "The last published warehouse is unchanged" in out
+    assert "Traceback" not in r.stdout + r.stderr
+    assert "prefect" not in r.stderr.lower() and "Flow run" not in r.stdout + r.stderr
+    assert not (tmp_path / "wh" / "coop.duckdb").exists()
+    assert [p.name for p in (tmp_path / "wh").iterdir() if ".build-" in p.name] == []
