@@ -701,6 +701,7 @@ def finish_run(build: Path, run: RunRecord) -> None:
     """Record this run in the build's audit.runs, CHECKPOINT and close (just before publish)."""
     con = open_build(Path(build))
     try:
+        con.execute("DELETE FROM audit.runs WHERE run_id = ?", [run.run_id]).fetchall()  # idempotent
         record_runs(con, [run])
         con.execute("CHECKPOINT").fetchall()
     finally:
