@@ -80,6 +80,11 @@ def test_run_through_a_real_server(tmp_path):
             assert result["nightly"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
             assert result["backfill"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
             assert served.poll() is None, "coop serve must keep serving"
+            # each run left its report as Prefect artifacts (markdown + table)
+            reports = [a for a in result["artifacts"] if a["key"] == "coop-run-report"]
+            assert len(reports) >= 2 and all(a["type"] == "markdown" for a in reports)
+            assert any("# coop backfill run" in a["data"] and "✅ published" in a["data"] for a in reports)
+            assert any(a["key"] == "coop-rows-per-district" and a["type"] == "table" for a in result["artifacts"])
 
     # the warehouse was published by those runs
     import duckdb
@@ -123,6 +128,11 @@ async def main():
         fr = await run_deployment("coop-backfill/backfill", parameters={"from_year": 2020, "to_year": 2021},
                                   timeout=600, poll_interval=2)
         out["backfill"] = {"state": fr.state.type.value if fr.state else None}
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        arts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["coop-run-report", "coop-rows-per-district"])))
+        out["artifacts"] = [{"key": a.key, "type": a.type, "data": str(a.data)[:2000]} for a in arts]
     print(json.dumps(out))
 
 
