@@ -273,6 +273,9 @@ def test_sample_reads_back_to_ground_truth():
     all_issues = [i for r in results for i in r.file_issues] + list(disc_issues)
     assert sorted((i.source_file, i.reason_code) for i in all_issues if i.sheet is None and i.severity == "rejected") \
         == sorted((d["source_file"], d["reason_code"]) for d in truth["rejected_files"])
+    assert sorted((i.source_file, i.sheet, i.reason_code) for i in all_issues
+                  if i.sheet is not None and i.severity == "rejected") == \
+        sorted((d["source_file"], d["sheet"], d["reason_code"]) for d in truth.get("rejected_sheets", []))
     assert sorted((i.source_file, i.sheet) for i in all_issues if i.severity == "ignored") == \
         sorted((d["source_file"], d["sheet"]) for d in truth["ignored_sheets"])
     sheets_form = {(r.source_file, s.name): s.form for r in results for s in r.sheets}
