@@ -33,14 +33,18 @@ def sample_run(tmp_path_factory, prefect_harness):
 
     import coop.runner as runner
 
+    from coop import cache
+
     buf = io.StringIO()
     orig = runner.print_summary
-    runner.print_summary = lambda s, c: orig(s, Console(file=buf, width=140))
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        # pin the code fingerprints for this module: colleagues editing the reader or the SQL
+        # while the suite runs must not turn the second run into a rebuild
+        mp.setattr(cache, "reader_fingerprint", lambda: "pinned-reader")
+        mp.setattr(cache, "sql_fingerprint", lambda *a, **k: "pinned-sql")
+        mp.setattr(runner, "print_summary", lambda s, c: orig(s, Console(file=buf, width=140)))
         rc = run_command(raw, wh, None, False)
-    finally:
-        runner.print_summary = orig
-    return raw, wh, truth, rc, buf.getvalue()
+        yield raw, wh, truth, rc, buf.getvalue()
 
 
 def _rows(wh: Path, sql: str) -> list[dict]:
