@@ -169,9 +169,14 @@ def template(
     out: OutDir = None,
 ) -> None:
     """The blank district workbook (forms HTX, THT, HO_TRO) with drop-down lists and validation."""
-    from coop.template import build_template
+    from coop.template import TemplateError, build_template
 
-    typer.echo(f"Biểu mẫu: {build_template(year, _outputs_dir(out, 'templates'), district)}")
+    try:
+        path = build_template(year, _outputs_dir(out, "templates"), district)
+    except TemplateError as exc:
+        typer.echo(f"Lỗi: {exc}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Biểu mẫu: {path}")
 
 
 @app.command()

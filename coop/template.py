@@ -242,23 +242,25 @@ INSTRUCTIONS = [
 ]
 
 
+class TemplateError(ValueError):
+    """The template cannot be made (unknown district)."""
+
+
 def _district_name(district: str | None) -> str | None:
+    """Official name of a district given by code or name (any spelling the contract allows)."""
     if not district:
         return None
     try:
-        from coop.reference import load_reference  # type: ignore
+        from coop.reference import load_reference
 
         ref = load_reference()
-        for attr in ("district", "find_district", "match_district", "resolve_district"):
-            fn = getattr(ref, attr, None)
-            if callable(fn):
-                hit = fn(district)
-                name = getattr(hit, "name", None) or getattr(hit, "district_name", None)
-                if name:
-                    return str(name)
-    except Exception:
-        pass
-    return district
+    except Exception:  # no reference: print what was given
+        return district
+    found = ref.find_district(district)
+    if found is None:
+        known = ", ".join(f"{d.code} {d.name}" for d in ref.districts)
+        raise TemplateError(f"Không biết huyện '{district}'. Các đơn vị: {known}.")
+    return found.name
 
 
 def slug(text: str) -> str:

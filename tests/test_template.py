@@ -168,3 +168,18 @@ def test_filled_template_loads_through_coop_run(tmp_path):
     # the establishment support of 0101234567 keeps it out of the backlog; training counts 40 turns
     assert con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = 2021").fetchall() == [(0,)]
     con.close()
+
+
+def test_district_by_code_or_spelling_and_unknown_district(tmp_path):
+    from typer.testing import CliRunner
+
+    from coop.cli import app
+    from coop.template import TemplateError
+
+    assert build_template(2022, tmp_path, "148").name == "bieu-mau-ktt-2022-thanh-pho-hoa-binh.xlsx"
+    path = build_template(2022, tmp_path, "huyen lac son")
+    assert openpyxl.load_workbook(path)["THT"]["A1"].value == "UBND HUYỆN LẠC SƠN"
+    with pytest.raises(TemplateError, match="Không biết huyện 'Lạc Dương'"):
+        build_template(2022, tmp_path, "Lạc Dương")
+    res = CliRunner().invoke(app, ["template", "--year", "2022", "--district", "Lạc Dương", "--out", str(tmp_path)])
+    assert res.exit_code == 1
