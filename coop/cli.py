@@ -188,12 +188,16 @@ def feedback(
     out: OutDir = None,
 ) -> None:
     """Per district: a workbook of its rejected rows and files, with reasons and valid examples."""
-    from coop.feedback import build_feedback
+    from coop.feedback import FeedbackError, build_feedback
 
     if not warehouse.exists():
         typer.echo(f"Lỗi: không tìm thấy kho dữ liệu {warehouse} (chạy `coop run` trước).", err=True)
         raise typer.Exit(1)
-    paths = build_feedback(year, warehouse, _outputs_dir(out, "feedback", str(year)), raw_dir, district)
+    try:
+        paths = build_feedback(year, warehouse, _outputs_dir(out, "feedback", str(year)), raw_dir, district)
+    except FeedbackError as exc:
+        typer.echo(f"Lỗi: {exc}", err=True)
+        raise typer.Exit(1)
     if not paths:
         typer.echo(f"Năm {year}: không có dòng hay tệp nào bị từ chối" + (f" ở {district}." if district else "."))
     for p in paths:

@@ -152,6 +152,10 @@ def reason_vi(reason: str | None, code: str) -> str:
     return f"{REASON_VI.get(code, code or 'Lỗi')} [{code}]" if code else text
 
 
+class FeedbackError(ValueError):
+    """Feedback cannot be made (unknown district)."""
+
+
 @dataclass
 class RejectedCell:
     source_file: str
@@ -284,6 +288,8 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | 
         return find(parts[1] if len(parts) > 2 else "(không rõ)")
 
     want = find(district)[0] if district else None
+    if district and ref is not None and want not in names and want != "province":
+        raise FeedbackError(f"Không biết huyện '{district}'.")
 
     raw_dir = Path(raw_dir)
     groups: dict[str, DistrictFeedback] = {}

@@ -72,6 +72,10 @@ def test_one_workbook_per_district_with_problems(setup):
     only = build_feedback(2020, wh, out / "one", raw, district="Huyện Lạc Sơn")
     assert [p.name for p in only] == ["phan-hoi-2020-157-lac-son.xlsx"]
     assert build_feedback(2020, wh, out / "none", raw, district="Kỳ Sơn") == []
+    from coop.feedback import FeedbackError
+
+    with pytest.raises(FeedbackError, match="Không biết huyện 'Lạc Dương'"):
+        build_feedback(2020, wh, out / "none", raw, district="Lạc Dương")
 
 
 def test_lac_son_workbook(setup):
@@ -163,7 +167,7 @@ def test_sample_feedback_lists_exactly_the_planted_problems(tmp_path):
         dup_files = {nfc(r["source_file"]) for r in truth["invalid_rows"] if r["reason_code"].startswith("duplicate")}
         assert all(c[0] in dup_files for c in extra), extra
         files = {(nfc(f["source_file"]), f["reason_code"]) for f in truth["rejected_files"]
-                 if f["source_file"].startswith(f"{year}/")}
+                 + truth.get("rejected_sheets", []) if f["source_file"].startswith(f"{year}/")}
         assert {f for f in shown_files if f[1] != "superseded"} == files
 
 
