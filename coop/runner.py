@@ -71,12 +71,25 @@ def private_ephemeral_database(warehouse: Path) -> None:
     os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{db}"
 
 
+class _NoTraceback(logging.Formatter):
+    """One line per record: the operator gets the message, not a Python traceback
+    (COOP_LOG_LEVEL=DEBUG shows them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and logging.getLogger("coop").level > logging.DEBUG:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(record)
+
+
 def _setup_logging() -> None:
-    level = os.environ.get("COOP_LOG_LEVEL", "WARNING").upper()
+    """coop's own log lines on stderr: WARNING in a terminal (where a progress bar shows the
+    reading), INFO elsewhere (cron, CI: plain progress lines). COOP_LOG_LEVEL overrides."""
+    default = "WARNING" if sys.stderr.isatty() else "INFO"
+    level = os.environ.get("COOP_LOG_LEVEL", default).upper()
     logger = logging.getLogger("coop")
     if not any(getattr(h, "_coop", False) for h in logger.handlers):
         h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        h.setFormatter(_NoTraceback("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         h._coop = True  # type: ignore[attr-defined]
         logger.addHandler(h)
     logger.setLevel(level)
