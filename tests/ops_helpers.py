@@ -3,8 +3,11 @@ Prefect server on a free loopback port with a private PREFECT_HOME and SQLite da
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
+import tempfile
 import socket
 import subprocess
 import sys
@@ -100,5 +103,34 @@ def prefect_server(workdir: Path) -> Iterator[dict[str, str]]:
     )
     log = workdir / "prefect-server.log"
     with process([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log, workdir) as srv:
+        _SERVER_PROCS.append(srv)
         wait_healthy(api, srv, log)
         yield dict(env, PREFECT_API_URL=api)
+
+
+_SERVER_PROCS: list[subprocess.Popen] = []
+
+
+_shared: dict[str, object] = {}
+
+
+def shared_prefect_server() -> dict[str, str]:
+    """One Prefect server for the whole test session (started on first use, stopped at exit),
+    so that the crash and server tests pay its start-up once. Returns the client environment."""
+    if "env" in _shared:
+        proc = _shared["proc"]
+        if proc.poll() is None:  # type: ignore[union-attr]
+            return dict(_shared["env"])  # type: ignore[arg-type]
+    workdir = Path(tempfile.mkdtemp(prefix="coop-prefect-"))
+    cm = prefect_server(workdir)
+    env = cm.__enter__()
+    _shared.update(env=env, proc=_SERVER_PROCS[-1], cm=cm, workdir=workdir)
+
+    def _close() -> None:
+        try:
+            cm.__exit__(None, None, None)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    atexit.register(_close)
+    return dict(env)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from ops_helpers import prefect_server
+from ops_helpers import shared_prefect_server
 
 from coop.lock import EXIT_BUSY, STAGES
 
@@ -90,13 +90,12 @@ def world(tmp_path_factory):
     if not SAMPLE_RAW.is_dir() or not any(SAMPLE_RAW.iterdir()):
         pytest.skip("no sample data in data/raw")
     base = tmp_path_factory.mktemp("crash")
-    with prefect_server(base) as env:
+    _SERVER_ENV.clear()
+    _SERVER_ENV.update(shared_prefect_server())
+    try:
+        yield _world(base)
+    finally:
         _SERVER_ENV.clear()
-        _SERVER_ENV.update(env)
-        try:
-            yield _world(base)
-        finally:
-            _SERVER_ENV.clear()
 
 
 def _world(base: Path) -> dict:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ops_helpers import process, prefect_server, tail
+from ops_helpers import process, shared_prefect_server, tail
 
 pytest.importorskip("flows.nightly")
 
@@ -64,27 +64,28 @@ def test_run_through_a_real_server(tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE_RAW, raw)
     wh = tmp_path / "wh" / "coop.duckdb"
-    with prefect_server(tmp_path) as client_env:
-        serve_cmd = [sys.executable, "-c",
-                     "import sys; from flows.deployments import serve_all; serve_all(sys.argv[1], sys.argv[2])",
-                     str(raw), str(wh)]
-        with process(serve_cmd, client_env, tmp_path / "serve.log", tmp_path) as served:
-            # drive the API from a separate process (this one may hold a Prefect test harness)
-            res = subprocess.run([sys.executable, "-c", DRIVER], env=client_env, capture_output=True, text=True,
-                                 timeout=900, cwd=tmp_path)
-            if res.returncode != 0:
-                pytest.fail(f"driver failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}\n"
-                            f"serve log:\n{tail(tmp_path / 'serve.log')}")
-            result = json.loads(res.stdout.strip().splitlines()[-1])
-            assert result["nightly"]["cron"] == ["0 1 * * *", "Asia/Ho_Chi_Minh"]
-            assert result["nightly"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
-            assert result["backfill"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
-            assert served.poll() is None, "coop serve must keep serving"
-            # each run left its report as Prefect artifacts (markdown + table)
-            reports = [a for a in result["artifacts"] if a["key"] == "coop-run-report"]
-            assert len(reports) >= 2 and all(a["type"] == "markdown" for a in reports)
-            assert any("# coop backfill run" in a["data"] and "✅ published" in a["data"] for a in reports)
-            assert any(a["key"] == "coop-rows-per-district" and a["type"] == "table" for a in result["artifacts"])
+    client_env = shared_prefect_server()
+    # (the server is shared with tests/test_crash.py and stopped at the end of the session)
+    serve_cmd = [sys.executable, "-c",
+                 "import sys; from flows.deployments import serve_all; serve_all(sys.argv[1], sys.argv[2])",
+                 str(raw), str(wh)]
+    with process(serve_cmd, client_env, tmp_path / "serve.log", tmp_path) as served:
+        # drive the API from a separate process (this one may hold a Prefect test harness)
+        res = subprocess.run([sys.executable, "-c", DRIVER], env=client_env, capture_output=True, text=True,
+                             timeout=900, cwd=tmp_path)
+        if res.returncode != 0:
+            pytest.fail(f"driver failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}\n"
+                        f"serve log:\n{tail(tmp_path / 'serve.log')}")
+        result = json.loads(res.stdout.strip().splitlines()[-1])
+        assert result["nightly"]["cron"] == ["0 1 * * *", "Asia/Ho_Chi_Minh"]
+        assert result["nightly"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
+        assert result["backfill"]["state"] == "COMPLETED", (result, tail(tmp_path / "serve.log"))
+        assert served.poll() is None, "coop serve must keep serving"
+        # each run left its report as Prefect artifacts (markdown + table)
+        reports = [a for a in result["artifacts"] if a["key"] == "coop-run-report"]
+        assert len(reports) >= 2 and all(a["type"] == "markdown" for a in reports)
+        assert any("# coop backfill run" in a["data"] and "✅ published" in a["data"] for a in reports)
+        assert any(a["key"] == "coop-rows-per-district" and a["type"] == "table" for a in result["artifacts"])
 
     # the warehouse was published by those runs
     import duckdb
@@ -125,13 +126,22 @@ async def main():
         out["nightly"] = {"cron": [sched.schedule.cron, sched.schedule.timezone]}
         fr = await run_deployment("coop-nightly/nightly", timeout=600, poll_interval=2)
         out["nightly"]["state"] = fr.state.type.value if fr.state else None
+        ids = [fr.id]
         fr = await run_deployment("coop-backfill/backfill", parameters={"from_year": 2020, "to_year": 2021},
                                   timeout=600, poll_interval=2)
         out["backfill"] = {"state": fr.state.type.value if fr.state else None}
-        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+        ids.append(fr.id)
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
-        arts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["coop-run-report", "coop-rows-per-district"])))
+        # the backfill's work happens in its nightly subflow: collect the runs of both deployments
+        subs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=ids)))
+        ids += [r.id for r in subs]
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+        arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["coop-run-report", "coop-rows-per-district"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
         out["artifacts"] = [{"key": a.key, "type": a.type, "data": str(a.data)[:2000]} for a in arts]
     print(json.dumps(out))
 
