@@ -242,6 +242,7 @@ class Truth:
     invalid_rows: list[dict[str, Any]] = field(default_factory=list)
     rejected_files: list[dict[str, Any]] = field(default_factory=list)
     ignored_sheets: list[dict[str, Any]] = field(default_factory=list)
+    rejected_sheets: list[dict[str, Any]] = field(default_factory=list)     # a sheet refused, the file read
     superseded: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
@@ -257,7 +258,7 @@ class Truth:
                 out.append(json.dumps([r.get(c) for c in cols], ensure_ascii=False) + ("," if j < len(rows) - 1 else ""))
             out.append("]}" + ("," if i < len(names) - 1 else ""))
         out.append("},")
-        for key in ("invalid_rows", "rejected_files", "ignored_sheets", "superseded"):
+        for key in ("invalid_rows", "rejected_files", "rejected_sheets", "ignored_sheets", "superseded"):
             out.append(f'"{key}": [')
             items = getattr(self, key)
             for j, r in enumerate(items):
@@ -273,6 +274,7 @@ class Truth:
         forms = {f: [dict(zip(v["columns"], row)) for row in v["rows"]] for f, v in d["forms"].items()}
         return cls(seed=d["seed"], scale=d["scale"], forms=forms, invalid_rows=d["invalid_rows"],
                    rejected_files=d["rejected_files"], ignored_sheets=d["ignored_sheets"],
+                   rejected_sheets=d.get("rejected_sheets", []),
                    superseded=d["superseded"], files=d["files"])
 
 
@@ -1020,6 +1022,7 @@ class SheetPlan:
     hidden: bool = False
     rows: list[WRow] = field(default_factory=list)
     counted: bool = True
+    rejected: str | None = None               # expected sheet-level reason code (file still read)
 
 
 @dataclass
@@ -1499,6 +1502,19 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
                                          ["UBND huyện gửi kèm báo cáo theo biểu mẫu quy định."]])
     files.append(FilePlan(rel=f"2021/{folder_name(2021, '150')}/cong-van-gui-so.xlsx", fmt="xlsx", sheets=[letter],
                           rejected="no_recognized_form", mtime=datetime(2022, 1, 11, 8, 0, 0)))
+    # the cover letter as Word: not a spreadsheet
+    files.append(FilePlan(rel=f"2021/{folder_name(2021, '150')}/cong-van-gui-so.docx", fmt="bytes",
+                          payload=b"PK\x03\x04 (Word document placeholder: V/v gui bao cao KTTT nam 2021)\n",
+                          rejected="unsupported_file_type", mtime=datetime(2022, 1, 11, 8, 0, 0)))
+    # a district that pasted the province plan into its workbook: that sheet is refused, the rest loads
+    d_plan = next(f for f in files if f.rel.startswith(f"2021/{folder_name(2021, '157')}/"))
+    lay = make_layout(lay_rng, "CHI_TIEU", "plain", {})
+    sp_ = SheetPlan(form="CHI_TIEU", layout=lay, name="KH tỉnh giao", year=2021, district="157", counted=False,
+                    rejected="form_not_allowed_here")
+    for code, label, unit, tgt in PLANS[2021]:
+        sp_.rows.append(WRow(form="CHI_TIEU", values={"code": code, "label": label, "unit": unit, "target": tgt},
+                             counted=False))
+    d_plan.sheets.append(sp_)
 
     # 7. write
     truth = Truth(seed=seed, scale=scale, forms={f: [] for f in FORM_COLUMNS})
@@ -1536,6 +1552,8 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
         for form in fpl.superseded_forms:
             truth.superseded.append({"source_file": fpl.rel, "form": form})
         for s in fpl.sheets:
+            if isinstance(s, SheetPlan) and s.rejected:
+                truth.rejected_sheets.append({"source_file": fpl.rel, "sheet": s.name, "reason_code": s.rejected})
             if not isinstance(s, SheetPlan) or not s.counted:
                 continue
             for w in s.rows:

@@ -160,7 +160,10 @@ def test_planted_invalid_rows_are_varied_and_use_contract_codes(t):
     assert len(set(reasons)) >= 11
     assert reasons.count("duplicate_code") == 2 and reasons.count("duplicate_group") == 2
     assert {r["reason_code"] for r in t.rejected_files} <= FILE_REASONS
-    assert {"unreadable_file", "district_not_valid_for_year", "empty_file"} <= {r["reason_code"] for r in t.rejected_files}
+    assert {"unreadable_file", "district_not_valid_for_year", "empty_file", "no_recognized_form",
+            "unsupported_file_type"} <= {r["reason_code"] for r in t.rejected_files}
+    assert [r["reason_code"] for r in t.rejected_sheets] == ["form_not_allowed_here"]
+    assert all(not r["source_file"].startswith(("2019/province", "2020/tinh", "2021/province")) for r in t.rejected_sheets)
     invalid_keys = {(r["source_file"], r["sheet"], r["row_number"]) for r in t.invalid_rows}
     valid_keys = {(r["source_file"], r["sheet"], r["row_number"]) for f in t.forms.values() for r in f}
     assert not invalid_keys & valid_keys

@@ -1,7 +1,7 @@
-"""The reader (discover + ingest + select_submissions) on FRESH sample provinces, other seeds
+"""The reader (discover + ingest + select_submissions) on a FRESH sample province, other seeds
 than the committed one, so the layout mix, values and planted cells differ from what the
 reader's own tests saw: accepted rows equal the generator's valid rows (values and Excel row
-numbers), quarantined cells equal `invalid_rows`, rejected files, ignored sheets and
+numbers), quarantined cells equal `invalid_rows`, rejected files and sheets, ignored sheets and
 superseded forms equal the truth."""
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def test_rejected_ignored_and_superseded_equal_truth(read_back):
     truth, results, issues = read_back
     assert sorted((i.source_file, i.reason_code) for i in issues if i.sheet is None and i.severity == "rejected") \
         == sorted((d["source_file"], d["reason_code"]) for d in truth.rejected_files)
+    assert sorted((i.source_file, i.sheet, i.reason_code) for i in issues if i.sheet is not None and i.severity == "rejected") \
+        == sorted((d["source_file"], d["sheet"], d["reason_code"]) for d in truth.rejected_sheets)
     assert sorted((i.source_file, i.sheet) for i in issues if i.severity == "ignored") \
         == sorted((d["source_file"], d["sheet"]) for d in truth.ignored_sheets)
     forms = {(r.source_file, s.name): s.form for r in results for s in r.sheets}

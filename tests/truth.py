@@ -37,6 +37,7 @@ class T:
         self.invalid_rows: list[dict[str, Any]] = d["invalid_rows"]
         self.rejected_files: list[dict[str, Any]] = d["rejected_files"]
         self.ignored_sheets: list[dict[str, Any]] = d.get("ignored_sheets", [])
+        self.rejected_sheets: list[dict[str, Any]] = d.get("rejected_sheets", [])
         self.superseded: list[dict[str, Any]] = d["superseded"]
         self.files: list[str] = d["files"]
 
