@@ -196,6 +196,8 @@ def valid_example(column: TemplateColumn | str, year: int) -> str:
         return f"Ví dụ: 15/03/{year} (ngày/tháng/năm, có thật, không sau 31/12/{year})"
     if k == "int":
         return "Ví dụ: 25 (số nguyên, không âm)"
+    if k == "number" and col.name == "income":
+        return "Ví dụ: 4,2 (số không âm, triệu đồng/người/tháng)"
     if k == "number":
         return "Ví dụ: 1.250,5 hoặc 980 (số không âm" + (f", {col.unit})" if col.unit else ")")
     if k == "signed_number":
@@ -210,6 +212,8 @@ def valid_example(column: TemplateColumn | str, year: int) -> str:
         return "3, 4 hoặc 5 (số sao OCOP)"
     if k == "target":
         return "Ví dụ: 65; 6 - 8; từ 65"
+    if col.name == "name" and "THT" in col.header.upper():
+        return "Ví dụ: Tổ hợp tác chăn nuôi Bản Mới (không để trống)"
     if col.name == "name":
         return "Ví dụ: HTX Nông nghiệp Thống Nhất (không để trống)"
     return "Chữ" + (" (không để trống)" if col.required else " (có thể để trống)")
