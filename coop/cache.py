@@ -557,6 +557,12 @@ def record_unchanged(plan: Plan, warehouse: Path, run: Any, summary: Any) -> Non
     summary.finished_at = now
     summary.rows_loaded = run.rows_loaded
     summary.rows_rejected = run.rows_rejected
+    from coop.load import published_state
+
+    current = published_state(Path(warehouse))  # the report still shows what the warehouse holds
+    summary.districts = current.get("districts", [])
+    summary.quarantine = current.get("quarantine", {})
+    summary.file_issues = current.get("file_issues", [])
 
 
 def _failed_result(f: PlannedFile, exc: BaseException) -> Any:

@@ -706,3 +706,37 @@ def finish_run(build: Path, run: RunRecord) -> None:
         con.execute("CHECKPOINT").fetchall()
     finally:
         con.close()
+
+
+def published_state(published: Path) -> dict[str, Any]:
+    """What the published warehouse holds now, for the report of a run that rebuilt nothing:
+    rows per year and district (ledger), quarantine by reason and file issues of the latest
+    published run. Empty dict when there is no readable warehouse."""
+    published = Path(published)
+    if not published.exists():
+        return {}
+    try:
+        con = duckdb.connect(str(published), read_only=True)
+    except duckdb.Error:
+        return {}
+    try:
+        last = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' "
+                           "ORDER BY started_at DESC LIMIT 1").fetchall()
+        run_id = last[0][0] if last else None
+        districts = [
+            {"year": y, "district_code": dc, "district_name": n if dc else "Tỉnh (province)",
+             "rows_loaded": int(a or 0), "rows_rejected": int(b or 0)}
+            for y, dc, n, a, b in con.execute(
+                "SELECT f.year, f.district_code, d.district_name, sum(f.rows_loaded), sum(f.rows_rejected) "
+                "FROM audit.files f LEFT JOIN ref.districts d USING (district_code) "
+                "WHERE f.status NOT IN ('removed', 'rejected', 'superseded') GROUP BY ALL ORDER BY ALL").fetchall()]
+        quarantine = dict(con.execute("SELECT reason_code, count(*) FROM audit.rejected_rows WHERE run_id = ? "
+                                      "GROUP BY 1", [run_id]).fetchall())
+        issues = [dict(zip(("source_file", "sheet", "reason_code", "reason", "severity"), r)) for r in con.execute(
+            "SELECT source_file, sheet, reason_code, reason, severity FROM audit.file_issues WHERE run_id = ? "
+            "ORDER BY 1, 2", [run_id]).fetchall()]
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+    return {"run_id": run_id, "districts": districts, "quarantine": quarantine, "file_issues": issues}

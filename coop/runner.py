@@ -206,11 +206,11 @@ def print_summary(summary: Any, console: Any) -> None:
             "failed": "[red]FAILED[/red] — nothing published"}.get(status, status)
     console.print(f"[bold]coop {summary.kind} run {summary.run_id}[/bold]: {head}")
     console.print(f"Files: {seen} seen — {n['new']} new, {n['changed']} changed, {n['unchanged']} unchanged, "
-                  f"{n['removed']} removed" + (f"; {len(rejected)} rejected" if status != "unchanged" else ""))
+                  f"{n['removed']} removed; {len(rejected)} rejected")
     if summary.rows_loaded is not None:
         console.print(f"Rows: {_fmt(summary.rows_loaded)} loaded, {_fmt(summary.rows_rejected)} quarantined")
 
-    districts = summary.districts or (_districts_from_ledger(Path(summary.warehouse)) if status == "unchanged" else [])
+    districts = summary.districts
     if districts:
         console.print("Rows per district (loaded / [red]quarantined[/red]):")
         t = Table(box=None, pad_edge=False)
@@ -250,27 +250,6 @@ def print_summary(summary: Any, console: Any) -> None:
         _print_province_table(Path(summary.warehouse), console)
     if summary.report_path:
         console.print(f"Run report: {summary.report_path}", highlight=False)
-
-
-def _districts_from_ledger(warehouse: Path) -> list[dict[str, Any]]:
-    """Rows loaded / quarantined per year and district as the published ledger (audit.files) says."""
-    import duckdb
-
-    try:
-        con = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.Error:
-        return []
-    try:
-        rows = con.execute(
-            "SELECT f.year, f.district_code, d.district_name, sum(f.rows_loaded), sum(f.rows_rejected) "
-            "FROM audit.files f LEFT JOIN ref.districts d USING (district_code) "
-            "WHERE f.status NOT IN ('removed', 'rejected', 'superseded') GROUP BY ALL ORDER BY ALL").fetchall()
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
-    return [{"year": y, "district_code": dc, "district_name": n if dc else "Tỉnh (province)",
-             "rows_loaded": int(a or 0), "rows_rejected": int(b or 0)} for y, dc, n, a, b in rows]
 
 
 def _print_province_table(warehouse: Path, console: Any) -> None:

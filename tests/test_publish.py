@@ -128,8 +128,14 @@ def test_failing_error_test_blocks_publish_and_keeps_the_warehouse(tmp_path, pub
     pending = cache.read_pending_runs(cache.state_dir(wh))
     assert [p["status"] for p in pending] == ["failed"]
     # with the project's tests the inputs equal the published build's: nothing to rebuild
-    assert nightly_run(raw_dir=raw, warehouse=wh).status == "unchanged"
+    s_unchanged = nightly_run(raw_dir=raw, warehouse=wh)
+    assert s_unchanged.status == "unchanged"
     assert _sha(wh) == before
+    # its report still says what the warehouse holds (read from the published file)
+    assert s_unchanged.quarantine == {"negative_value": 1}
+    assert {(d["district_code"], d["rows_loaded"], d["rows_rejected"]) for d in s_unchanged.districts} == {
+        ("148", 2, 1), ("157", 2, 0)}
+    assert [i["source_file"] for i in s_unchanged.file_issues] == ["notes.txt"]
     with open(raw / "2020" / "157" / "htx.csv", "a", encoding="utf-8") as f:
         f.write("0203,HTX Sáu,htx,2020-06-01,agriculture,active,4,4,50,5,1.5,false\n")
     assert nightly_run(raw_dir=raw, warehouse=wh).status == "published"
