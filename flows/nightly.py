@@ -203,6 +203,7 @@ def nightly_run(
             lap("reading")
 
             stage_checkpoint("loading")
+            from coop.datatests import blocking_failures
             from coop.ingest import select_submissions
 
             selected = select_submissions(results)
@@ -222,7 +223,7 @@ def nightly_run(
             results_tests = tests_task(build, tests_dir)
             summary.tests = [{"name": r.name, "severity": r.severity, "passed": r.passed,
                               "failing_rows": r.failing_rows, "message": r.message()} for r in results_tests]
-            blocking = [r for r in results_tests if r.blocking]
+            blocking = blocking_failures(results_tests)
             lap("tests")
             if blocking:
                 raise load.BuildRejected(
@@ -233,12 +234,8 @@ def nightly_run(
             run.status = "published"
             run.finished_at = datetime.now(timezone.utc)
             publish_task(build, warehouse, run)
-            cache.after_publish(plan, warehouse, run, built)
-            lap("publish")
-            summary.status = "published"
+            summary.status = "published"  # from here on the run has succeeded, whatever follows
             summary.finished_at = run.finished_at
-            report_task(summary, warehouse)
-            return summary
         except BaseException as exc:
             publish.discard(build)
             summary.status = "failed"
@@ -253,3 +250,13 @@ def nightly_run(
             if isinstance(exc, Exception):
                 raise RunFailed(summary) from exc
             raise
+        try:
+            cache.after_publish(plan, warehouse, run, built)
+        except Exception as e:  # only the incremental state: the next run rebuilds instead of skipping
+            log.warning("Published, but could not update the incremental state: %s", e)
+        lap("publish")
+        try:
+            report_task(summary, warehouse)
+        except Exception as e:
+            log.warning("Published, but could not write the run report: %s", e)
+        return summary
