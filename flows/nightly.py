@@ -191,7 +191,10 @@ def nightly_run(
             if cache.is_unchanged(plan, warehouse):
                 log.info("Nothing changed since the published build: nothing to rebuild.")
                 cache.record_unchanged(plan, warehouse, run, summary)
-                report_task(summary, warehouse)
+                try:
+                    report_task(summary, warehouse)
+                except Exception as e:
+                    log.warning("Could not write the run report: %s", e)
                 return summary
 
             stage_checkpoint("reading")
