@@ -1196,6 +1196,10 @@ def calibrate(rows: list[WRow], members_total: int, rev_mean: float, profit_mean
         f = total_c / 100 / sum(vals)
         cents = [round(x * f) * 100 for x in vals]
         cents = _fix_total(cents, total_c, 0 if col == "revenue" else None)
+        for i in range(0, len(cents) - 1, 11):   # some half millions (1.234,5), in pairs: the mean stays exact
+            if cents[i + 1] >= 100:
+                cents[i] += 50
+                cents[i + 1] -= 50
         for w, c in zip(rep, cents):
             w.values[col] = c / 100
     # income: weighted mean in cents, weight = workers if reported else members
