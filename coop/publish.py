@@ -54,6 +54,9 @@ def publish(build: Path, target: Path) -> Path:
     if not build.exists():
         raise PublishError(f"build file {build} does not exist")
     _fsync_path(build)
+    from coop.lock import stage_checkpoint
+
+    stage_checkpoint("rename")  # test-only pause: build closed and synced, not yet renamed
     os.replace(build, target)
     _fsync_path(target.parent, directory=True)
     if wal.exists():
