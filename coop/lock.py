@@ -38,8 +38,11 @@ log = logging.getLogger(__name__)
 #: Exit code of a run that found another run going (EX_TEMPFAIL: try again later).
 EXIT_BUSY = 75
 
-#: Stages at which a run can be paused by the test-only hook (and killed by tests).
+#: Stages at which a run can be paused by the test-only hook (and killed by tests); the flow
+#: calls `stage_checkpoint` at the start of each. `rename` is inside publish, after the build
+#: file is checkpointed, closed and synced, just before the atomic rename.
 STAGES = ("reading", "loading", "models", "tests", "publish")
+PUBLISH_RENAME = "rename"
 
 PAUSE_ENV = "COOP_TEST_PAUSE_AT"
 PAUSE_DIR_ENV = "COOP_TEST_PAUSE_DIR"

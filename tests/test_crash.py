@@ -34,7 +34,7 @@ import duckdb
 import pytest
 from ops_helpers import shared_prefect_server
 
-from coop.lock import EXIT_BUSY, STAGES
+from coop.lock import EXIT_BUSY, PUBLISH_RENAME, STAGES
 
 pytest.importorskip("flows.nightly")
 pytest.importorskip("coop.runner")
@@ -140,42 +140,48 @@ def test_baseline_is_correct(world):
         assert got[key] == (w["new_formed"], w["active_count"], w["members"]), key
 
 
-@pytest.mark.parametrize("stage", STAGES)
+def _while_paused(world: dict, wh: Path, tmp_path: Path, proc: subprocess.Popen) -> None:
+    st = subprocess.run([*COOP, "status", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh),
+                         "--format", "json"], capture_output=True, text=True, timeout=120,
+                        env=_env(tmp_path), cwd=tmp_path)
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert json.loads(st.stdout)["last_run"]["run_id"] == world["run_a"]
+    second = _coop_run(world["raw_b"], wh, tmp_path)
+    assert second.returncode == EXIT_BUSY, second.stdout + second.stderr
+    assert f"pid {proc.pid}" in " ".join((second.stdout + second.stderr).split())
+
+
+@pytest.mark.parametrize("stage", [*STAGES, PUBLISH_RENAME])
 def test_sigkill_at_stage(world, stage, tmp_path):
     wh_dir = tmp_path / "wh"
     shutil.copytree(world["wh_a"].parent, wh_dir)
     wh = wh_dir / world["wh_a"].name
     before = _sha(wh)
     markers = tmp_path / "markers"
+    log = tmp_path / "killed-run.log"
 
-    proc = subprocess.Popen(
-        [*COOP, "run", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh)],
-        env=_env(tmp_path, COOP_TEST_PAUSE_AT=stage, COOP_TEST_PAUSE_DIR=str(markers)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-        start_new_session=True,
-    )
+    with log.open("wb") as fh:  # a file, not a pipe: a full pipe would stall the run
+        proc = subprocess.Popen(
+            [*COOP, "run", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh)],
+            env=_env(tmp_path, COOP_TEST_PAUSE_AT=stage, COOP_TEST_PAUSE_DIR=str(markers)),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + MARKER_TIMEOUT
         while not (markers / stage).exists():
             if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
+                out = log.read_text(errors="replace")
                 pytest.fail(f"run ended (exit {proc.returncode}) before reaching stage {stage!r}:\n{out[-4000:]}")
             if time.monotonic() > deadline:
                 pytest.fail(f"stage {stage!r} not reached in {MARKER_TIMEOUT} s")
             time.sleep(0.1)
         # while it is paused mid-run: `coop status` works (read-only, no lock) and shows the
         # published state; a second run is turned away without touching anything
-        st = subprocess.run([*COOP, "status", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh),
-                             "--format", "json"], capture_output=True, text=True, timeout=120,
-                            env=_env(tmp_path), cwd=tmp_path)
-        assert st.returncode == 0, st.stdout + st.stderr
-        assert json.loads(st.stdout)["last_run"]["run_id"] == world["run_a"]
-        second = _coop_run(world["raw_b"], wh, tmp_path)
-        assert second.returncode == EXIT_BUSY, second.stdout + second.stderr
-        assert f"pid {proc.pid}" in " ".join((second.stdout + second.stderr).split())
+        if stage in ("models", PUBLISH_RENAME):
+            _while_paused(world, wh, tmp_path, proc)
         os.kill(proc.pid, signal.SIGKILL)  # kill -9 the run itself, mid-stage
         proc.wait(timeout=30)
     finally:
@@ -186,8 +192,6 @@ def test_sigkill_at_stage(world, stage, tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
-        if proc.stdout:
-            proc.stdout.close()
 
     assert proc.returncode == -signal.SIGKILL
     assert _sha(wh) == before, f"published warehouse changed by a run killed at {stage!r}"
