@@ -142,6 +142,11 @@ def test_unreadable_file(tmp_path):
     (tmp_path / "cut.xlsx").write_bytes(zipped.read_bytes()[:300])
     assert issues(ingest(tmp_path / "cut.xlsx")) == [("", "unreadable_file", "rejected")]
     assert issues(ingest(tmp_path / "missing.xlsx")) == [("", "unreadable_file", "rejected")]
+    # an encrypted workbook is an OLE compound file, not a zip: unreadable, never an exception
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4088
+    for name in ("enc.xlsx", "enc.xls"):
+        (tmp_path / name).write_bytes(ole)
+        assert issues(ingest(tmp_path / name)) == [("", "unreadable_file", "rejected")]
 
 
 def test_empty_files(tmp_path):
