@@ -324,6 +324,7 @@ class SourceSheet:
     rows: dict[int, list[Any]]        # Excel row number -> cells as sent
     header_row: int | None = None
     columns: dict[str, int] = field(default_factory=dict)   # canonical column -> index (reader's match)
+    form: str | None = None                                   # form recognised by the reader
 
 
 def _aliases() -> dict[str, set[str]]:
@@ -401,7 +402,7 @@ def _read_with_reader(path: Path, sheet: str | None, row_numbers: list[int]) -> 
         from schemas.forms import header_map
 
         cols = header_map(found[0], list(found[2]))
-    return SourceSheet(header, rows, hrow, cols)
+    return SourceSheet(header, rows, hrow, cols, found[0] if found else None)
 
 
 def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers: list[int]) -> SourceSheet | None:
@@ -452,20 +453,23 @@ def fault_column(src: SourceSheet, cell: RejectedCell) -> int | None:
     return None
 
 
-def _column(name: str | None) -> TemplateColumn | None:
+def _column(name: str | None, form: str | None = None) -> TemplateColumn | None:
     if not name:
         return None
-    for form in FALLBACK_COLUMNS:
+    forms = [form] if form in FALLBACK_COLUMNS else []
+    for form in forms + list(FALLBACK_COLUMNS):
         for c in template_columns(form) if form != "CHI_TIEU" else FALLBACK_COLUMNS[form]:
             if c.name == name:
                 return c
     return None
 
 
-def _example(cell: RejectedCell, year: int) -> str:
-    if cell.code in ("duplicate_code", "duplicate_group"):
-        return "Mỗi HTX (mã số) / THT (xã + tên) chỉ ghi một dòng trong biểu"
-    col = _column(cell.column_name)
+def _example(cell: RejectedCell, year: int, form: str | None = None) -> str:
+    if cell.code == "duplicate_code":
+        return "Mỗi HTX (mã số) chỉ ghi một dòng trong biểu; bỏ dòng trùng hoặc sửa mã số cho đúng"
+    if cell.code == "duplicate_group":
+        return "Mỗi tổ hợp tác (cùng xã và tên) chỉ ghi một dòng trong biểu; bỏ dòng trùng"
+    col = _column(cell.column_name, form)
     return valid_example(col, year) if col else ""
 
 
@@ -495,27 +499,35 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
         for i, (text, props) in enumerate(lines):
             wb.write(ws, i, 0, text, props)
 
+        by_sheet: dict[tuple[str, str | None], list[RejectedCell]] = {}
+        for c in fb.cells:
+            by_sheet.setdefault((c.source_file, c.sheet), []).append(c)
+        sources = {key: read_source(raw_dir, key[0], key[1], sorted({c.row_number for c in cells if c.row_number}))
+                   for key, cells in by_sheet.items()}
+
         ws = wb.add_worksheet("Ô bị lỗi")
         header = ["Tệp", "Trang tính", "Dòng", "Cột", "Giá trị đã gửi", "Lý do", "Giá trị hợp lệ (ví dụ)"]
         wb.write_row(ws, 0, 0, header, HEAD)
         for r, c in enumerate(fb.cells, start=1):
+            src = sources.get((c.source_file, c.sheet))
+            idx = fault_column(src, c) if src is not None else None
             col_label = COLUMN_VI.get(c.column_name or "", c.column_name or "(cả dòng)")
+            if idx is not None and idx < len(src.header) and src.header[idx] not in (None, ""):
+                col_label = src.header[idx]  # the header as the clerk's sheet writes it
             wb.write_row(ws, r, 0, [c.source_file, c.sheet, c.row_number, col_label], {"border": 1})
             wb.write(ws, r, 4, c.raw_value, {**RED, "border": 1})
             wb.write(ws, r, 5, c.reason, {"border": 1, "text_wrap": True})
-            wb.write(ws, r, 6, _example(c, y), {"border": 1, "text_wrap": True})
+            wb.write(ws, r, 6, _example(c, y, src.form if src is not None else None),
+                     {"border": 1, "text_wrap": True})
         for i, w in enumerate([34, 16, 7, 20, 24, 50, 60]):
             ws.set_column(i, i, w)
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(len(fb.cells), 1), len(header) - 1)
 
-        by_sheet: dict[tuple[str, str | None], list[RejectedCell]] = {}
-        for c in fb.cells:
-            by_sheet.setdefault((c.source_file, c.sheet), []).append(c)
         for n, ((sf, sheet), cells) in enumerate(sorted(by_sheet.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")), 1):
             ws = wb.add_worksheet(f"Dòng gốc {n}")
             row_numbers = sorted({c.row_number for c in cells if c.row_number})
-            src = read_source(raw_dir, sf, sheet, row_numbers)
+            src = sources[(sf, sheet)]
             wb.write(ws, 0, 0, f"Tệp: {sf} — trang tính: {sheet or '(tệp CSV)'}", {"bold": True})
             if src is None or not src.rows:
                 wb.write(ws, 1, 0, "Không đọc lại được tệp gốc; giá trị đã gửi của từng ô lỗi ở trang “Ô bị lỗi”.",
