@@ -44,6 +44,7 @@ class FileState:
     rows_loaded: int = 0
     rows_rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    superseded_sheets: list[str] = field(default_factory=list)  # sheets replaced by a resubmission
 
 
 @dataclass
@@ -71,6 +72,9 @@ class DistrictYear:
         d["rows_loaded"] = self.rows_loaded
         d["rows_rejected"] = self.rows_rejected
         d["superseded"] = [f.source_file for f in self.of(SUPERSEDED)]
+        d["superseded_sheets"] = [
+            {"source_file": f.source_file, "sheet": sh} for f in self.files for sh in f.superseded_sheets
+        ]
         d["rejected"] = [f.source_file for f in self.of(REJECTED)]
         d["pending"] = [f.source_file for f in self.of(PENDING)]
         return d
@@ -395,6 +399,8 @@ def collect_status(raw_dir: Path, warehouse: Path) -> Status:
             rows_loaded=pub.rows_loaded.get(sf, 0),
             rows_rejected=pub.rows_rejected.get(sf, 0),
             reasons=[i.get("reason") or i.get("reason_code") or "" for i in pub.issues.get(sf, [])],
+            superseded_sheets=[i["sheet"] for i in pub.issues.get(sf, [])
+                               if i.get("sheet") and _issue_kind(dict(i, sheet=None)) == SUPERSEDED],
         )
     # files with rows but no ledger entry (older warehouse without audit.files)
     for sf, n in pub.rows_loaded.items():

@@ -97,6 +97,7 @@ def setup(tmp_path):
         """INSERT INTO audit.file_issues BY NAME SELECT * FROM (VALUES
         ('run-1','2020/150/moi.xlsx',NULL,'superseded','stale issue of an earlier run [superseded]','superseded'),
         ('run-2','2020/150/cu.xlsx',NULL,'superseded','Đã có tệp nộp lại mới hơn: 2020/150/moi.xlsx [superseded]','superseded'),
+        ('run-2','2020/148/htx.xlsx','HTX cũ','superseded','Trang HTX cũ đã được thay bằng bản nộp lại [superseded]','superseded'),
         ('run-2','2021/157/hong.xlsx',NULL,'unreadable_file','Không mở được tệp [unreadable_file]','rejected'),
         ('run-2','2021/Kỳ Sơn/bc.xlsx',NULL,'district_not_valid_for_year','Đơn vị Kỳ Sơn không tồn tại vào năm 2021 [district_not_valid_for_year]','rejected'))
         t(run_id, source_file, sheet, reason_code, reason, severity)"""
@@ -192,6 +193,7 @@ def test_status_json(setup):
     assert d150["superseded"] == ["2020/150/cu.xlsx"] and d150["rows_loaded"] == 2 and d150["received"]
     d148 = next(d for d in y2020["districts"] if d["district_code"] == "148")
     assert (d148["rows_loaded"], d148["rows_rejected"]) == (3, 1)
+    assert d148["superseded"] == [] and d148["superseded_sheets"] == [{"source_file": "2020/148/htx.xlsx", "sheet": "HTX cũ"}]
     assert data["pending_files"] == ["2021/150/new.xlsx"]
 
 
