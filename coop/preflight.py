@@ -19,7 +19,8 @@ or district cannot be told), 0 otherwise (ignored sheets are listed but do not f
                               "reason_code", "reason", "severity"}]}]}
 
 `district_code` is null for the province folder; `row`/`column` are null for a sheet- or
-file-level problem; `severity` is "rejected" or "ignored".
+file-level problem; `severity` is "rejected", "ignored" (listed only) or "superseded" (when several
+files given for one year/district carry the same form, the older one's sheets; does not fail).
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ def _label(form: str | None, column: str | None) -> str | None:
 
 def validate_files(files: list[Path], district: str | None, year: int | None) -> list[FileReport]:
     from coop.discover import SUPPORTED_EXTENSIONS
-    from coop.ingest import ingest_path
+    from coop.ingest import ingest_path, select_submissions
     from coop.reference import load_reference
 
     reference = load_reference()
     reports: list[FileReport] = []
+    results = []
     for f in files:
         path = Path(f)
         rep = FileReport(file=str(f))
@@ -150,6 +152,7 @@ def validate_files(files: list[Path], district: str | None, year: int | None) ->
             continue
         result = ingest_path(path, year=y, district=d, source_file=str(f), reference=reference,
                              province=province)
+        results.append(result)
         forms_of = {s.name: s.form for s in result.sheets}
         for s in result.sheets:
             if s.form is not None and not any(i.sheet == s.name and i.severity == "rejected"
@@ -163,6 +166,12 @@ def validate_files(files: list[Path], district: str | None, year: int | None) ->
             rep.problems.append(_problem(
                 r["sheet"], r["reason_code"], r["reason"], row=r["row_number"], column=r["column_name"],
                 column_label=_label(form, r["column_name"]), value=r["raw_value"]))
+    # several files of one folder carrying the same form: say which one the province would use
+    by_file = {rep.file: rep for rep in reports}
+    for r in select_submissions(results):
+        for i in r.file_issues:
+            if i.severity == "superseded" and i.source_file in by_file:
+                by_file[i.source_file].problems.append(_problem(i.sheet, i.reason_code, i.reason, i.severity))
     return reports
 
 
@@ -184,7 +193,7 @@ def _text_report(reports: list[FileReport], out: Any) -> None:
         others = [p for p in rep.problems if p["row"] is None]
         for p in others:
             where = f"Trang '{p['sheet']}'" if p["sheet"] else "Cả tệp"
-            tag = "BỎ QUA" if p["severity"] == "ignored" else "LỖI"
+            tag = {"ignored": "BỎ QUA", "superseded": "THAY THẾ"}.get(p["severity"], "LỖI")
             print(f"  {tag} — {where}: {p['reason']}", file=out)
         if rows:
             print(f"  Các dòng bị loại ({len({(p['sheet'], p['row']) for p in rows})} dòng):", file=out)
@@ -204,13 +213,15 @@ def _text_report(reports: list[FileReport], out: Any) -> None:
 def _rich_table(rows: list[dict[str, Any]], out: Any) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(show_header=True, header_style="bold")
     for h in ("Trang", "Dòng", "Cột", "Giá trị", "Lý do"):
         t.add_column(h, overflow="fold")
     for p in rows:
         col = f"{p['column_label']} ({p['column']})" if p["column_label"] else (p["column"] or "")
-        t.add_row(p["sheet"] or "", str(p["row"]), col, "(trống)" if p["value"] is None else p["value"], p["reason"])
+        cells = (p["sheet"] or "", str(p["row"]), col, "(trống)" if p["value"] is None else p["value"], p["reason"])
+        t.add_row(*(Text(c) for c in cells))  # Text: '[invalid_date]' is not rich markup
     Console(file=out).print(t)
 
 

@@ -53,7 +53,7 @@ def test_ignored_sheet_alone_does_not_fail(tmp_path):
 
 
 def test_json_document(tmp_path):
-    good, bad = _clean(tmp_path), _bad(tmp_path)
+    good, bad = _clean(tmp_path), _bad(tmp_path, folder="2020/da-bac")
     res = runner.invoke(app, ["validate", "--format", "json", str(good), str(bad)])
     assert res.exit_code == 1
     doc = json.loads(res.output)
@@ -125,3 +125,33 @@ def test_unreadable_and_unsupported_files(tmp_path):
     assert res.exit_code == 1
     codes = [[p["reason_code"] for p in f["problems"]] for f in json.loads(res.output)["files"]]
     assert codes == [["unreadable_file"], ["unsupported_file_type"], ["unreadable_file"]]
+
+
+def test_resubmission_among_given_files_is_noted_without_failing(tmp_path):
+    import os
+
+    old = _clean(tmp_path)
+    new = write_xlsx(tmp_path / "2020" / "lac-son" / "bc-nop-lai.xlsx",
+                     [G("HTX", [HTX_HEAD, htx_row(1, "5400100001", "HTX Một")])])
+    os.utime(old, (1_600_000_000, 1_600_000_000))
+    os.utime(new, (1_600_100_000, 1_600_100_000))
+    res = runner.invoke(app, ["validate", "--format", "json", str(old), str(new)])
+    assert res.exit_code == 0, res.output
+    f_old, f_new = json.loads(res.output)["files"]
+    assert [(p["sheet"], p["reason_code"], p["severity"]) for p in f_old["problems"]] == [("HTX", "superseded", "superseded")]
+    assert str(new) in f_old["problems"][0]["reason"]
+    assert f_new["problems"] == []
+
+
+def test_terminal_table_keeps_reason_codes(tmp_path):
+    import io
+
+    from coop.preflight import _text_report, validate_files
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    _text_report(validate_files([_bad(tmp_path)], None, None), out)
+    assert "[invalid_date]" in out.getvalue() and "31/02/2020" in out.getvalue()
