@@ -28,7 +28,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 

@@ -34,12 +34,10 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 from coop.text import clean_text, fold, header_key
 
