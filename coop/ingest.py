@@ -314,7 +314,14 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
             f"Không đọc được tệp (hỏng, có mật khẩu hoặc không đúng định dạng {path.suffix}): "
             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"))
         return
-    sheets = [s for s in sheets if not _sheet_blank(s)]
+    broken = [s for s in sheets if s.error]
+    sheets = [s for s in sheets if not s.error and not _sheet_blank(s)]
+    for s in broken:
+        res.file_issues.append(file_issue(source, "unreadable_file",
+                                          f"Không đọc được trang '{s.name}' (hỏng): {s.error}", sheet=s.name))
+    if not sheets and broken:
+        res.file_issues.append(file_issue(source, "unreadable_file", "Không đọc được trang tính nào của tệp"))
+        return
     if not sheets:
         res.file_issues.append(file_issue(source, "empty_file", "Tệp không có trang tính nào chứa dữ liệu"))
         return

@@ -74,6 +74,7 @@ class Sheet:
     row_numbers: list[int]
     columns: list[list[Any]]
     kinds: list[list[str | None]]
+    error: str | None = None            # the sheet could not be read (the others still are)
 
     @property
     def height(self) -> int:
@@ -147,12 +148,11 @@ def read_workbook(path: Path) -> list[Sheet]:
     for idx, name in enumerate(names):
         try:
             out.append(_read_excel_sheet(reader, idx, name))
-        except Exception as e:  # noqa: BLE001
-            msg = str(e)
-            if "empty" in msg.lower() or "no rows" in msg.lower():
-                out.append(Sheet(name, True, [], [], []))
-                continue
-            raise ReadError(f"sheet '{name}': {type(e).__name__}: {e}") from None
+        except Exception as e:  # noqa: BLE001 — one broken sheet does not lose the others
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            out.append(Sheet(name, True, [], [], [], error=f"{type(e).__name__}: {first}"))
+    if out and all(s.error for s in out):
+        raise ReadError(out[0].error)
     return out
 
 

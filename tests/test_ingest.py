@@ -294,3 +294,21 @@ def test_file_result_fields_match_architecture():
     assert [f.name for f in dataclasses.fields(FileResult)] == [
         "source_file", "year", "district_code", "file_hash", "modified_at", "forms", "rejected_rows",
         "file_issues", "sheets"]
+
+
+def test_broken_sheet_is_rejected_alone(tmp_path):
+    import zipfile
+
+    p = write_xlsx(tmp_path / "two.xlsx", [G("A", [THT_HEAD, tht_row(1, "THT Một")]), G("B", [THT_HEAD, tht_row(1, "THT Hai")])])
+    src = zipfile.ZipFile(p)
+    items = [(i, src.read(i.filename)) for i in src.infolist()]
+    src.close()
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(broken, "w") as z:
+        for info, data in items:
+            if info.filename == "xl/worksheets/sheet2.xml":  # a shared-string index that does not exist
+                data = b"<worksheet><sheetData><row r='1'><c r='A1' t='s'><v>99</v></c></row></sheetData></worksheet>"
+            z.writestr(info, data)
+    r = ingest(broken)
+    assert issues(r) == [("B", "unreadable_file", "rejected")]
+    assert r.forms["THT"]["name"].to_list() == ["THT Một"]
