@@ -1,4 +1,5 @@
 """`coop validate FILE...`: the district clerk's pre-flight check. Loads nothing.
+A folder argument checks every file under it.
 
 For each file: the year and district come from the path when it ends in
 `<year>/<district>/<file>` (district by code or name, or the province folder), otherwise from
@@ -94,6 +95,22 @@ def _label(form: str | None, column: str | None) -> str | None:
         return column
 
 
+def _expand(files: list[Path]) -> list[Path]:
+    """A folder given on the command line stands for every file under it (hidden and
+    temporary files skipped, as discovery does)."""
+    from coop.discover import is_skipped_name
+
+    out: list[Path] = []
+    for f in files:
+        p = Path(f)
+        if p.is_dir():
+            out += sorted(q for q in p.rglob("*")
+                          if q.is_file() and not any(is_skipped_name(part) for part in q.relative_to(p).parts))
+        else:
+            out.append(p)
+    return out
+
+
 def validate_files(files: list[Path], district: str | None, year: int | None) -> list[FileReport]:
     from coop.discover import SUPPORTED_EXTENSIONS
     from coop.ingest import ingest_path, select_submissions
@@ -102,7 +119,7 @@ def validate_files(files: list[Path], district: str | None, year: int | None) ->
     reference = load_reference()
     reports: list[FileReport] = []
     results = []
-    for f in files:
+    for f in _expand(files):
         path = Path(f)
         rep = FileReport(file=str(f))
         reports.append(rep)

@@ -155,3 +155,14 @@ def test_terminal_table_keeps_reason_codes(tmp_path):
     out = Tty()
     _text_report(validate_files([_bad(tmp_path)], None, None), out)
     assert "[invalid_date]" in out.getvalue() and "31/02/2020" in out.getvalue()
+
+
+def test_folder_argument_checks_every_file_under_it(tmp_path):
+    _clean(tmp_path, folder="raw/2020/lac-son")
+    _bad(tmp_path, folder="raw/2020/da-bac")
+    (tmp_path / "raw" / "2020" / "da-bac" / "~$loi.xlsx").write_bytes(b"lock file")
+    res = runner.invoke(app, ["validate", "--format", "json", str(tmp_path / "raw")])
+    assert res.exit_code == 1
+    files = json.loads(res.output)["files"]
+    assert [(f["file"].split("raw/")[-1], f["ok"]) for f in files] == [("2020/da-bac/loi.xlsx", False),
+                                                                        ("2020/lac-son/bc.xlsx", True)]
