@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,7 +92,7 @@ class Sheet:
         v = self.columns[j][i]
         if v is None:
             return ""
-        if isinstance(v, float) and v == int(v) and abs(v) < 1e15:
+        if isinstance(v, float) and math.isfinite(v) and v == int(v) and abs(v) < 1e15:
             return str(int(v))
         if isinstance(v, datetime):
             return v.strftime("%d/%m/%Y")
