@@ -56,19 +56,20 @@ def prefect_api_url() -> str | None:
     return (data.get("profiles", {}).get(name, {}) or {}).get("PREFECT_API_URL") or None
 
 
-def private_ephemeral_database(warehouse: Path) -> None:
+def private_ephemeral_database(warehouse: Path) -> str | None:
     """In ephemeral mode, give the temporary Prefect API a database of this warehouse's own
     (`.state/prefect.db`) instead of the shared `~/.prefect/prefect.db`: runs on other
     warehouses (tests, another project) then never lock each other out of SQLite, and the
     one-run-per-warehouse lock already serialises runs on this one. An explicit
     `PREFECT_API_DATABASE_CONNECTION_URL` or `PREFECT_HOME` is respected."""
     if prefect_api_url() or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ or "PREFECT_HOME" in os.environ:
-        return
+        return None
     from coop.cache import state_dir
 
     db = state_dir(warehouse).resolve() / "prefect.db"
     db.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{db}"
+    os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = url = f"sqlite+aiosqlite:///{db}"
+    return url
 
 
 class _NoTraceback(logging.Formatter):
@@ -165,11 +166,15 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
 
 
 def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> Any:
-    private_ephemeral_database(warehouse)  # before Prefect is imported
-    from flows.nightly import RunFailed, nightly_run
+    set_db = private_ephemeral_database(warehouse)  # before Prefect is imported
+    try:
+        from flows.nightly import RunFailed, nightly_run
 
-    state = nightly_run(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
-                        wait=wait, return_state=True)
+        state = nightly_run(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
+                            wait=wait, return_state=True)
+    finally:
+        if set_db and os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL") == set_db:
+            del os.environ["PREFECT_API_DATABASE_CONNECTION_URL"]  # don't leak into later runs in-process
     if state.is_completed():
         return state.result()
     exc = state.result(raise_on_failure=False)
