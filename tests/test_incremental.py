@@ -124,3 +124,38 @@ def test_touched_but_identical_file_is_not_read(setup):
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     assert run_command(raw, wh, None, False) == 0
     assert calls == []
+
+
+def test_cache_round_trip_keeps_a_real_file_result(tmp_path):
+    """A FileResult of the real reader comes back from the cache equal: frames with their
+    types, quarantined rows, file issues and sheet infos (also an empty, rejected file)."""
+    pytest.importorskip("coop.ingest")
+    from coop.discover import discover
+    from coop.ingest import ingest_file
+    from coop.reference import load_reference
+    from coop.sample import generate
+
+    raw = tmp_path / "raw"
+    generate(raw)
+    ref = load_reference()
+    files, _ = discover(raw, ref, (2020, 2020))
+    results = [ingest_file(f, ref) for f in files]
+    picked = [max(results, key=lambda r: r.rejected_rows.height),  # one with quarantine
+              max(results, key=lambda r: len(r.forms)),  # several forms
+              *[r for r in results if r.rejected][:1]]  # a rejected file, if the sample has one
+    state = tmp_path / "state"
+    for i, r in enumerate(picked):
+        cache.store_result(state, f"k{i}", r)
+        back = cache.load_result(state, f"k{i}")
+        assert type(back) is type(r)
+        assert (back.source_file, back.year, back.district_code, back.file_hash) == \
+            (r.source_file, r.year, r.district_code, r.file_hash)
+        assert back.modified_at == r.modified_at
+        assert sorted(back.forms) == sorted(r.forms)
+        for form, df in r.forms.items():
+            assert back.forms[form].schema == df.schema
+            assert back.forms[form].equals(df)
+        assert back.rejected_rows.schema == r.rejected_rows.schema and back.rejected_rows.equals(r.rejected_rows)
+        assert back.file_issues == r.file_issues
+        assert back.sheets == r.sheets
+    assert sorted(p.name for p in (state / "cache").iterdir()) == [f"k{i}" for i in range(len(picked))]
