@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -112,6 +113,9 @@ class RunLockBusy(RuntimeError):
 
 
 _held: dict[str, int] = {}  # lock path -> re-entrancy depth in this process
+_held_fd: dict[str, int] = {}  # lock path -> our open, flock'd descriptor
+_held_info: dict[str, dict] = {}  # lock path -> the record we wrote
+_previous: dict[str, dict] = {}  # lock path -> the record left by the previous holder
 _held_guard = threading.Lock()
 
 
@@ -201,6 +205,10 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
             waited = True
         else:
             waited = False
+        try:  # what the previous holder left (a killed run: its child processes to reap)
+            prev = json.loads(os.pread(fd, 1 << 16, 0).decode("utf-8") or "{}")
+        except (OSError, ValueError):
+            prev = {}
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -213,11 +221,17 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
             log.info("The other run finished; going on.")
         with _held_guard:
             _held[key] = 1
+            _held_fd[key] = fd
+            _held_info[key] = info
+            _previous[key] = prev if isinstance(prev, dict) else {}
         try:
             yield path
         finally:
             with _held_guard:
                 _held.pop(key, None)
+                _held_fd.pop(key, None)
+                _held_info.pop(key, None)
+                _previous.pop(key, None)
             try:
                 os.ftruncate(fd, 0)  # the file stays (deleting a flock'd file races); it says nobody
             except OSError:
@@ -242,6 +256,7 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
     warehouse = Path(warehouse)
     if not holds_lock(warehouse):
         raise RuntimeError("cleanup_stale() must be called while holding run_lock()")
+    reap_orphans(warehouse)
     folder = warehouse.parent
     removed: list[Path] = []
     if not folder.is_dir():
@@ -284,13 +299,106 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
     return removed
 
 
+# --------------------------------------------------------------------------- child processes
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, starttime in clock ticks) of a live process, from /proc; None when gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2:].split()  # after "pid (comm) "
+    try:
+        return int(fields[1]), int(fields[19])  # ppid, starttime
+    except (IndexError, ValueError):
+        return None
+
+
+def _children(pid: int) -> list[dict]:
+    out = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in entries:
+        if not name.isdigit():
+            continue
+        st = _proc_stat(int(name))
+        if st and st[0] == pid:
+            out.append({"pid": int(name), "starttime": st[1]})
+    return out
+
+
+def record_children() -> None:
+    """Note this process's child processes (e.g. Prefect's ephemeral API server) in the lock
+    files it holds, so that if this run is killed, the next run can stop them
+    (`reap_orphans`). Called at every stage boundary; cheap; Linux /proc only."""
+    with _held_guard:
+        held = [(k, _held_fd[k], _held_info[k]) for k in _held if k in _held_fd]
+    if not held:
+        return
+    kids = _children(os.getpid())
+    for _key, fd, info in held:
+        if info.get("children") == kids:
+            continue
+        info["children"] = kids
+        data = json.dumps(info).encode("utf-8")
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        except OSError:
+            pass
+
+
+def reap_orphans(warehouse: Path, grace_seconds: float = 5.0) -> list[int]:
+    """Stop the child processes a killed previous holder recorded (only those still alive
+    with the very same start time, so a reused pid is never touched). Lock holder only.
+    Returns the pids signalled."""
+    key = str(lock_path(warehouse).resolve())
+    with _held_guard:
+        prev = _previous.get(key) or {}
+    targets = []
+    for child in prev.get("children") or []:
+        try:
+            pid, start = int(child["pid"]), int(child["starttime"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        st = _proc_stat(pid)
+        if st is not None and st[1] == start and pid != os.getpid():
+            targets.append((pid, start))
+    if not targets:
+        return []
+    for pid, _ in targets:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and any((st := _proc_stat(p)) and st[1] == s for p, s in targets):
+        time.sleep(0.1)
+    for pid, start in targets:
+        st = _proc_stat(pid)
+        if st is not None and st[1] == start:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    log.info("Stopped %d process(es) left running by an interrupted run: %s",
+             len(targets), ", ".join(str(p) for p, _ in targets))
+    with _held_guard:
+        if key in _previous:
+            _previous[key] = {k: v for k, v in _previous[key].items() if k != "children"}
+    return [p for p, _ in targets]
+
+
 # --------------------------------------------------------------------------- test-only pause hook
 def stage_checkpoint(stage: str) -> None:
-    """Stage boundary hook. A no-op unless the test-only variable `COOP_TEST_PAUSE_AT`
+    """Stage boundary hook: records this run's child processes in the lock file
+    (`record_children`). Otherwise a no-op unless the test-only variable `COOP_TEST_PAUSE_AT`
     names this stage: then write the marker file `$COOP_TEST_PAUSE_DIR/<stage>` (holding
     the pid) and sleep (`COOP_TEST_PAUSE_SECONDS`, default 600) so that a test can kill the
     process at a known point. Call it at each of `STAGES`.
     """
+    record_children()
     wanted = os.environ.get(PAUSE_ENV)
     if not wanted or wanted != stage:
         return

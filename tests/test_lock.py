@@ -290,3 +290,75 @@ def test_coop_run_wait_waits_for_the_other_run(tmp_path):
             proc.kill()  # no need to let the whole run finish
             proc.wait()
         holder.wait(timeout=30)
+
+
+# --------------------------------------------------------------------------- orphans of a killed run
+ORPHANING_HOLDER = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    from pathlib import Path
+    from coop.lock import run_lock, stage_checkpoint
+    with run_lock(Path(sys.argv[1])):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        stage_checkpoint("reading")  # records the child in the lock file
+        Path(sys.argv[2]).write_text(str(child.pid))
+        time.sleep(300)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_next_run_stops_what_a_killed_run_left_running(tmp_path, monkeypatch):
+    monkeypatch.delenv("COOP_TEST_PAUSE_AT", raising=False)
+    wh = tmp_path / "coop.duckdb"
+    marker = tmp_path / "child.pid"
+    proc = subprocess.Popen([PY, "-c", ORPHANING_HOLDER, str(wh), str(marker)])
+    bystander = subprocess.Popen([PY, "-c", "import time; time.sleep(300)"])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "holder did not start"
+            time.sleep(0.05)
+        child = int(marker.read_text())
+        assert json.loads(lock_path(wh).read_text())["children"][0]["pid"] == child
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert _alive(child), "the killed run's child outlives it (an orphan)"
+        with run_lock(wh):
+            cleanup_stale(wh)
+        deadline = time.monotonic() + 15
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the next run must stop the orphan"
+        assert bystander.poll() is None, "processes the killed run did not record are left alone"
+    finally:
+        for p in (proc, bystander):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if marker.exists():
+            try:
+                os.kill(int(marker.read_text()), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_a_finished_run_leaves_no_children_record(tmp_path):
+    wh = tmp_path / "coop.duckdb"
+    with run_lock(wh):
+        child = subprocess.Popen([PY, "-c", "import time; time.sleep(30)"])
+        try:
+            stage_checkpoint("reading")
+            assert json.loads(lock_path(wh).read_text())["children"]
+        finally:
+            child.kill()
+            child.wait()
+    assert lock_path(wh).read_text() == ""
