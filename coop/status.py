@@ -318,6 +318,11 @@ def _raw_files(raw_dir: Path) -> list[tuple[str, Path]]:
     return out
 
 
+def _usable(files: list[FileState]) -> bool:
+    """A usable report: at least one loaded file with at least one row loaded."""
+    return any(f.status == LOADED and f.rows_loaded > 0 for f in files)
+
+
 def _unicode_key(path: str) -> str:
     return unicodedata.normalize("NFC", path)
 
@@ -463,10 +468,10 @@ def collect_status(raw_dir: Path, warehouse: Path) -> Status:
             fs = placed.pop((y, code), [])
             if code not in valid_codes and not fs:
                 continue
-            rows.append(DistrictYear(y, code, name, received=any(f.status == LOADED for f in fs), files=fs,
+            rows.append(DistrictYear(y, code, name, received=_usable(fs), files=fs,
                                      expected=code in valid_codes))
         fs = placed.pop((y, None), [])
-        rows.append(DistrictYear(y, None, "Tỉnh (province folder)", received=any(f.status == LOADED for f in fs),
+        rows.append(DistrictYear(y, None, "Tỉnh (province folder)", received=_usable(fs),
                                  files=fs))
         table[y] = rows
     for fs in placed.values():  # a district code not in the list
@@ -530,8 +535,10 @@ def render_text(status: Status, console) -> None:
                 state = Text("not expected", style="yellow")
             elif d.received:
                 state = Text("received", style="green")
+            elif d.of(LOADED):
+                state = Text("NO USABLE ROWS", style="bold red" if current else "yellow")
             elif d.files:
-                state = Text("NOT LOADED", style="bold yellow")
+                state = Text("NOT LOADED", style="bold red" if current else "yellow")
             else:
                 state = Text("MISSING", style="bold red" if current else "red")
             loaded = [f for f in d.files if f.status == LOADED]

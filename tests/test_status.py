@@ -249,3 +249,16 @@ def test_status_unicode_forms_of_a_path_are_one_file(setup):
     r = _row(collect_status(raw, wh), 2021, "148")
     assert [f.status for f in r.files] == ["loaded", "loaded"]
     assert r.rows_loaded == 3
+
+
+def test_a_file_with_no_usable_row_is_not_a_report(setup):
+    """148 sent 2021/148/bc.csv but every row was quarantined: still someone to call."""
+    raw, wh = setup
+    con = duckdb.connect(str(wh))
+    con.execute("DELETE FROM raw.htx WHERE source_file = '2021/148/bc.csv'").fetchall()
+    con.execute("UPDATE audit.files SET rows_loaded = 0, rows_rejected = 1 WHERE source_file = '2021/148/bc.csv'").fetchall()
+    con.close()
+    st = collect_status(raw, wh)
+    r = _row(st, 2021, "148")
+    assert not r.received and r.rows_rejected == 1
+    assert [d.district_code for d in st.missing_current] == ["148", "150", "157", None]
