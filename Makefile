@@ -11,8 +11,8 @@ venv: $(STAMP)
 # .venv is built from the lock file (hashes checked) whenever it is missing or the lock changed.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 run: $(STAMP)
