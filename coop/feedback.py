@@ -35,37 +35,8 @@ from typing import Any
 import duckdb
 
 from coop.exports import SafeWorkbook
-from coop.template import FALLBACK_COLUMNS, TemplateColumn, slug, template_columns, valid_example
-
-# Accepted headers per canonical column (forms.md), used to find the faulty column in a sheet
-# when schemas/forms.py is not available.
-FALLBACK_ALIASES: dict[str, list[str]] = {
-    "reg_code": ["Mã số HTX", "Mã số thuế", "MST", "Mã số doanh nghiệp", "Số đăng ký", "Mã số"],
-    "name": ["Tên HTX", "Tên hợp tác xã", "Tên đơn vị", "Tên HTX, liên hiệp HTX", "Tên THT", "Tên tổ hợp tác"],
-    "commune": ["Xã", "Xã/phường/thị trấn", "Địa chỉ", "Địa bàn"],
-    "kind": ["Loại hình"],
-    "established_on": ["Ngày thành lập", "Ngày đăng ký", "Ngày cấp GCN ĐKHTX", "Ngày cấp đăng ký",
-                       "Ngày chứng thực hợp đồng"],
-    "sector": ["Lĩnh vực", "Lĩnh vực hoạt động", "Ngành nghề"],
-    "status": ["Tình trạng", "Tình trạng hoạt động", "Trạng thái"],
-    "members": ["Số thành viên", "Thành viên"],
-    "workers": ["Số lao động", "Lao động", "Số lao động thường xuyên"],
-    "revenue": ["Doanh thu", "Tổng doanh thu"],
-    "profit": ["Lợi nhuận", "Lãi", "Lợi nhuận trước thuế"],
-    "income": ["Thu nhập bình quân", "Thu nhập BQ", "Thu nhập bình quân người lao động"],
-    "rating": ["Xếp loại", "Phân loại", "Đánh giá"],
-    "ocop_stars": ["OCOP", "Sản phẩm OCOP", "Số sao OCOP"],
-    "high_tech": ["Ứng dụng công nghệ cao", "UDCNC", "HTX điển hình, ứng dụng CNC"],
-    "support_type": ["Nội dung hỗ trợ", "Loại hỗ trợ", "Hình thức hỗ trợ"],
-    "amount": ["Số tiền", "Kinh phí", "Kinh phí hỗ trợ"],
-    "participants": ["Số lượt", "Số lượt người", "Số người tham gia"],
-    "decision_no": ["Số quyết định", "Số QĐ"],
-    "allocated_on": ["Ngày quyết định", "Ngày bố trí", "Ngày cấp"],
-    "code": ["Mã chỉ tiêu", "Mã"],
-    "label": ["Chỉ tiêu", "Nội dung"],
-    "unit": ["Đơn vị", "Đơn vị tính", "ĐVT"],
-    "target": ["Kế hoạch", "Chỉ tiêu kế hoạch", "KH"],
-}
+from coop.template import TemplateColumn, slug, template_columns, valid_example
+from schemas.forms import FORMS
 
 COLUMN_VI = {
     "reg_code": "Mã số HTX", "name": "Tên", "commune": "Xã", "kind": "Loại hình", "established_on": "Ngày thành lập",
@@ -328,19 +299,11 @@ class SourceSheet:
 
 
 def _aliases() -> dict[str, set[str]]:
-    out = {k: {fold(a) for a in v} for k, v in FALLBACK_ALIASES.items()}
-    try:
-        from schemas.forms import FORMS  # type: ignore
-
-        for spec in FORMS.values():
-            cols = getattr(spec, "columns", spec)
-            items = cols.items() if isinstance(cols, dict) else [(getattr(c, "name", None), c) for c in cols]
-            for name, c in items:
-                name = name or getattr(c, "name", None)
-                for a in getattr(c, "aliases", []) or []:
-                    out.setdefault(name, set()).add(fold(a))
-    except Exception:
-        pass
+    """canonical column -> folded accepted headers, over every form of schemas.forms."""
+    out: dict[str, set[str]] = {}
+    for spec in FORMS.values():
+        for c in spec.columns:
+            out.setdefault(c.name, set()).update(fold(a) for a in c.aliases)
     return out
 
 
@@ -456,9 +419,9 @@ def fault_column(src: SourceSheet, cell: RejectedCell) -> int | None:
 def _column(name: str | None, form: str | None = None) -> TemplateColumn | None:
     if not name:
         return None
-    forms = [form] if form in FALLBACK_COLUMNS else []
-    for form in forms + list(FALLBACK_COLUMNS):
-        for c in template_columns(form) if form != "CHI_TIEU" else FALLBACK_COLUMNS[form]:
+    forms = [form] if form in FORMS else []
+    for form in forms + list(FORMS):
+        for c in template_columns(form):
             if c.name == name:
                 return c
     return None

@@ -7,9 +7,9 @@ unit in parentheses, which the reader ignores), drop-down lists for the vocabula
 validation (≥ 0; > 0 for an amount; dates up to 31/12 of the report year). Nothing in it
 is a formula; drop-down lists are inline (no hidden list sheet the reader would have to skip).
 
-The columns come from `schemas/forms.py` (FORMS) when it offers them; the fallback below
-is the contract (`../shared/spec/forms.md`) written out. Vocabulary labels come from the
-project reference (`coop.reference`) when available.
+The columns come from `schemas/forms.py` (FORMS), the single copy of the contract's
+columns; this module only adds the unit shown after some headers (`UNITS`). Vocabulary
+labels come from the project reference (`coop.reference`).
 
 Public:
     template_columns(form) -> list[TemplateColumn]
@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coop.exports import SafeWorkbook
+from coop.reference import load_reference
+from schemas.forms import FORMS, ColumnSpec
 
 TEMPLATE_FORMS = ("HTX", "THT", "HO_TRO")
 FORM_TITLES = {
@@ -49,64 +51,13 @@ class TemplateColumn:
     unit: str | None = None   # shown in parentheses after the header
 
 
-# The contract's columns (forms.md), first accepted header first.
-FALLBACK_COLUMNS: dict[str, list[TemplateColumn]] = {
-    "HTX": [
-        TemplateColumn("reg_code", "Mã số HTX", "code", True),
-        TemplateColumn("name", "Tên HTX", "text", True),
-        TemplateColumn("commune", "Xã", "text", False),
-        TemplateColumn("kind", "Loại hình", "vocab", False, "kind"),
-        TemplateColumn("established_on", "Ngày thành lập", "date", True),
-        TemplateColumn("sector", "Lĩnh vực", "vocab", True, "sector"),
-        TemplateColumn("status", "Tình trạng", "vocab", True, "status"),
-        TemplateColumn("members", "Số thành viên", "int", True),
-        TemplateColumn("workers", "Số lao động", "int", False),
-        TemplateColumn("revenue", "Doanh thu", "number", False, unit="triệu đồng"),
-        TemplateColumn("profit", "Lợi nhuận", "signed_number", False, unit="triệu đồng"),
-        TemplateColumn("income", "Thu nhập bình quân", "number", False, unit="triệu đồng/người/tháng"),
-        TemplateColumn("rating", "Xếp loại", "vocab", False, "rating"),
-        TemplateColumn("ocop_stars", "OCOP", "stars", False),
-        TemplateColumn("high_tech", "Ứng dụng công nghệ cao", "yesno", False),
-    ],
-    "THT": [
-        TemplateColumn("name", "Tên THT", "text", True),
-        TemplateColumn("commune", "Xã", "text", False),
-        TemplateColumn("established_on", "Ngày thành lập", "date", True),
-        TemplateColumn("sector", "Lĩnh vực", "vocab", True, "sector"),
-        TemplateColumn("status", "Tình trạng", "vocab", True, "status"),
-        TemplateColumn("members", "Số thành viên", "int", True),
-        TemplateColumn("workers", "Số lao động", "int", False),
-        TemplateColumn("revenue", "Doanh thu", "number", False, unit="triệu đồng"),
-        TemplateColumn("profit", "Lợi nhuận", "signed_number", False, unit="triệu đồng"),
-        TemplateColumn("income", "Thu nhập bình quân", "number", False, unit="triệu đồng/người/tháng"),
-    ],
-    "HO_TRO": [
-        TemplateColumn("reg_code", "Mã số HTX", "code", True),
-        TemplateColumn("support_type", "Nội dung hỗ trợ", "vocab", True, "support_type"),
-        TemplateColumn("amount", "Số tiền", "amount", True, unit="triệu đồng"),
-        TemplateColumn("participants", "Số lượt", "int", False),
-        TemplateColumn("decision_no", "Số quyết định", "text", False),
-        TemplateColumn("allocated_on", "Ngày quyết định", "date", True),
-    ],
-    "CHI_TIEU": [
-        TemplateColumn("code", "Mã chỉ tiêu", "vocab", True, "plan_code"),
-        TemplateColumn("label", "Chỉ tiêu", "text", False),
-        TemplateColumn("unit", "Đơn vị", "text", False),
-        TemplateColumn("target", "Kế hoạch", "target", True),
-    ],
-}
-
-# Accepted spellings (forms.md) offered in the drop-down lists; no commas (inline lists).
-FALLBACK_VOCAB: dict[str, list[str]] = {
-    "sector": ["Nông nghiệp", "Tiểu thủ công nghiệp", "Vận tải", "Du lịch", "Thương mại - dịch vụ", "Xây dựng",
-               "Điện năng", "Quản lý chợ", "Quỹ tín dụng nhân dân", "Vệ sinh môi trường", "Khác"],
-    "status": ["Đang hoạt động", "Tạm ngừng hoạt động", "Giải thể"],
-    "support_type": ["Thành lập mới", "Đào tạo", "Xúc tiến thương mại", "Ứng dụng khoa học công nghệ",
-                     "Kết cấu hạ tầng", "Tín dụng", "Khác"],
-    "kind": ["HTX", "Liên hiệp HTX"],
-    "rating": ["Tốt", "Khá", "Trung bình", "Yếu"],
-    "plan_code": ["new_htx", "new_tht", "htx_revenue_growth_pct", "htx_income_growth_pct", "training_turns",
-                  "high_tech_htx"],
+# Template-only extra: the unit written in parentheses after a column's header (the reader
+# ignores it).
+UNITS: dict[str, str] = {
+    "revenue": "triệu đồng",
+    "profit": "triệu đồng",
+    "income": "triệu đồng/người/tháng",
+    "amount": "triệu đồng",
 }
 YES_NO = ["Có", "Không"]
 STARS = ["3", "4", "5"]
@@ -131,9 +82,9 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
 
 
-def _kind_from_spec(c: object) -> str:
+def _kind_from_spec(c: ColumnSpec) -> str:
     """schemas.forms ColumnSpec kind -> template kind."""
-    k = getattr(c, "kind", "text")
+    k = c.kind
     if k == "reg_code":
         return "code"
     if k == "category":
@@ -141,52 +92,32 @@ def _kind_from_spec(c: object) -> str:
     if k == "ocop":
         return "stars"
     if k == "number":
-        minimum = getattr(c, "minimum", None)
-        if minimum is None:
+        if c.minimum is None:
             return "signed_number"
-        return "amount" if getattr(c, "strict_minimum", False) else "number"
+        return "amount" if c.strict_minimum else "number"
     if k in ("text", "date", "int", "yesno", "target"):
         return str(k)
     return "text"
 
 
+def _template_column(c: ColumnSpec) -> TemplateColumn:
+    return TemplateColumn(c.name, c.label, _kind_from_spec(c), c.required, c.vocab, UNITS.get(c.name))
+
+
 def template_columns(form: str) -> list[TemplateColumn]:
-    """Columns of a form from schemas.forms.FORMS (first alias as header); the contract
-    written out above when that module cannot be imported."""
-    base = {c.name: c for c in FALLBACK_COLUMNS[form]}
-    try:
-        from schemas.forms import FORMS
-    except Exception:
-        return list(FALLBACK_COLUMNS[form])
-    out: list[TemplateColumn] = []
-    for c in FORMS[form].columns:
-        fb = base.get(c.name)
-        out.append(TemplateColumn(c.name, str(c.aliases[0]), _kind_from_spec(c), bool(c.required),
-                                  getattr(c, "vocab", None), fb.unit if fb else None))
-    return out
+    """Columns of a form from schemas.forms.FORMS (first alias as header)."""
+    return [_template_column(c) for c in FORMS[form].columns]
 
 
 def vocab_choices(vocab: str) -> list[str]:
-    """Labels offered for a vocabulary: the reference's official labels when they fit an inline
-    drop-down list (no commas), else the contract's accepted spellings."""
-    fallback = FALLBACK_VOCAB.get(vocab, [])
-    try:
-        from coop.reference import load_reference  # type: ignore
-
-        labels = load_reference().vocab(vocab).labels
-        values = list(labels.values()) if isinstance(labels, dict) else list(labels)
-        values = [str(v) for v in values]
-        if values and all("," not in v for v in values) and len(",".join(values)) < 250:
-            return values
-    except Exception:
-        pass
-    return fallback
+    """Labels offered for a vocabulary: the reference's official labels."""
+    return [str(v) for v in load_reference().vocab(vocab).labels.values()]
 
 
 def valid_example(column: TemplateColumn | str, year: int) -> str:
     """What a valid value of `column` looks like, in Vietnamese (for the clerk)."""
     col = column if isinstance(column, TemplateColumn) else next(
-        (c for cols in FALLBACK_COLUMNS.values() for c in cols if c.name == column), None)
+        (_template_column(c) for spec in FORMS.values() for c in spec.columns if c.name == column), None)
     if col is None:
         return ""
     k = col.kind
@@ -254,12 +185,7 @@ def _district_name(district: str | None) -> str | None:
     """Official name of a district given by code or name (any spelling the contract allows)."""
     if not district:
         return None
-    try:
-        from coop.reference import load_reference
-
-        ref = load_reference()
-    except Exception:  # no reference: print what was given
-        return district
+    ref = load_reference()
     found = ref.find_district(district)
     if found is None:
         known = ", ".join(f"{d.code} {d.name}" for d in ref.districts)
