@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import duckdb
 import polars as pl
 
+from coop.db import run_in_transaction, sql_literal
 from coop.paths import REFERENCE_DIR
 
 log = logging.getLogger(__name__)
@@ -124,22 +125,6 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def _q(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def _exec_all(con: duckdb.DuckDBPyConnection, stmts: Sequence[str]) -> None:
-    """Run statements in one explicit transaction (DuckDB 2 auto-commits each statement otherwise)."""
-    con.begin()
-    try:
-        for s in stmts:
-            con.execute(s).fetchall()
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-
-
 # --------------------------------------------------------------------------- build file
 def open_build(build_file: Path, storage: str | None = "default") -> duckdb.DuckDBPyConnection:
     """Create (or open) the private build file, in a storage version DuckDB 1.5 can read.
@@ -164,10 +149,10 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     for name, cols in _AUDIT_DDL.items():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
     for name, (tdesc, cdescs) in _AUDIT_COMMENTS.items():
-        stmts.append(f"COMMENT ON TABLE {name} IS {_q(tdesc)}")
+        stmts.append(f"COMMENT ON TABLE {name} IS {sql_literal(tdesc)}")
         for col, d in cdescs.items():
-            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {_q(d)}")
-    _exec_all(con, stmts)
+            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {sql_literal(d)}")
+    run_in_transaction(con, stmts)
 
     districts = districts_frame(reference)
     merged = dict(DEFAULT_SETTINGS)
@@ -495,7 +480,7 @@ def carry_audit_history(con: duckdb.DuckDBPyConnection, published: Path) -> int:
     if not published.exists():
         return 0
     alias = "coop_previous"
-    con.execute(f"ATTACH {_q(str(published))} AS {alias} (READ_ONLY)").fetchall()
+    con.execute(f"ATTACH {sql_literal(str(published))} AS {alias} (READ_ONLY)").fetchall()
     try:
         have = {(r[0], r[1]) for r in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
@@ -631,7 +616,7 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
     if not published.exists():
         return
     alias = "coop_previous_years"
-    con.execute(f"ATTACH {_q(str(published))} AS {alias} (READ_ONLY)").fetchall()
+    con.execute(f"ATTACH {sql_literal(str(published))} AS {alias} (READ_ONLY)").fetchall()
     try:
         have = {(r[0], r[1]) for r in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
@@ -650,7 +635,7 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
                         schema, name = table.split(".")
                         if (schema, name) in have:
                             con.execute(
-                                f"INSERT INTO {table} BY NAME SELECT * REPLACE ({_q(run_id)} AS run_id) "
+                                f"INSERT INTO {table} BY NAME SELECT * REPLACE ({sql_literal(run_id)} AS run_id) "
                                 f"FROM {alias}.{schema}.{name} WHERE run_id = ? AND {outside}", [last[0][0]]).fetchall()
             con.commit()
         except BaseException:

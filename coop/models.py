@@ -27,6 +27,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from coop.db import run_in_transaction, sql_literal
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "core", "marts")
 SHARED_COLUMNS_FILE = "columns.toml"
@@ -142,10 +144,6 @@ INPUT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def _q(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def create_input_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create (if missing) the empty raw.* and ref.* input tables with their types and comments.
 
@@ -154,21 +152,10 @@ def create_input_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name, cols in INPUT_TABLES_DDL.items():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
     for name, (tdesc, cdescs) in INPUT_COMMENTS.items():
-        stmts.append(f"COMMENT ON TABLE {name} IS {_q(tdesc)}")
+        stmts.append(f"COMMENT ON TABLE {name} IS {sql_literal(tdesc)}")
         for col, d in cdescs.items():
-            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {_q(d)}")
-    _in_transaction(con, stmts)
-
-
-def _in_transaction(con: duckdb.DuckDBPyConnection, stmts: list[str]) -> None:
-    con.begin()
-    try:
-        for s in stmts:
-            con.execute(s).fetchall()
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {sql_literal(d)}")
+    run_in_transaction(con, stmts)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -323,6 +310,6 @@ def _comment(con: duckdb.DuckDBPyConnection, m: Model, shared: dict[str, str]) -
         problems.append("'@column' lines for columns the model does not have: " + ", ".join(stale))
     if problems:
         raise ModelError(f"Model {m.name} ({m.path}): " + "; ".join(problems))
-    con.execute(f"COMMENT ON TABLE {m.name} IS {_q(m.description)}").fetchall()
+    con.execute(f"COMMENT ON TABLE {m.name} IS {sql_literal(m.description)}").fetchall()
     for c in cols:
-        con.execute(f'COMMENT ON COLUMN {m.name}."{c}" IS {_q(m.columns.get(c) or shared[c])}').fetchall()
+        con.execute(f'COMMENT ON COLUMN {m.name}."{c}" IS {sql_literal(m.columns.get(c) or shared[c])}').fetchall()

@@ -1,0 +1,30 @@
+"""Small DuckDB helpers shared by the load and model steps.
+
+Public:
+    sql_literal(s) -> str                    a SQL string literal ('...' with quotes doubled)
+    run_in_transaction(con, stmts) -> None   statements in one explicit transaction
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import duckdb
+
+
+def sql_literal(s: Any) -> str:
+    """`s` as a SQL string literal: single quotes around it, inner single quotes doubled."""
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def run_in_transaction(con: duckdb.DuckDBPyConnection, stmts: Sequence[str]) -> None:
+    """Run statements in one explicit transaction (DuckDB 2 auto-commits each statement
+    otherwise); each result is fetched with `.fetchall()`. Rolled back on any error."""
+    con.begin()
+    try:
+        for s in stmts:
+            con.execute(s).fetchall()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
