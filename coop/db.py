@@ -3,11 +3,12 @@
 Public:
     sql_literal(s) -> str                    a SQL string literal ('...' with quotes doubled)
     run_in_transaction(con, stmts) -> None   statements in one explicit transaction
+    comment_statements(comments) -> list[str]  COMMENT ON TABLE/COLUMN statements
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import duckdb
 
@@ -28,3 +29,13 @@ def run_in_transaction(con: duckdb.DuckDBPyConnection, stmts: Sequence[str]) -> 
     except BaseException:
         con.rollback()
         raise
+
+
+def comment_statements(comments: Mapping[str, tuple[str, Mapping[str, str]]]) -> list[str]:
+    """COMMENT ON TABLE / COLUMN statements for {table: (table description, {column: description})}."""
+    stmts: list[str] = []
+    for name, (tdesc, cdescs) in comments.items():
+        stmts.append(f"COMMENT ON TABLE {name} IS {sql_literal(tdesc)}")
+        for col, d in cdescs.items():
+            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {sql_literal(d)}")
+    return stmts

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import duckdb
 import polars as pl
 
-from coop.db import run_in_transaction, sql_literal
+from coop.db import comment_statements, run_in_transaction, sql_literal
 from coop.paths import REFERENCE_DIR
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,7 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     stmts = ["CREATE SCHEMA IF NOT EXISTS audit"]
     for name, cols in _AUDIT_DDL.items():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
-    for name, (tdesc, cdescs) in _AUDIT_COMMENTS.items():
-        stmts.append(f"COMMENT ON TABLE {name} IS {sql_literal(tdesc)}")
-        for col, d in cdescs.items():
-            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {sql_literal(d)}")
+    stmts += comment_statements(_AUDIT_COMMENTS)
     run_in_transaction(con, stmts)
 
     districts = districts_frame(reference)
@@ -472,6 +469,17 @@ def read_ledger(published: Path) -> dict[str, dict[str, Any]]:
     return {r["source_file"]: r for r in df.to_dicts()}
 
 
+def _attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> set[tuple[str, str]]:
+    """ATTACH `path` read-only as `alias`; its (schema, table) pairs. The caller DETACHes."""
+    con.execute(f"ATTACH {sql_literal(str(path))} AS {alias} (READ_ONLY)").fetchall()
+    try:
+        return {(r[0], r[1]) for r in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
+    except BaseException:
+        con.execute(f"DETACH {alias}").fetchall()
+        raise
+
+
 def carry_audit_history(con: duckdb.DuckDBPyConnection, published: Path) -> int:
     """Copy audit.runs / audit.file_issues / audit.rejected_rows of the previous published
     warehouse into this build (ATTACH READ_ONLY; columns matched by name, so older files with
@@ -480,10 +488,8 @@ def carry_audit_history(con: duckdb.DuckDBPyConnection, published: Path) -> int:
     if not published.exists():
         return 0
     alias = "coop_previous"
-    con.execute(f"ATTACH {sql_literal(str(published))} AS {alias} (READ_ONLY)").fetchall()
+    have = _attach_read_only(con, published, alias)
     try:
-        have = {(r[0], r[1]) for r in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
         n = 0
         con.begin()
         try:
@@ -616,10 +622,8 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
     if not published.exists():
         return
     alias = "coop_previous_years"
-    con.execute(f"ATTACH {sql_literal(str(published))} AS {alias} (READ_ONLY)").fetchall()
+    have = _attach_read_only(con, published, alias)
     try:
-        have = {(r[0], r[1]) for r in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [alias]).fetchall()}
         outside = f"(year IS NULL OR year NOT BETWEEN {int(years[0])} AND {int(years[1])})"
         con.begin()
         try:

@@ -27,7 +27,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from coop.db import run_in_transaction, sql_literal
+from coop.db import comment_statements, run_in_transaction, sql_literal
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "core", "marts")
@@ -151,10 +151,7 @@ def create_input_tables(con: duckdb.DuckDBPyConnection) -> None:
     stmts = ["CREATE SCHEMA IF NOT EXISTS raw", "CREATE SCHEMA IF NOT EXISTS ref"]
     for name, cols in INPUT_TABLES_DDL.items():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
-    for name, (tdesc, cdescs) in INPUT_COMMENTS.items():
-        stmts.append(f"COMMENT ON TABLE {name} IS {sql_literal(tdesc)}")
-        for col, d in cdescs.items():
-            stmts.append(f"COMMENT ON COLUMN {name}.{col} IS {sql_literal(d)}")
+    stmts += comment_statements(INPUT_COMMENTS)
     run_in_transaction(con, stmts)
 
 
