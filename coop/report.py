@@ -522,6 +522,24 @@ def _nice_max(v: float) -> float:
     return 10 * exp
 
 
+def _svg_open(title: str, width: int, height: int) -> list[str]:
+    """Opening <svg> tag of a chart and its centred title."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'role="img" aria-label="{_esc(title)}" class="chart">',
+            f'<text x="{width / 2}" y="20" text-anchor="middle" class="ct">{_esc(title)}</text>']
+
+
+def _y_grid(vmax: float, left: float, right_x: float, top: float, ph: float) -> list[str]:
+    """Five horizontal grid lines (0 .. vmax) with their value labels on the left axis."""
+    out: list[str] = []
+    for i in range(5):
+        v = vmax * i / 4
+        yy = top + ph - ph * i / 4
+        out.append(f'<line x1="{left}" y1="{yy:.1f}" x2="{right_x}" y2="{yy:.1f}" class="grid"/>')
+        out.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" class="ax">{vn_number(v, 0)}</text>')
+    return out
+
+
 def svg_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
              *, decimals: int = 0, width: int = 560, height: int = 300, ref_line: float | None = None) -> str:
     """Vertical grouped bar chart with value labels."""
@@ -532,14 +550,8 @@ def svg_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, 
     n, k = max(len(categories), 1), max(len(series), 1)
     group_w = pw / n
     bar_w = min(40.0, group_w * 0.8 / k)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="{_esc(title)}" class="chart">',
-             f'<text x="{width / 2}" y="20" text-anchor="middle" class="ct">{_esc(title)}</text>']
-    for i in range(5):
-        v = vmax * i / 4
-        yy = top + ph - ph * i / 4
-        parts.append(f'<line x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}" class="grid"/>')
-        parts.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" class="ax">{vn_number(v, 0)}</text>')
+    parts = _svg_open(title, width, height)
+    parts += _y_grid(vmax, left, width - right, top, ph)
     for ci, cat in enumerate(categories):
         gx = left + ci * group_w + (group_w - bar_w * k) / 2
         for si, (_name, s) in enumerate(series):
@@ -570,9 +582,7 @@ def svg_hbars(title: str, labels: Sequence[str], values: Sequence[float | None],
     pw = width - left - right
     vals = [v for v in values if v is not None]
     vmax = _nice_max(max(vals + ([ref_line] if ref_line else []) + [0]))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="{_esc(title)}" class="chart">',
-             f'<text x="{width / 2}" y="20" text-anchor="middle" class="ct">{_esc(title)}</text>']
+    parts = _svg_open(title, width, height)
     for i, (lab, v) in enumerate(zip(labels, values)):
         yy = top + i * row_h
         parts.append(f'<text x="{left - 6}" y="{yy + row_h / 2 + 4:.1f}" text-anchor="end" class="ax">{_esc(lab)}</text>')
@@ -605,14 +615,8 @@ def svg_lines(title: str, xs: Sequence[Any], series: Sequence[tuple[str, Sequenc
     def px(i: int) -> float:
         return left + pad + ((pw - 2 * pad) * i / (n - 1) if n > 1 else (pw - 2 * pad) / 2)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'role="img" aria-label="{_esc(title)}" class="chart">',
-             f'<text x="{width / 2}" y="20" text-anchor="middle" class="ct">{_esc(title)}</text>']
-    for i in range(5):
-        v = vmax * i / 4
-        yy = top + ph - ph * i / 4
-        parts.append(f'<line x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}" class="grid"/>')
-        parts.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" class="ax">{vn_number(v, 0)}</text>')
+    parts = _svg_open(title, width, height)
+    parts += _y_grid(vmax, left, width - right, top, ph)
     for i, x in enumerate(xs):
         parts.append(f'<text x="{px(i):.1f}" y="{top + ph + 16}" text-anchor="middle" class="ax">{_esc(x)}</text>')
     for si, (_name, s) in enumerate(series):
