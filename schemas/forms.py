@@ -290,11 +290,11 @@ def _vocab_codes(name: str) -> list[str]:
 _REG_CODE_PATTERN = r"^[0-9-]+$"
 
 
-class HtxModel(pa.DataFrameModel):
-    reg_code: str = pa.Field(nullable=False, str_matches=_REG_CODE_PATTERN)
+class _RegisterModel(pa.DataFrameModel):
+    """Columns shared by the HTX and THT registers."""
+
     name: str = pa.Field(nullable=False)
     commune: Optional[str] = pa.Field(nullable=True)
-    kind: str = pa.Field(nullable=False, isin=_vocab_codes("kind"))
     established_on: _dt.date = pa.Field(nullable=False)
     sector: str = pa.Field(nullable=False, isin=_vocab_codes("sector"))
     status: str = pa.Field(nullable=False, isin=_vocab_codes("status"))
@@ -303,30 +303,22 @@ class HtxModel(pa.DataFrameModel):
     revenue: Optional[float] = pa.Field(nullable=True, ge=0)
     profit: Optional[float] = pa.Field(nullable=True)
     income: Optional[float] = pa.Field(nullable=True, ge=0)
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+class HtxModel(_RegisterModel):
+    reg_code: str = pa.Field(nullable=False, str_matches=_REG_CODE_PATTERN)
+    kind: str = pa.Field(nullable=False, isin=_vocab_codes("kind"))
     rating: Optional[str] = pa.Field(nullable=True, isin=_vocab_codes("rating"))
     ocop_stars: Optional[int] = pa.Field(nullable=True, isin=[3, 4, 5])
     high_tech: bool = pa.Field(nullable=False)
 
-    class Config:
-        strict = False
-        coerce = False
 
-
-class ThtModel(pa.DataFrameModel):
-    name: str = pa.Field(nullable=False)
-    commune: Optional[str] = pa.Field(nullable=True)
-    established_on: _dt.date = pa.Field(nullable=False)
-    sector: str = pa.Field(nullable=False, isin=_vocab_codes("sector"))
-    status: str = pa.Field(nullable=False, isin=_vocab_codes("status"))
-    members: int = pa.Field(nullable=False, ge=0)
-    workers: Optional[int] = pa.Field(nullable=True, ge=0)
-    revenue: Optional[float] = pa.Field(nullable=True, ge=0)
-    profit: Optional[float] = pa.Field(nullable=True)
-    income: Optional[float] = pa.Field(nullable=True, ge=0)
-
-    class Config:
-        strict = False
-        coerce = False
+class ThtModel(_RegisterModel):
+    """Form THT: the shared register columns only (no reg_code)."""
 
 
 class HoTroModel(pa.DataFrameModel):
