@@ -577,7 +577,12 @@ def svg_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, 
 def svg_hbars(title: str, labels: Sequence[str], values: Sequence[float | None], *, decimals: int = 0,
               unit: str = "", width: int = 560, ref_line: float | None = None, colors: Sequence[str] | None = None) -> str:
     """Horizontal bar chart, one bar per label (long Vietnamese names fit)."""
-    left, right, top, row_h = 190, 70, 36, 26
+    # The label column grows with the longest label (about 6.5 px a character at the axis
+    # font size) so long Vietnamese indicator names are not clipped; the plot keeps its width.
+    longest = max((len(lab) for lab in labels), default=0)
+    left = max(120, min(360, int(longest * 6.5) + 16))
+    right, top, row_h = 70, 36, 26
+    width += max(0, left - 190)
     height = top + row_h * max(len(labels), 1) + 16
     pw = width - left - right
     vals = [v for v in values if v is not None]
