@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from xlsxwriter.utility import xl_col_to_name
 
 from coop.exports import SafeWorkbook
 from coop.template import TemplateColumn, slug, template_columns, valid_example
@@ -291,10 +292,11 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | 
 # ------------------------------------------------------------------ re-reading the source rows
 @dataclass
 class SourceSheet:
-    header: list[Any]                 # header cell per column (lowest non-empty header cell above)
-    rows: dict[int, list[Any]]        # Excel row number -> cells as sent
+    # every index below is the 0-based Excel column (0 is A), whatever column the used range starts at
+    header: list[Any]                 # header cell per Excel column (lowest non-empty header cell above)
+    rows: dict[int, list[Any]]        # Excel row number -> cells as sent, per Excel column
     header_row: int | None = None
-    columns: dict[str, int] = field(default_factory=dict)   # canonical column -> index (reader's match)
+    columns: dict[str, int] = field(default_factory=dict)   # canonical column -> Excel column (reader's match)
     form: str | None = None                                   # form recognised by the reader
 
 
@@ -356,15 +358,17 @@ def _read_with_reader(path: Path, sheet: str | None, row_numbers: list[int]) -> 
     if sh is None:
         return None
     found = find_header(sh)
-    header: list[Any] = list(found[2]) if found else [None] * sh.width
+    # the reader's grid starts at the first used column: pad it so index k is Excel column k
+    pad: list[Any] = [None] * sh.first_column
+    header: list[Any] = pad + (list(found[2]) if found else [None] * sh.width)
     hrow = sh.row_numbers[found[1]] if found else None
     index = {rn: i for i, rn in enumerate(sh.row_numbers)}
-    rows = {rn: [sh.columns[j][index[rn]] for j in range(sh.width)] for rn in row_numbers if rn in index}
+    rows = {rn: pad + [sh.columns[j][index[rn]] for j in range(sh.width)] for rn in row_numbers if rn in index}
     cols: dict[str, int] = {}
     if found:
         from schemas.forms import header_map
 
-        cols = header_map(found[0], list(found[2]))
+        cols = {k: sh.first_column + j for k, j in header_map(found[0], list(found[2])).items()}
     return SourceSheet(header, rows, hrow, cols, found[0] if found else None)
 
 
@@ -401,7 +405,8 @@ def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers:
 
 
 def fault_column(src: SourceSheet, cell: RejectedCell) -> int | None:
-    """Index of the cell at fault in the source row: by header alias, else by the raw value."""
+    """0-based Excel column of the cell at fault in the source row: by header alias, else by
+    the raw value."""
     if cell.column_name in src.columns:
         return src.columns[cell.column_name]
     names = _aliases().get(cell.column_name or "", set())
@@ -498,9 +503,13 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
                 continue
             wb.write(ws, 1, 0, (f"Dòng tiêu đề cột: dòng {src.header_row}. " if src.header_row else "")
                      + "Ô tô đỏ là ô bị lỗi (di chuột vào ô để xem lý do).", {"italic": True})
+            # source Excel column k is output column 1 + k, under its own letter (row 3)
+            width = max([len(src.header), *(len(v) for v in src.rows.values())])
+            wb.write(ws, 2, 0, "Cột", HEAD)
+            wb.write_row(ws, 2, 1, [xl_col_to_name(k) for k in range(width)], HEAD)
             wb.write(ws, 3, 0, "Dòng", HEAD)
             wb.write_row(ws, 3, 1, [h if h is not None else "" for h in src.header], HEAD)
-            wb.write(ws, 3, len(src.header) + 1, "Lý do", HEAD)
+            wb.write(ws, 3, width + 1, "Lý do", HEAD)
             r_out = 4
             for rn in row_numbers:
                 values = src.rows.get(rn)
@@ -518,10 +527,10 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
                                          {"x_scale": 2.5, "y_scale": 1.5})
                     else:
                         wb.write(ws, r_out, 1 + i, v, {"border": 1})
-                wb.write(ws, r_out, len(src.header) + 1, "; ".join(c.reason for c in mine), {"text_wrap": True})
+                wb.write(ws, r_out, width + 1, "; ".join(c.reason for c in mine), {"text_wrap": True})
                 r_out += 1
-            ws.set_column(1, len(src.header), 16)
-            ws.set_column(len(src.header) + 1, len(src.header) + 1, 60)
+            ws.set_column(1, width, 16)
+            ws.set_column(width + 1, width + 1, 60)
             ws.freeze_panes(4, 1)
 
         ws = wb.add_worksheet("Tệp bị từ chối")

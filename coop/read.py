@@ -4,7 +4,8 @@ layout rows skipped).
 
 Cell types (checked with fastexcel 0.21 by experiment):
 - Each sheet is loaded three times with `header_row=None, skip_rows=0` (so row 0 is Excel
-  row 1 even when the used range starts lower; the first used *column* is column 0) and
+  row 1 even when the used range starts lower; the first used *column* is column 0, its
+  Excel index given by fastexcel's `ColumnInfo.absolute_index` -> `Sheet.first_column`) and
   the dtypes "string", "float" and "datetime". `to_arrow_with_errors()` lists the cells
   that did not fit the dtype, with calamine's cell variant in the detail text:
   `String("…")`, `Bool(true)`, `Error(NA)`, `DateTime(…)`, `DateTimeIso("2020-01-02")` (ODS),
@@ -68,7 +69,8 @@ class Sheet:
     """One sheet as a grid: `columns[j][i]` is the typed value of the cell in grid column j,
     grid row i (None for empty; str for text; float for numbers; datetime for dates; bool;
     an Excel error as its text "#N/A"); `kinds[j][i]` its kind (CELL_*, None for empty);
-    `row_numbers[i]` the Excel row number (1-based) of grid row i."""
+    `row_numbers[i]` the Excel row number (1-based) of grid row i; grid column j is Excel
+    column `first_column + j` (0-based: 0 is A) — the grid starts at the first used column."""
 
     name: str
     visible: bool
@@ -76,6 +78,7 @@ class Sheet:
     columns: list[list[Any]]
     kinds: list[list[str | None]]
     error: str | None = None            # the sheet could not be read (the others still are)
+    first_column: int = 0               # 0-based Excel column of grid column 0 (0 for CSV)
 
     @property
     def height(self) -> int:
@@ -211,7 +214,9 @@ def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
         elif "Duration(" in e.detail and kinds[j][i] == CELL_NUMBER:
             kinds[j][i] = CELL_TEXT
             columns[j][i] = texts[j][i]
-    return Sheet(name, visible, list(range(1, height + 1)), columns, kinds)
+    cols_info = s_sheet.available_columns()
+    first_column = cols_info[0].absolute_index if cols_info else 0
+    return Sheet(name, visible, list(range(1, height + 1)), columns, kinds, first_column=first_column)
 
 
 def _decode(data: bytes) -> str:

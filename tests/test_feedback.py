@@ -201,3 +201,51 @@ def test_nfd_folder_on_disk_is_found(tmp_path):
     found = resolve_source(tmp_path, "2019/Lương Sơn/a.csv")
     assert found is not None and found.read_text(encoding="utf-8") == "x"
     assert resolve_source(tmp_path, "2019/Lương Sơn/b.csv") is None
+
+
+def test_sheet_starting_at_c4_is_shown_at_its_own_excel_columns(tmp_path):
+    """Used range C4:I6: the reader's grid starts at column C, the clerk's file at A. The row
+    as sent must sit under its own letters, the faulty date in F (not D), row 6 as row 6."""
+    import xlsxwriter
+
+    from coop.ingest import ingest_file
+
+    raw = tmp_path / "raw"
+    (raw / "2020" / "lac-son").mkdir(parents=True)
+    src = raw / "2020" / "lac-son" / "lech.xlsx"
+    wb = xlsxwriter.Workbook(src)
+    ws = wb.add_worksheet("DS HTX")
+    ws.write_row(3, 2, HEADER)  # C4: STT, D4 Mã số HTX, E4 Tên HTX, F4 Ngày cấp đăng ký, ..., I4 Thành viên
+    ws.write_row(4, 2, [1, "5400100001", "HTX Nông nghiệp Ân Nghĩa", "06/05/2019", "Nông nghiệp",
+                        "Đang hoạt động", 12])
+    ws.write_row(5, 2, [2, "5400100002", "HTX Vận tải Mường Vang", "31/02/2020", "Nông nghiệp",
+                        "Đang hoạt động", 9])  # F6: no 31 February
+    wb.close()
+
+    from coop.read import read_sheets
+
+    assert read_sheets(src)[0].first_column == 2  # C, as openpyxl/Excel number it (A=0)
+    # the pipeline's own verdict on the file, recorded as the warehouse would
+    res = ingest_file(src, raw_dir=raw)
+    rejected = [(res.source_file, r["sheet"], r["row_number"], r["column_name"], r["raw_value"], r["reason"])
+                for r in res.rejected_rows.iter_rows(named=True)]
+    assert [(r[2], r[3], r[4]) for r in rejected] == [(6, "established_on", "31/02/2020")]
+    wh = make_fixture_warehouse(tmp_path / "wh.duckdb", rejected=rejected)
+
+    (path,) = build_feedback(2020, wh, tmp_path / "out", raw, district="Lạc Sơn")
+    sheet = openpyxl.load_workbook(path)["Dòng gốc 1"]
+    # output column A holds the Excel row number; source column k (A=0) is output column k+2
+    letters = [c.value for c in sheet[3]]
+    assert letters[:10] == ["Cột", "A", "B", "C", "D", "E", "F", "G", "H", "I"]
+    assert [c.value for c in sheet[4]][:10] == ["Dòng", "", "", *HEADER]
+    row = [c.value for c in sheet[5]]
+    assert row[0] == 6
+    assert row[1] is None and row[2] is None  # A6, B6 are empty in the clerk's file
+    assert row[3] == 2 and row[5] == "HTX Vận tải Mường Vang"
+    # the faulty value under "F", highlighted, with the reason; nothing else red
+    assert sheet["G3"].value == "F" and sheet["G5"].value == "31/02/2020"
+    red = {c.coordinate for r in sheet.iter_rows(min_row=5) for c in r
+           if c.fill.fgColor.rgb and c.fill.fgColor.rgb.endswith("F4B6B6")}
+    assert red == {"G5"}
+    assert sheet["G5"].comment is not None and "31/02/2020" in sheet["G5"].comment.text
+    assert sheet["K4"].value == "Lý do"
