@@ -250,6 +250,8 @@ def report_file_name(summary: RunSummary | Mapping[str, Any]) -> str:
         started = started.replace(tzinfo=timezone.utc)
     stamp = started.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_id = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(s.get("run_id") or "unknown"))
+    if run_id.startswith(stamp):  # coop's run ids already begin with their start time
+        return f"run-{run_id}.md"
     return f"run-{stamp}-{run_id}.md"
 
 

@@ -139,3 +139,13 @@ def test_progress_tick_from_worker_threads(caplog):
     assert len(msgs) == 10 and msgs[-1].startswith("Reading files: 40/40")
     progress_tick("after the block: no-op")
     assert len(caplog.records) == 10
+
+
+def test_report_file_name_does_not_repeat_a_timestamp_the_run_id_carries():
+    from datetime import datetime, timezone
+
+    from coop.reports import report_file_name
+
+    started = datetime(2026, 11, 27, 0, 31, 54, tzinfo=timezone.utc)
+    assert report_file_name({"run_id": "20261127T003154Z-dc3bd5", "started_at": started}) == "run-20261127T003154Z-dc3bd5.md"
+    assert report_file_name({"run_id": "abc123", "started_at": started}) == "run-20261127T003154Z-abc123.md"
