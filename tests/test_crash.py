@@ -211,3 +211,93 @@ def test_sigkill_at_stage(world, stage, tmp_path):
         con.close()
     assert runs[-1][1] == "published" and runs[-1][0] != world["run_a"]
     assert changed == [("changed",)]
+
+
+def _alive(pid: int, starttime: int) -> bool:
+    """The very process (same pid and start time) still runs (a zombie does not count)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = raw[raw.rfind(")") + 2:].split()  # state, ppid, ..., starttime (field 22)
+    return fields[0] != "Z" and int(fields[19]) == starttime
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_sigkill_ephemeral_prefect_server_is_reaped(world, tmp_path):
+    """The default operator path: no PREFECT_API_URL, so `coop run` starts Prefect's ephemeral
+    API server as a child process. SIGKILL of the run alone (as a real crash) orphans that
+    server; the run recorded it (pid, start time) in the lock file, and the next plain
+    `coop run` stops it, cleans up and publishes A's marts."""
+    from ops_helpers import clean_env
+
+    from coop.lock import lock_path
+
+    wh_dir = tmp_path / "wh"
+    shutil.copytree(world["wh_a"].parent, wh_dir)
+    wh = wh_dir / world["wh_a"].name
+    before = _sha(wh)
+    markers = tmp_path / "markers"
+    log = tmp_path / "killed-run.log"
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    env = clean_env(PREFECT_HOME=str(home))  # no PREFECT_API_URL: ephemeral mode
+    assert "PREFECT_API_URL" not in env
+    cmd = [*COOP, "run", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh)]
+
+    children: list[dict] = []
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            cmd, env=dict(env, COOP_TEST_PAUSE_AT="models", COOP_TEST_PAUSE_DIR=str(markers)),
+            stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + MARKER_TIMEOUT
+        while not (markers / "models").exists():
+            if proc.poll() is not None:
+                pytest.fail(f"run ended (exit {proc.returncode}) before models:\n{log.read_text(errors='replace')[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"stage 'models' not reached in {MARKER_TIMEOUT} s")
+            time.sleep(0.1)
+        children = json.loads(lock_path(wh).read_text(encoding="utf-8")).get("children") or []
+        servers = [c for c in children if "prefect" in _cmdline(c["pid"]) or "uvicorn" in _cmdline(c["pid"])]
+        assert servers, f"no Prefect server among the recorded children {children}: " + "; ".join(
+            _cmdline(c["pid"]) for c in children)
+
+        os.kill(proc.pid, signal.SIGKILL)  # the run only, not its process group: a real crash
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        orphan_alive = {c["pid"]: _alive(c["pid"], c["starttime"]) for c in servers}
+        # record which: normally the orphan outlives its parent (nothing stops it)
+        print(f"ephemeral server child(ren) alive right after the kill: {orphan_alive}")
+
+        assert _sha(wh) == before, "published warehouse changed by a run killed at 'models'"
+        assert _marts(wh) == world["marts_a"]
+
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=tmp_path)
+        assert res.returncode == 0, res.stdout + res.stderr
+        for c in children:
+            assert not _alive(c["pid"], c["starttime"]), f"orphan {c['pid']} ({_cmdline(c['pid'])}) still running"
+        assert _leftovers(wh) == []
+        assert _sha(wh) != before, "the recovery run must publish a new build"
+        assert _marts(wh)["province_indicators"] == world["marts_a"]["province_indicators"]
+    finally:
+        for c in children:  # whatever the test leaves: the recorded children, then the group
+            if _alive(c["pid"], c["starttime"]):
+                try:
+                    os.kill(c["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
