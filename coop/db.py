@@ -2,13 +2,15 @@
 
 Public:
     sql_literal(s) -> str                    a SQL string literal ('...' with quotes doubled)
+    transaction(con)                         context manager: BEGIN, COMMIT, ROLLBACK on any error
     run_in_transaction(con, stmts) -> None   statements in one explicit transaction
     comment_statements(comments) -> list[str]  COMMENT ON TABLE/COLUMN statements
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Sequence
 
 import duckdb
 
@@ -18,17 +20,24 @@ def sql_literal(s: Any) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def run_in_transaction(con: duckdb.DuckDBPyConnection, stmts: Sequence[str]) -> None:
-    """Run statements in one explicit transaction (DuckDB 2 auto-commits each statement
-    otherwise); each result is fetched with `.fetchall()`. Rolled back on any error."""
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One explicit transaction (DuckDB 2 auto-commits statement by statement otherwise):
+    committed when the block ends, rolled back on any error (KeyboardInterrupt included)."""
     con.begin()
     try:
-        for s in stmts:
-            con.execute(s).fetchall()
+        yield con
         con.commit()
     except BaseException:
         con.rollback()
         raise
+
+
+def run_in_transaction(con: duckdb.DuckDBPyConnection, stmts: Sequence[str]) -> None:
+    """Run statements in one explicit transaction; each result is fetched with `.fetchall()`."""
+    with transaction(con):
+        for s in stmts:
+            con.execute(s).fetchall()
 
 
 def comment_statements(comments: Mapping[str, tuple[str, Mapping[str, str]]]) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import duckdb
 import polars as pl
 
-from coop.db import comment_statements, run_in_transaction, sql_literal
+from coop.db import comment_statements, run_in_transaction, sql_literal, transaction
 from coop.paths import REFERENCE_DIR
 
 log = logging.getLogger(__name__)
@@ -159,16 +159,11 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     merged.setdefault("storage_version", sv or "native")
     settings_df = pl.DataFrame({"key": list(merged), "value": list(merged.values())},
                                schema={"key": pl.String, "value": pl.String})
-    con.begin()
-    try:
+    with transaction(con):
         con.execute("DELETE FROM ref.districts").fetchall()
         con.execute("INSERT INTO ref.districts BY NAME SELECT * FROM districts").fetchall()
         con.execute("DELETE FROM ref.settings").fetchall()
         con.execute("INSERT INTO ref.settings BY NAME SELECT * FROM settings_df").fetchall()
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:
@@ -315,8 +310,7 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
     for i in extra_issues:
         issues.append(_issue_dict(i))
 
-    con.begin()
-    try:
+    with transaction(con):
         for form, frames in per_form.items():
             table = FORM_TABLES[form]
             if not frames:
@@ -347,10 +341,6 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
                 pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[1], return_dtype=pl.String).alias("district_code"),
             )
             con.execute("INSERT INTO audit.file_issues BY NAME SELECT * FROM iss").fetchall()
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     return stats
 
 
@@ -409,13 +399,8 @@ def record_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[RunRecord]) -> No
         "status": pl.String, "kind": pl.String, "files_seen": pl.Int32, "files_loaded": pl.Int32,
         "files_rejected": pl.Int32, "rows_loaded": pl.Int64, "rows_rejected": pl.Int64, "years": pl.String,
         "backfill_years": pl.String, "message": pl.String}).select(cols)
-    con.begin()
-    try:
+    with transaction(con):
         con.execute("INSERT INTO audit.runs BY NAME SELECT * FROM df").fetchall()
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
 
 
 @dataclass
@@ -440,15 +425,10 @@ def record_files(con: duckdb.DuckDBPyConnection, rows: Sequence[LedgerRow]) -> N
         "source_file": pl.String, "file_hash": pl.String, "size": pl.Int64, "modified_at": pl.Datetime("us"),
         "status": pl.String, "year": pl.Int32, "district_code": pl.String, "rows_loaded": pl.Int64,
         "rows_rejected": pl.Int64, "first_seen_run": pl.String, "last_run": pl.String})
-    con.begin()
-    try:
+    with transaction(con):
         con.execute("DELETE FROM audit.files").fetchall()
         if data:
             con.execute("INSERT INTO audit.files BY NAME SELECT * FROM df").fetchall()
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
 
 
 def read_ledger(published: Path) -> dict[str, dict[str, Any]]:
@@ -491,8 +471,7 @@ def carry_audit_history(con: duckdb.DuckDBPyConnection, published: Path) -> int:
     have = _attach_read_only(con, published, alias)
     try:
         n = 0
-        con.begin()
-        try:
+        with transaction(con):
             for table in ("audit.runs", "audit.file_issues", "audit.rejected_rows"):
                 schema, name = table.split(".")
                 if (schema, name) not in have:
@@ -505,10 +484,6 @@ def carry_audit_history(con: duckdb.DuckDBPyConnection, published: Path) -> int:
                 con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {alias}.{schema}.{name}").fetchall()
                 if table == "audit.runs":
                     n = con.execute(f"SELECT count(*) FROM {alias}.audit.runs").fetchall()[0][0]
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
     finally:
         con.execute(f"DETACH {alias}").fetchall()
     return n
@@ -625,8 +600,7 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
     have = _attach_read_only(con, published, alias)
     try:
         outside = f"(year IS NULL OR year NOT BETWEEN {int(years[0])} AND {int(years[1])})"
-        con.begin()
-        try:
+        with transaction(con):
             for table in FORM_TABLES.values():
                 schema, name = table.split(".")
                 if (schema, name) in have:
@@ -641,10 +615,6 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
                             con.execute(
                                 f"INSERT INTO {table} BY NAME SELECT * REPLACE ({sql_literal(run_id)} AS run_id) "
                                 f"FROM {alias}.{schema}.{name} WHERE run_id = ? AND {outside}", [last[0][0]]).fetchall()
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
     finally:
         con.execute(f"DETACH {alias}").fetchall()
 
