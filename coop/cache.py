@@ -304,7 +304,7 @@ class PlannedFile:
     source_file: str
     path: Path
     year: int | None
-    district_code: str | None
+    unit_code: str | None
     size: int
     mtime_ns: int
     file_hash: str
@@ -399,7 +399,7 @@ def make_plan(raw_files: Sequence[Any], raw_dir: Path, state: Path, previous: Ma
         year = _attr(raw, "year")
         key = cache_key(fp, h.file_hash, s)
         read = key not in have or (backfill_years is not None and in_years(year, backfill_years))
-        files.append(PlannedFile(raw, s, p, year, _attr(raw, "district_code"), h.size, h.mtime_ns, h.file_hash,
+        files.append(PlannedFile(raw, s, p, year, _attr(raw, "unit_code"), h.size, h.mtime_ns, h.file_hash,
                                  status, key, read, h.hashed_now))
     current = set(sources) | set(issue_paths)
     removed = sorted(s for s, r in previous.items()
@@ -506,7 +506,7 @@ def plan_from_discovery(raw_files: Sequence[Any], issues: Sequence[Any], raw_dir
         if p.is_file():
             issue_paths[str(s)] = p
             y = _issue_value(i, "year")
-            issue_where[str(s)] = (y, _issue_value(i, "district_code")) if y is not None else _where_from_path(str(s))
+            issue_where[str(s)] = (y, _issue_value(i, "unit_code")) if y is not None else _where_from_path(str(s))
     previous = read_ledger(Path(warehouse))
     plan = make_plan(raw_files, raw_dir, state_dir(warehouse), previous, issue_paths, years, backfill_years)
     plan.issue_where = issue_where
@@ -572,7 +572,7 @@ def _failed_result(f: PlannedFile, exc: BaseException) -> Any:
     reason = f"Không đọc được tệp: {type(exc).__name__}: {exc} [unreadable_file]"
     issue = ingest.FileIssue(source_file=f.source_file, sheet=None, reason_code="unreadable_file",
                              reason=reason, severity="rejected")
-    return ingest.FileResult(source_file=f.source_file, year=f.year, district_code=f.district_code,
+    return ingest.FileResult(source_file=f.source_file, year=f.year, unit_code=f.unit_code,
                              file_hash=f.file_hash, modified_at=f.modified_at, forms={},
                              rejected_rows=pl.DataFrame(schema=ingest.REJECTED_ROW_SCHEMA),
                              file_issues=[issue], sheets=[])
@@ -626,18 +626,16 @@ def superseded_issues(results: Sequence[Any], selected: Sequence[Any]) -> list[d
 
 
 def fill_summary_load(summary: Any, built: Any, reference: Any) -> None:
-    from coop.load import districts_frame
-
-    names = {r["district_code"]: r["district_name"] for r in districts_frame(reference).to_dicts()}
+    names = {u.code: u.name for u in reference.units}
     per: dict[tuple, dict[str, Any]] = {}
     for fl in built.stats.files.values():
-        key = (fl.year, fl.district_code)
-        d = per.setdefault(key, {"year": fl.year, "district_code": fl.district_code,
-                                 "district_name": names.get(fl.district_code) if fl.district_code else "Tỉnh (province)",
+        key = (fl.year, fl.unit_code)
+        d = per.setdefault(key, {"year": fl.year, "unit_code": fl.unit_code,
+                                 "unit_name": names.get(fl.unit_code) if fl.unit_code else "Tỉnh (province)",
                                  "rows_loaded": 0, "rows_rejected": 0})
         d["rows_loaded"] += fl.rows_loaded
         d["rows_rejected"] += fl.rows_rejected
-    summary.districts = sorted(per.values(), key=lambda d: (d["year"] or 0, d["district_code"] is None, d["district_code"] or ""))
+    summary.districts = sorted(per.values(), key=lambda d: (d["year"] or 0, d["unit_code"] is None, d["unit_code"] or ""))
     summary.quarantine = dict(built.quarantine)
     summary.file_issues = list(built.issues)
     summary.rows_loaded = built.rows_loaded

@@ -17,7 +17,8 @@ from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 
 app = typer.Typer(
     name="coop",
-    help="Province collective-economy warehouse: district spreadsheets in, DuckDB indicators out.",
+    help="Province collective-economy warehouse: district (to 2024) and commune (from 2025) spreadsheets in, "
+         "DuckDB indicators out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -29,8 +30,23 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-RawDir = Annotated[Path, typer.Option("--raw-dir", help="Folder of district files: <year>/<district>/<file>.")]
+RawDir = Annotated[Path, typer.Option("--raw-dir", help="Folder of unit files: <year>/<district or commune>/<file>.")]
 Warehouse = Annotated[Path, typer.Option("--warehouse", help="Published DuckDB file.")]
+
+
+@app.callback()
+def main(
+    province: Annotated[Optional[str], typer.Option(
+        "--province", envvar="COOP_PROVINCE",
+        help="Today's province served: GSO code or name (default from coop.toml: 25 Phú Thọ); VN = whole country.",
+    )] = None,
+) -> None:
+    """Options for every command."""
+    import os
+
+    if province:
+        # one setting for the whole command, Prefect flows and child processes included
+        os.environ["COOP_PROVINCE"] = province
 
 
 def parse_years(spec: str | None) -> tuple[int, int] | None:
@@ -54,7 +70,9 @@ def parse_years(spec: str | None) -> tuple[int, int] | None:
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Spreadsheets to check (.xlsx .xls .ods .csv).")],
-    district: Annotated[Optional[str], typer.Option(help="District (code or name) when the path does not say.")] = None,
+    district: Annotated[Optional[str], typer.Option(
+        "--unit", "--district",
+        help="Reporting unit (code or name: a commune from 2025, a district up to 2024) when the path does not say.")] = None,
     year: Annotated[Optional[int], typer.Option(help="Report year when the path does not say.")] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
 ) -> None:

@@ -2,9 +2,12 @@
 
 Rules (forms.md "Where files go", reason codes of docs/architecture.md):
 - `<year>` is four digits; any other top-level folder -> `invalid_year_folder` (each file in it).
-- `<district>` is matched with `Reference.find_district` (code or name) or is the province
-  folder (`province`, `tinh`, `tỉnh`); else `unknown_district`; a unit outside its validity
-  for the year (Kỳ Sơn after 2019) -> `district_not_valid_for_year`.
+- `<unit>` is matched with `Reference.find_unit(folder, year)` (code or name; districts up
+  to 2024, today's communes from 2025, units.md) or is the province folder (`province`,
+  `tinh`, `tỉnh`); else the match's reason: `unknown_district` / `unknown_commune`,
+  `ambiguous_unit` (candidates listed), `district_after_reform` (a district folder from
+  2025), `commune_before_reform` (a commune of today before 2025),
+  `district_not_valid_for_year` (Kỳ Sơn after 2019).
 - Files not exactly at `<year>/<district>/<file>` -> `misplaced_file`.
 - Extensions .xlsx .xlsm .xls .ods .csv (any case) are read; others -> `unsupported_file_type`.
 - A file that cannot even be stat'ed (broken link) -> `unreadable_file`.
@@ -22,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from coop.reference import District, Reference
+from coop.reference import Reference, Unit, UnitMatch
 
 __all__ = ["RawFile", "FileIssue", "discover", "SUPPORTED_EXTENSIONS", "is_skipped_name", "file_issue"]
 
@@ -48,17 +51,22 @@ class RawFile:
     path: Path
     source_file: str  # relative POSIX path under the raw folder
     year: int
-    district: District | None  # None = province folder
+    unit: Unit | None  # the reporting unit (district or commune); None = province folder
     size: int
     modified_at: datetime  # UTC, from mtime
 
     @property
-    def district_code(self) -> str | None:
-        return self.district.code if self.district is not None else None
+    def unit_code(self) -> str | None:
+        return self.unit.code if self.unit is not None else None
+
+    @property
+    def district(self) -> Unit | None:
+        """The reporting unit (named for the district era; a commune from 2025)."""
+        return self.unit
 
     @property
     def is_province(self) -> bool:
-        return self.district is None
+        return self.unit is None
 
 
 def file_issue(source_file: str, reason_code: str, message: str, *, sheet: str | None = None,
@@ -91,7 +99,7 @@ def discover(raw_root: Path, reference: Reference,
     issues: list[FileIssue] = []
     if not raw_root.is_dir():
         return files, issues
-    district_cache: dict[str, District | None | str] = {}
+    unit_cache: dict[tuple[str, int], UnitMatch | None] = {}
 
     for path in _walk(raw_root):
         rel = path.relative_to(raw_root)
@@ -115,25 +123,14 @@ def discover(raw_root: Path, reference: Reference,
             continue
         year = int(year_text)
         folder = parts[1]
-        if folder not in district_cache:
-            if reference.is_province_folder(folder):
-                district_cache[folder] = "province"
-            else:
-                district_cache[folder] = reference.find_district(folder)
-        found = district_cache[folder]
-        if found is None:
-            issues.append(file_issue(
-                source, "unknown_district",
-                f"Không nhận ra huyện/thành phố '{folder}' (ghi tên hoặc mã huyện, ví dụ lac-son hoặc 157)"))
+        if (folder, year) not in unit_cache:
+            unit_cache[(folder, year)] = (None if reference.is_province_folder(folder)
+                                          else reference.find_unit(folder, year))
+        match = unit_cache[(folder, year)]
+        if match is not None and not match.ok:
+            issues.append(file_issue(source, match.reason_code or "unknown_district", match.message or folder))
             continue
-        district: District | None = None if found == "province" else found  # type: ignore[assignment]
-        if district is not None and not district.valid_in(year):
-            until = f" (không còn từ ngày {district.valid_to:%d/%m/%Y})" if district.valid_to else ""
-            since = f" (từ {district.valid_from:%d/%m/%Y})" if district.valid_from and district.valid_from.year > year else ""
-            issues.append(file_issue(
-                source, "district_not_valid_for_year",
-                f"Đơn vị '{district.name}' ({district.code}) không tồn tại vào năm {year}{until}{since}"))
-            continue
+        unit = match.unit if match is not None else None
         if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
             issues.append(file_issue(
                 source, "unsupported_file_type",
@@ -150,7 +147,7 @@ def discover(raw_root: Path, reference: Reference,
             path=path,
             source_file=source,
             year=year,
-            district=district,
+            unit=unit,
             size=st.st_size,
             modified_at=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
         ))

@@ -36,7 +36,7 @@ import polars as pl
 
 from coop.discover import FileIssue, RawFile, file_issue
 from coop.read import FormSheet, ReadError, Sheet, form_sheet, read_sheets
-from coop.reference import District, Reference
+from coop.reference import Reference, Unit as District
 from coop.values import CellError, format_raw
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class SheetInfo:
 class FileResult:
     source_file: str            # path relative to the raw folder, POSIX separators
     year: int | None
-    district_code: str | None   # None for the province folder
+    unit_code: str | None   # None for the province folder
     file_hash: str              # sha256 of the bytes
     modified_at: datetime
     forms: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -388,7 +388,7 @@ def _from_raw_dir(path: Path, raw_dir: Path, reference: Reference) -> RawFile:
     rel = path.resolve().relative_to(Path(raw_dir).resolve())
     parts = rel.parts
     year = int(parts[0])
-    district = None if reference.is_province_folder(parts[1]) else reference.find_district(parts[1])
+    district = None if reference.is_province_folder(parts[1]) else reference.find_unit(parts[1], year).unit
     st = path.stat()
     return RawFile(path, rel.as_posix(), year, district, st.st_size,
                    datetime.fromtimestamp(st.st_mtime, tz=timezone.utc))
@@ -427,7 +427,7 @@ def select_submissions(results: list[FileResult]) -> list[FileResult]:
     groups: dict[tuple, list[int]] = defaultdict(list)
     for idx, r in enumerate(results):
         if not r.rejected:
-            groups[(r.year, r.district_code)].append(idx)
+            groups[(r.year, r.unit_code)].append(idx)
     lost: dict[int, dict[str, int]] = defaultdict(dict)   # loser idx -> form -> winner idx
     for idxs in groups.values():
         if len(idxs) < 2:

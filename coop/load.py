@@ -11,12 +11,12 @@ only ATTACHed READ_ONLY to carry its audit history over).
     record_files(con, ledger_rows) ; record_run(con, RunRecord(...))
 
 Lineage on every raw row: `source_file, sheet, row_number` (from reading) and
-`year, district_code, file_hash, run_id` (added here).
+`year, unit_code, file_hash, run_id` (added here).
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from coop.db import comment_statements, run_in_transaction, sql_literal, transaction
-from coop.paths import REFERENCE_DIR
+from coop.reference import Reference, Unit, load_reference
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,14 @@ _AUDIT_DDL: dict[str, str] = {
     rows_rejected BIGINT, years VARCHAR, backfill_years VARCHAR, message VARCHAR)""",
     "audit.file_issues": """(
     run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, reason VARCHAR, reason_code VARCHAR,
-    severity VARCHAR, year INTEGER, district_code VARCHAR)""",
+    severity VARCHAR, year INTEGER, unit_code VARCHAR)""",
     "audit.rejected_rows": """(
     run_id VARCHAR, source_file VARCHAR, sheet VARCHAR, row_number BIGINT, column_name VARCHAR,
-    raw_value VARCHAR, reason VARCHAR, reason_code VARCHAR, year INTEGER, district_code VARCHAR,
+    raw_value VARCHAR, reason VARCHAR, reason_code VARCHAR, year INTEGER, unit_code VARCHAR,
     file_hash VARCHAR)""",
     "audit.files": """(
     source_file VARCHAR, file_hash VARCHAR, size BIGINT, modified_at TIMESTAMP, status VARCHAR,
-    year INTEGER, district_code VARCHAR, rows_loaded BIGINT, rows_rejected BIGINT,
+    year INTEGER, unit_code VARCHAR, rows_loaded BIGINT, rows_rejected BIGINT,
     first_seen_run VARCHAR, last_run VARCHAR)""",
 }
 
@@ -94,7 +94,7 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "reason_code": "Mã lý do — reason code (e.g. unknown_district, unrecognized_sheet, superseded)",
         "severity": "Mức độ — rejected (unusable) | ignored (listed only) | superseded (replaced by a newer resubmission)",
         "year": "Năm báo cáo — report year from the folder (NULL when the folder is not a year)",
-        "district_code": "Mã huyện — district code from the folder (NULL for the province folder or when unknown)",
+        "unit_code": "Mã huyện — district code from the folder (NULL for the province folder or when unknown)",
     }),
     "audit.rejected_rows": ("Dòng bị cách ly — quarantined rows, one record per row and bad column, per run (current state: rows of the latest published run)", {
         "run_id": "Mã lần chạy — run id",
@@ -106,7 +106,7 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "reason": "Lý do — reason a district clerk understands (Vietnamese, English code in brackets)",
         "reason_code": "Mã lý do — reason code (e.g. invalid_date, duplicate_code)",
         "year": "Năm báo cáo — report year",
-        "district_code": "Mã huyện — district code (NULL for the province folder)",
+        "unit_code": "Mã huyện — district code (NULL for the province folder)",
         "file_hash": "Mã băm tệp — sha256 of the source file",
     }),
     "audit.files": ("Sổ theo dõi tệp — ledger of every raw file seen: content hash, size, status in the latest run", {
@@ -116,7 +116,7 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "modified_at": "Sửa lần cuối — file modification time (UTC)",
         "status": "Trạng thái — new | changed | unchanged | removed | rejected | superseded (in the latest run)",
         "year": "Năm báo cáo — report year from the folder",
-        "district_code": "Mã huyện — district code from the folder (NULL for the province folder)",
+        "unit_code": "Mã huyện — district code from the folder (NULL for the province folder)",
         "rows_loaded": "Số dòng nạp — accepted rows loaded from the file",
         "rows_rejected": "Số dòng cách ly — quarantined rows of the file (distinct sheet, row)",
         "first_seen_run": "Lần chạy đầu — run that first saw the file",
@@ -151,7 +151,7 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     stmts += comment_statements(_AUDIT_COMMENTS)
     run_in_transaction(con, stmts)
 
-    districts = districts_frame(reference)
+    frames = reference_frames(reference)
     merged = dict(DEFAULT_SETTINGS)
     for k, v in (settings or {}).items():
         merged[str(k)] = str(v)
@@ -160,61 +160,56 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     settings_df = pl.DataFrame({"key": list(merged), "value": list(merged.values())},
                                schema={"key": pl.String, "value": pl.String})
     with transaction(con):
-        con.execute("DELETE FROM ref.districts").fetchall()
-        con.execute("INSERT INTO ref.districts BY NAME SELECT * FROM districts").fetchall()
+        for table, frame in frames.items():  # noqa: B007  (frame read by DuckDB by name)
+            con.execute(f"DELETE FROM {table}").fetchall()
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame").fetchall()
         con.execute("DELETE FROM ref.settings").fetchall()
         con.execute("INSERT INTO ref.settings BY NAME SELECT * FROM settings_df").fetchall()
 
 
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    for n in names:
-        if isinstance(obj, Mapping) and n in obj:
-            return obj[n]
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+def _units_frame(units: list[Unit]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"unit_code": u.code, "level": u.level, "unit_name": u.name, "unit_kind": u.kind or None,
+          "province_code": u.province_code, "area_code": u.area_code, "valid_from": u.valid_from,
+          "valid_to": u.valid_to, "lineage_district_code": u.lineage_district_code or None} for u in units],
+        schema={"unit_code": pl.String, "level": pl.String, "unit_name": pl.String, "unit_kind": pl.String,
+                "province_code": pl.String, "area_code": pl.String, "valid_from": pl.Date, "valid_to": pl.Date,
+                "lineage_district_code": pl.String})
 
 
-def _as_date(v: Any) -> date | None:
-    if v is None or v == "":
-        return None
-    if isinstance(v, datetime):
-        return v.date()
-    if isinstance(v, date):
-        return v
-    return date.fromisoformat(str(v).strip())
+def districts_frame(reference: Reference | None = None) -> pl.DataFrame:
+    """ref.districts rows: the district-level units of the reference (default: the shipped one)."""
+    reference = reference if reference is not None else load_reference()
+    return _units_frame(reference.districts).select(
+        pl.col("unit_code").alias("district_code"), pl.col("unit_name").alias("district_name"),
+        "province_code", "valid_from", "valid_to")
 
 
-def districts_frame(reference: Any = None) -> pl.DataFrame:
-    """ref.districts rows: from `reference.districts` when given, else from
-    `schemas/reference/districts.csv` (the reference data shipped in the project)."""
-    rows: list[dict[str, Any]] = []
-    items = _get(reference, "districts") if reference is not None else None
-    if isinstance(items, Mapping):
-        items = list(items.values())
-    if items:
-        for d in items:
-            rows.append({
-                "district_code": str(_get(d, "district_code", "code")),
-                "district_name": _get(d, "district_name", "name"),
-                "province_code": (str(p) if (p := _get(d, "province_code", "province")) is not None else None),
-                "valid_from": _as_date(_get(d, "valid_from")),
-                "valid_to": _as_date(_get(d, "valid_to")),
-            })
-    else:
-        path = REFERENCE_DIR / "districts.csv"
-        if path.exists():
-            with path.open(encoding="utf-8-sig", newline="") as f:
-                for r in csv.DictReader(f):
-                    rows.append({
-                        "district_code": (r.get("district_code") or r.get("code") or "").strip(),
-                        "district_name": (r.get("district_name") or r.get("name") or "").strip(),
-                        "province_code": (r.get("province_code") or r.get("province") or "").strip() or None,
-                        "valid_from": _as_date((r.get("valid_from") or "").strip()),
-                        "valid_to": _as_date((r.get("valid_to") or "").strip()),
-                    })
-    return pl.DataFrame(rows, schema={"district_code": pl.String, "district_name": pl.String,
-                                      "province_code": pl.String, "valid_from": pl.Date, "valid_to": pl.Date})
+def reference_frames(reference: Reference | None = None) -> dict[str, pl.DataFrame]:
+    """Every ref.* unit table of the province served: units, districts, provinces, former
+    communes and lineage (the last three only when the reference folder has the 2025 files)."""
+    reference = reference if reference is not None else load_reference()
+    out = {"ref.units": _units_frame(reference.units), "ref.districts": districts_frame(reference)}
+    d = reference.directory
+    if not (d / "provinces.csv").exists():
+        return out
+    areas = list(reference.areas)
+    served = set(reference.provinces)
+    merge = pl.read_csv(d / "province_merge.csv", infer_schema=False)
+    provinces = pl.read_csv(d / "provinces.csv", infer_schema=False).join(
+        merge.rename({"former_province_code": "province_code"}), on="province_code", how="left")
+    out["ref.provinces"] = provinces.select(
+        "province_code", "province_name", "era",
+        pl.col("valid_from").replace("", None).str.to_date(), pl.col("valid_to").replace("", None).str.to_date(),
+        pl.when(pl.col("era") == "current").then(pl.col("province_code"))
+          .otherwise(pl.col("current_province_code")).alias("current_province_code"),
+    ).with_columns(pl.col("current_province_code").is_in(list(served)).alias("served"))
+    out["ref.former_communes"] = pl.read_csv(d / "former_communes.csv", infer_schema=False).filter(
+        pl.col("province_code").is_in(areas))
+    out["ref.commune_lineage"] = pl.read_csv(d / "commune_lineage.csv", infer_schema=False).filter(
+        pl.col("old_province_code").is_in(areas)).with_columns(
+        (pl.col("split") == "true").alias("split"), (pl.col("is_default") == "true").alias("is_default"))
+    return out
 
 
 # --------------------------------------------------------------------------- loading results
@@ -224,7 +219,7 @@ class FileLoad:
 
     source_file: str
     year: int | None
-    district_code: str | None
+    unit_code: str | None
     file_hash: str | None
     rows_loaded: int = 0
     rows_rejected: int = 0  # distinct (sheet, row) quarantined
@@ -254,13 +249,9 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str
 
 
 def _issue_dict(i: Any) -> dict[str, Any]:
-    return {
-        "source_file": _get(i, "source_file"),
-        "sheet": _get(i, "sheet"),
-        "reason": _get(i, "reason"),
-        "reason_code": _get(i, "reason_code"),
-        "severity": _get(i, "severity"),
-    }
+    """A FileIssue (dataclass) or an issue dict -> the audit.file_issues columns."""
+    d = i if isinstance(i, Mapping) else dataclasses.asdict(i)
+    return {k: d.get(k) for k in ("source_file", "sheet", "reason", "reason_code", "severity")}
 
 
 def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id: str,
@@ -277,12 +268,12 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
     where: dict[str, tuple[int | None, str | None]] = {}
 
     for r in results:
-        fl = FileLoad(r.source_file, r.year, r.district_code, r.file_hash)
+        fl = FileLoad(r.source_file, r.year, r.unit_code, r.file_hash)
         stats.files[r.source_file] = fl
-        where[r.source_file] = (r.year, r.district_code)
+        where[r.source_file] = (r.year, r.unit_code)
         lineage = [
             pl.lit(r.year, dtype=pl.Int32).alias("year"),
-            pl.lit(r.district_code, dtype=pl.String).alias("district_code"),
+            pl.lit(r.unit_code, dtype=pl.String).alias("unit_code"),
             pl.lit(r.file_hash, dtype=pl.String).alias("file_hash"),
             pl.lit(run_id, dtype=pl.String).alias("run_id"),
         ]
@@ -299,7 +290,7 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
             fl.rows_rejected = rj.select(["sheet", "row_number"]).unique().height
             rejected.append(rj.with_columns(
                 pl.lit(r.year, dtype=pl.Int32).alias("year"),
-                pl.lit(r.district_code, dtype=pl.String).alias("district_code"),
+                pl.lit(r.unit_code, dtype=pl.String).alias("unit_code"),
                 pl.lit(r.file_hash, dtype=pl.String).alias("file_hash"),
             ))
         for i in r.file_issues or []:
@@ -338,7 +329,7 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
             iss = iss.with_columns(
                 pl.lit(run_id, dtype=pl.String).alias("run_id"),
                 pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[0], return_dtype=pl.Int32).alias("year"),
-                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[1], return_dtype=pl.String).alias("district_code"),
+                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[1], return_dtype=pl.String).alias("unit_code"),
             )
             con.execute("INSERT INTO audit.file_issues BY NAME SELECT * FROM iss").fetchall()
     return stats
@@ -411,7 +402,7 @@ class LedgerRow:
     modified_at: datetime | None
     status: str
     year: int | None
-    district_code: str | None
+    unit_code: str | None
     rows_loaded: int = 0
     rows_rejected: int = 0
     first_seen_run: str | None = None
@@ -423,7 +414,7 @@ def record_files(con: duckdb.DuckDBPyConnection, rows: Sequence[LedgerRow]) -> N
     data = [dict(r.__dict__, modified_at=_utc_naive(r.modified_at) if r.modified_at else None) for r in rows]
     df = pl.DataFrame(data, schema={  # noqa: F841
         "source_file": pl.String, "file_hash": pl.String, "size": pl.Int64, "modified_at": pl.Datetime("us"),
-        "status": pl.String, "year": pl.Int32, "district_code": pl.String, "rows_loaded": pl.Int64,
+        "status": pl.String, "year": pl.Int32, "unit_code": pl.String, "rows_loaded": pl.Int64,
         "rows_rejected": pl.Int64, "first_seen_run": pl.String, "last_run": pl.String})
     with transaction(con):
         con.execute("DELETE FROM audit.files").fetchall()
@@ -562,7 +553,7 @@ def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]]
             status = "superseded"  # every form it carried was replaced by a newer resubmission
         else:
             status = f.status
-        rows.append(LedgerRow(f.source_file, f.file_hash, f.size, f.modified_at, status, f.year, f.district_code,
+        rows.append(LedgerRow(f.source_file, f.file_hash, f.size, f.modified_at, status, f.year, f.unit_code,
                               fl.rows_loaded if fl else 0, fl.rows_rejected if fl else 0, first_seen(f.source_file), run_id))
     for s, hf in sorted(plan.issue_files.items()):
         year, dc = plan.issue_where.get(s, (None, None))
@@ -570,17 +561,17 @@ def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]]
     for s in plan.removed:
         p = previous[s]
         rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), "removed", p.get("year"),
-                              p.get("district_code"), 0, 0, p.get("first_seen_run"), run_id))
+                              p.get("unit_code"), 0, 0, p.get("first_seen_run"), run_id))
     seen = {r.source_file for r in rows}
     # out of this run's scope (--years): keep the previous ledger rows as they were
     for s, p in previous.items():
         if s not in seen and not _in_scope(p.get("year"), plan.years):
             rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), p.get("status"),
-                                  p.get("year"), p.get("district_code"), p.get("rows_loaded") or 0,
+                                  p.get("year"), p.get("unit_code"), p.get("rows_loaded") or 0,
                                   p.get("rows_rejected") or 0, p.get("first_seen_run"), p.get("last_run")))
         elif s not in seen and p.get("status") == "removed":
             rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), "removed",
-                                  p.get("year"), p.get("district_code"), 0, 0, p.get("first_seen_run"), p.get("last_run")))
+                                  p.get("year"), p.get("unit_code"), 0, 0, p.get("first_seen_run"), p.get("last_run")))
     return rows
 
 
@@ -683,11 +674,11 @@ def published_state(published: Path) -> dict[str, Any]:
                            "ORDER BY started_at DESC LIMIT 1").fetchall()
         run_id = last[0][0] if last else None
         districts = [
-            {"year": y, "district_code": dc, "district_name": n if dc else "Tỉnh (province)",
+            {"year": y, "unit_code": dc, "unit_name": n if dc else "Tỉnh (province)",
              "rows_loaded": int(a or 0), "rows_rejected": int(b or 0)}
             for y, dc, n, a, b in con.execute(
-                "SELECT f.year, f.district_code, d.district_name, sum(f.rows_loaded), sum(f.rows_rejected) "
-                "FROM audit.files f LEFT JOIN ref.districts d USING (district_code) "
+                "SELECT f.year, f.unit_code, d.unit_name, sum(f.rows_loaded), sum(f.rows_rejected) "
+                "FROM audit.files f LEFT JOIN ref.units d USING (unit_code) "
                 "WHERE f.status NOT IN ('removed', 'rejected', 'superseded') GROUP BY ALL ORDER BY ALL").fetchall()]
         quarantine = dict(con.execute("SELECT reason_code, count(*) FROM audit.rejected_rows WHERE run_id = ? "
                                       "GROUP BY 1", [run_id]).fetchall())

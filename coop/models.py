@@ -52,7 +52,7 @@ class Model:
 
 _LINEAGE = """
     source_file VARCHAR, sheet VARCHAR, row_number BIGINT,
-    year INTEGER, district_code VARCHAR, file_hash VARCHAR, run_id VARCHAR"""
+    year INTEGER, unit_code VARCHAR, file_hash VARCHAR, run_id VARCHAR"""
 
 INPUT_TABLES_DDL: dict[str, str] = {
     "raw.htx": f"""(
@@ -71,15 +71,32 @@ INPUT_TABLES_DDL: dict[str, str] = {
     "ref.districts": """(
     district_code VARCHAR, district_name VARCHAR, province_code VARCHAR,
     valid_from DATE, valid_to DATE)""",
+    "ref.units": """(
+    unit_code VARCHAR, level VARCHAR, unit_name VARCHAR, unit_kind VARCHAR, province_code VARCHAR,
+    area_code VARCHAR, valid_from DATE, valid_to DATE, lineage_district_code VARCHAR)""",
+    "ref.provinces": """(
+    province_code VARCHAR, province_name VARCHAR, era VARCHAR, valid_from DATE, valid_to DATE,
+    current_province_code VARCHAR, served BOOLEAN)""",
+    "ref.former_communes": """(
+    commune_code VARCHAR, commune_name VARCHAR, commune_short VARCHAR, commune_type VARCHAR,
+    district_code VARCHAR, province_code VARCHAR)""",
+    "ref.commune_lineage": """(
+    old_commune_code VARCHAR, old_district_code VARCHAR, old_province_code VARCHAR,
+    new_commune_code VARCHAR, new_province_code VARCHAR, split BOOLEAN, is_default BOOLEAN)""",
     "ref.settings": "(key VARCHAR, value VARCHAR)",
 }
+
+# Name key of a unit or commune cell, equal to coop.text.unit_key (tested over every unit name):
+# lower case, no diacritics (đ -> d), only letters and digits. 'Xã Chí Đạo' -> 'xachidao'.
+UNIT_KEY_MACRO = ("CREATE OR REPLACE MACRO ref.unit_key(s) AS regexp_replace(lower(strip_accents("
+                  "replace(replace(s, 'đ', 'd'), 'Đ', 'd'))), '[^0-9a-z]+', '', 'g')")
 
 _LINEAGE_COMMENTS = {
     "source_file": "Tệp nguồn — source file, path relative to the raw folder",
     "sheet": "Trang tính — sheet name in the source workbook",
     "row_number": "Dòng — row number as Excel shows it (1-based)",
     "year": "Năm báo cáo — report year (from the folder)",
-    "district_code": "Mã huyện — GSO district code (3 digits); NULL for the province folder",
+    "unit_code": "Mã đơn vị báo cáo — GSO code of the reporting unit from the folder: district (3 digits, report years up to 2024) or commune (5 digits, from 2025); NULL for the province folder",
     "file_hash": "Mã băm tệp — sha256 of the source file's bytes",
     "run_id": "Lần chạy — id of the run that loaded the row",
 }
@@ -137,6 +154,43 @@ INPUT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "valid_from": "Hiệu lực từ — valid from (inclusive)",
         "valid_to": "Hiệu lực đến — valid to (exclusive); NULL = still valid",
     }),
+    "ref.units": ("Danh mục đơn vị báo cáo — reporting units of the province served: districts of its former provinces (report years up to 2024) and its communes of today (from 2025)", {
+        "unit_code": "Mã đơn vị — GSO code: 3-digit district or 5-digit commune",
+        "level": "Cấp — district | commune",
+        "unit_name": "Tên đơn vị — unit name ('Lạc Sơn', 'Thành phố Hòa Bình', 'Xã Lạc Sơn')",
+        "unit_kind": "Loại đơn vị — Huyện, Thành phố, Thị xã, Quận | Xã, Phường, Đặc khu",
+        "province_code": "Mã tỉnh — the province the unit belonged to while valid",
+        "area_code": "Mã tỉnh cũ — former province (area) of the unit: a district's province; a commune's former province",
+        "valid_from": "Hiệu lực từ — valid from (inclusive); NULL = before the data begins",
+        "valid_to": "Hiệu lực đến — valid to (exclusive); NULL = still valid",
+        "lineage_district_code": "Mã huyện tra xã cũ — district under which the reference lists the unit's former communes (a merged district: its successor)",
+    }),
+    "ref.provinces": ("Danh mục tỉnh — the 63 former provinces (until 30/06/2025) and the 34 of today (since 01/07/2025)", {
+        "province_code": "Mã tỉnh — GSO province code (2 digits; a code may name a former and a current province)",
+        "province_name": "Tên tỉnh — province name",
+        "era": "Thời kỳ — former | current",
+        "valid_from": "Hiệu lực từ — valid from (inclusive)",
+        "valid_to": "Hiệu lực đến — valid to (exclusive)",
+        "current_province_code": "Tỉnh hiện nay — for a former province, the province of today it is part of; for a current one, itself",
+        "served": "Thuộc phạm vi — the province (former or current) belongs to what this warehouse serves",
+    }),
+    "ref.former_communes": ("Danh mục xã cũ — communes before 1 July 2025 of the former provinces served", {
+        "commune_code": "Mã xã cũ — GSO code (5 digits)",
+        "commune_name": "Tên xã cũ — full name ('Xã Chí Đạo')",
+        "commune_short": "Tên ngắn — name without its kind ('Chí Đạo')",
+        "commune_type": "Loại — Xã, Phường, Thị trấn",
+        "district_code": "Mã huyện — district the commune belonged to (dataset's last state)",
+        "province_code": "Mã tỉnh cũ — former province",
+    }),
+    "ref.commune_lineage": ("Xã cũ → xã mới — mapping of former communes to the communes of today (2025 reform)", {
+        "old_commune_code": "Mã xã cũ — former commune",
+        "old_district_code": "Mã huyện cũ — its district",
+        "old_province_code": "Mã tỉnh cũ — its province",
+        "new_commune_code": "Mã xã mới — commune of today",
+        "new_province_code": "Mã tỉnh mới — province of today",
+        "split": "Bị chia tách — the former commune was split between several communes of today",
+        "is_default": "Mặc định — the dataset's default commune of today for a split former commune (always true when not split)",
+    }),
     "ref.settings": ("Tham số — pipeline settings (key/value), e.g. backlog_window_years", {
         "key": "Tên tham số — setting name",
         "value": "Giá trị — setting value (text)",
@@ -152,6 +206,7 @@ def create_input_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name, cols in INPUT_TABLES_DDL.items():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
     stmts += comment_statements(INPUT_COMMENTS)
+    stmts.append(UNIT_KEY_MACRO)
     run_in_transaction(con, stmts)
 
 

@@ -13,13 +13,13 @@ or district cannot be told), 0 otherwise (ignored sheets are listed but do not f
 `--format json` prints one stable document:
 
     {"ok": bool, "exit_code": 0|1,
-     "files": [{"file", "year", "district_code", "district_name", "ok",
+     "files": [{"file", "year", "unit_code", "unit_name", "ok",
                 "rows_accepted", "rows_rejected",
                 "forms": [{"sheet", "form", "header_row", "rows_accepted", "rows_rejected"}],
                 "problems": [{"sheet", "row", "column", "column_label", "value",
                               "reason_code", "reason", "severity"}]}]}
 
-`district_code` is null for the province folder; `row`/`column` are null for a sheet- or
+`unit_code` is null for the province folder; `row`/`column` are null for a sheet- or
 file-level problem; `severity` is "rejected", "ignored" (listed only) or "superseded" (when several
 files given for one year/district carry the same form, the older one's sheets; does not fail).
 """
@@ -44,8 +44,8 @@ _FORM_NAMES = {"HTX": "Danh sách HTX", "THT": "Danh sách tổ hợp tác", "HO
 class FileReport:
     file: str
     year: int | None = None
-    district_code: str | None = None
-    district_name: str | None = None
+    unit_code: str | None = None
+    unit_name: str | None = None
     forms: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
 
@@ -55,8 +55,8 @@ class FileReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.file, "year": self.year, "district_code": self.district_code,
-            "district_name": self.district_name, "ok": self.ok,
+            "file": self.file, "year": self.year, "unit_code": self.unit_code,
+            "unit_name": self.unit_name, "ok": self.ok,
             "rows_accepted": sum(f["rows_accepted"] for f in self.forms),
             "rows_rejected": sum(f["rows_rejected"] for f in self.forms),
             "forms": self.forms, "problems": self.problems,
@@ -70,18 +70,12 @@ def _problem(sheet: str | None, reason_code: str, reason: str, severity: str = "
             "reason_code": reason_code, "reason": reason, "severity": severity}
 
 
-def _where_from_path(path: Path, reference: Any) -> tuple[int, Any, bool] | None:
-    """(year, district or None, is_province) when the path ends in <year>/<district>/<file>."""
+def _where_from_path(path: Path) -> tuple[int, str] | None:
+    """(year, unit folder) when the path ends in <year>/<unit>/<file>."""
     parts = path.absolute().parts
     if len(parts) < 3 or not _YEAR.match(parts[-3]):
         return None
-    folder = parts[-2]
-    if reference.is_province_folder(folder):
-        return int(parts[-3]), None, True
-    d = reference.find_district(folder)
-    if d is None:
-        return None
-    return int(parts[-3]), d, False
+    return int(parts[-3]), parts[-2]
 
 
 def _label(form: str | None, column: str | None) -> str | None:
@@ -132,41 +126,34 @@ def validate_files(files: list[Path], district: str | None, year: int | None) ->
                 f"Loại tệp '{path.suffix or '(không có đuôi)'}' không được hỗ trợ; chỉ nhận "
                 f"{', '.join(SUPPORTED_EXTENSIONS)} [unsupported_file_type]"))
             continue
-        where = _where_from_path(path, reference)
-        if where is not None:
-            y, d, province = where
+        where = _where_from_path(path)
+        y, folder = where if where is not None else (year, district)
+        d, province = None, False
+        if folder is not None and y is not None:
+            if reference.is_province_folder(folder):
+                province = True
+            else:
+                match = reference.find_unit(folder, y)
+                if not match.ok:
+                    rep.year = y
+                    rep.problems.append(_problem(None, match.reason_code or "unknown_district",
+                                                 f"{match.message} [{match.reason_code}]"))
+                    continue
+                d = match.unit
         else:
-            y, d, province = year, None, False
-            if district is not None:
-                if reference.is_province_folder(district):
-                    province = True
-                else:
-                    d = reference.find_district(district)
-                    if d is None:
-                        rep.problems.append(_problem(
-                            None, "unknown_district",
-                            f"Không nhận ra huyện/thành phố '{district}' (ghi tên hoặc mã huyện, ví dụ lac-son "
-                            f"hoặc 157) [unknown_district]"))
-                        continue
             missing = []
             if y is None:
                 missing.append("năm báo cáo (--year)")
-            if d is None and not province:
-                missing.append("huyện (--district, hoặc 'province' cho biểu của tỉnh)")
-            if missing:
-                rep.problems.append(_problem(
-                    None, "misplaced_file",
-                    "Không biết " + " và ".join(missing) + ": đường dẫn tệp không có dạng <năm>/<huyện>/<tệp>; "
-                    "hãy ghi thêm --year/--district [misplaced_file]"))
-                continue
-        rep.year = y
-        rep.district_code = d.code if d is not None else None
-        rep.district_name = d.name if d is not None else "Tỉnh (province)"
-        if d is not None and not d.valid_in(y):
+            if folder is None:
+                missing.append("đơn vị (--unit: xã/phường từ 2025, huyện đến 2024; 'province' cho biểu của tỉnh)")
             rep.problems.append(_problem(
-                None, "district_not_valid_for_year",
-                f"Đơn vị '{d.name}' ({d.code}) không tồn tại vào năm {y} [district_not_valid_for_year]"))
+                None, "misplaced_file",
+                "Không biết " + " và ".join(missing) + ": đường dẫn tệp không có dạng <năm>/<đơn vị>/<tệp>; "
+                "hãy ghi thêm --year/--unit [misplaced_file]"))
             continue
+        rep.year = y
+        rep.unit_code = d.code if d is not None else None
+        rep.unit_name = d.full_name if d is not None else "Tỉnh (province)"
         result = ingest_path(path, year=y, district=d, source_file=str(f), reference=reference,
                              province=province)
         results.append(result)
@@ -198,7 +185,7 @@ def _text_report(reports: list[FileReport], out: Any) -> None:
     for rep in reports:
         where = ""
         if rep.year is not None:
-            who = f"huyện {rep.district_code} {rep.district_name}" if rep.district_code else "tỉnh (province)"
+            who = f"{rep.unit_code} {rep.unit_name}" if rep.unit_code else "tỉnh (province)"
             where = f" — năm {rep.year}, {who}"
         print(f"Tệp {rep.file}{where}", file=out)
         if rep.forms:

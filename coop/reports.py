@@ -35,7 +35,7 @@ class RunSummary:
     - `files`: change kind (`new`, `changed`, `removed`, `unchanged`) -> source files
       (paths relative to the raw folder).
     - `districts`: one dict per year x district (x form, optional):
-      `{"year", "district_code", "district_name", "form", "rows_loaded", "rows_rejected"}`.
+      `{"year", "unit_code", "unit_name", "form", "rows_loaded", "rows_rejected"}`.
     - `quarantine`: reason_code -> number of quarantined row records (one per bad cell).
     - `file_issues`: `{"source_file", "sheet", "reason_code", "reason", "severity"}`.
     - `tests`: `{"name", "severity" (error|warn), "passed" (bool), "failing_rows" (int),
@@ -155,9 +155,9 @@ def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
         rows = []
         for d in sorted(
             districts,
-            key=lambda d: (d.get("year") or 0, d.get("district_code") is None, d.get("district_code") or "", d.get("form") or ""),
+            key=lambda d: (d.get("year") or 0, d.get("unit_code") is None, d.get("unit_code") or "", d.get("form") or ""),
         ):
-            row = [str(d.get("year") or ""), d.get("district_code") or "province", d.get("district_name")]
+            row = [str(d.get("year") or ""), d.get("unit_code") or "province", d.get("unit_name")]
             if has_form:
                 row.append(d.get("form"))
             row += [int(d.get("rows_loaded") or 0), int(d.get("rows_rejected") or 0)]
@@ -227,8 +227,8 @@ def summary_table(summary: RunSummary | Mapping[str, Any]) -> list[dict[str, Any
     return [
         {
             "year": d.get("year"),
-            "district": d.get("district_code") or "province",
-            "name": d.get("district_name"),
+            "district": d.get("unit_code") or "province",
+            "name": d.get("unit_name"),
             **({"form": d.get("form")} if d.get("form") else {}),
             "rows_loaded": int(d.get("rows_loaded") or 0),
             "rows_quarantined": int(d.get("rows_rejected") or 0),

@@ -226,8 +226,8 @@ def print_summary(summary: Any, console: Any) -> None:
         rows: dict[Any, dict[int, str]] = {}
         names: dict[Any, str] = {}
         for d in districts:
-            k = d.get("district_code") or "province"
-            names[k] = f"{d.get('district_code') or ''} {d.get('district_name') or ''}".strip()
+            k = d.get("unit_code") or "province"
+            names[k] = f"{d.get('unit_code') or ''} {d.get('unit_name') or ''}".strip()
             q = d.get("rows_rejected") or 0
             rows.setdefault(k, {})[d.get("year")] = f"{d.get('rows_loaded') or 0}" + (f" / [red]{q}[/red]" if q else "")
         for k in sorted(rows, key=lambda k: (k == "province", k)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["clean_text", "fold", "header_key", "district_key", "category_key"]
+__all__ = ["clean_text", "fold", "header_key", "district_key", "category_key", "unit_key", "UNIT_PREFIXES"]
 
 # Every Unicode whitespace (str.split() without argument) plus zero-width characters.
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
@@ -56,6 +56,24 @@ def district_key(s: str) -> str:
     spaced = " ".join(re.sub(r"[\-_.]+", " ", f).split())
     spaced = _PREFIX_RE.sub("", spaced, count=1)
     return re.sub(r"[\s\-_.]+", "", spaced)
+
+
+# Administrative prefixes of folder and cell names, folded and without spaces, with the level
+# they name. Longest first, so "thanhpho" is tried before "tp".
+UNIT_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("thanhpho", "district"), ("thixa", "district"), ("huyen", "district"), ("quan", "district"),
+    ("tp", "district"), ("tx", "district"),
+    ("thitran", "commune"), ("dackhu", "commune"), ("phuong", "commune"), ("xa", "commune"),
+    ("tt", "commune"),
+)
+
+
+def unit_key(s: str) -> str:
+    """Unit name key, prefix kept: fold, then only letters and digits ('Xã Lạc Sơn' ->
+    'xalacson', 'xa-lac-son' -> 'xalacson'). Prefix handling is the caller's (see
+    `coop.reference.Reference.find_unit`), since a name may itself start like a prefix
+    ('Quan Hóa', 'Phương Trung')."""
+    return re.sub(r"[^0-9a-z]+", "", fold(s))
 
 
 def category_key(s: str) -> str:

@@ -1,6 +1,6 @@
 -- @description Hỗ trợ HTX — support allocations with whether the supported code is known to any HTX register
 -- @column year: Năm báo cáo — report year of the HO_TRO form
--- @column district_code: Mã huyện — GSO code of the district that reported the support
+-- @column unit_code: Mã đơn vị báo cáo — GSO code of the unit (district up to 2024, commune from 2025) that reported the support
 -- @column reg_code: Mã số HTX — registration code of the supported cooperative
 -- @column support_type: Nội dung hỗ trợ — support type: establishment | training | trade_promotion | technology | infrastructure | credit | other
 -- @column amount_mvnd: Kinh phí — amount, million VND
@@ -11,7 +11,7 @@
 -- @column in_register: Có trong danh sách HTX — the reg_code appears in an HTX register of some year and district
 SELECT
     s.year,
-    s.district_code,
+    s.unit_code,
     s.reg_code,
     s.support_type,
     s.amount_mvnd,

@@ -1,6 +1,9 @@
--- @description HTX thành lập mới chưa được bố trí kinh phí hỗ trợ — funding backlog as of 31 December of Y: active HTX (unions included) established in Y−window+1..Y (window = ref.settings backlog_window_years, default 3) with no establishment support allocated on or before 31/12/Y in any HO_TRO form of any year and district. Grain: year × awaiting HTX
+-- @description HTX thành lập mới chưa được bố trí kinh phí hỗ trợ — funding backlog as of 31 December of Y: active HTX (unions included) established in Y−window+1..Y (window = ref.settings backlog_window_years, default 3) with no establishment support allocated on or before 31/12/Y in any HO_TRO form of any year and unit (district or commune): a cooperative is followed by its registration code across the 2025 reform. Grain: year × awaiting HTX
 -- @column year: Năm báo cáo — report year Y (backlog as of 31 December of Y)
--- @column district_code: Mã huyện — GSO code of the district whose year-Y register lists the HTX
+-- @column district_code: Mã huyện — GSO code of the district whose year-Y register lists the HTX (NULL from 2025: communes report)
+-- @column unit_code: Mã đơn vị báo cáo — the unit (district up to 2024, commune from 2025) whose year-Y register lists the HTX
+-- @column area_code: Mã tỉnh cũ — former-province area of that unit
+-- @column commune_code: Mã xã hiện nay — commune of today of the HTX (NULL when its commune cell does not resolve)
 -- @column reg_code: Mã số HTX — registration code
 -- @column name: Tên HTX — cooperative name
 -- @column established_on: Ngày thành lập — date established
@@ -22,6 +25,9 @@ SELECT
     r.year,
     r.district_code,
     d.district_name,
+    r.unit_code,
+    r.area_code,
+    r.commune_code,
     r.reg_code,
     r.name,
     r.established_on,
@@ -39,4 +45,4 @@ WHERE r.entity_type = 'HTX'
         SELECT 1 FROM establishment e
         WHERE e.reg_code = r.reg_code
           AND e.allocated_on <= make_date(r.year, 12, 31))
-ORDER BY r.year, r.district_code, r.reg_code
+ORDER BY r.year, r.unit_code, r.reg_code

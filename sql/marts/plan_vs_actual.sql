@@ -9,10 +9,10 @@
 -- @column unit: Đơn vị tính — unit as written in the plan
 -- @column target_raw: Kế hoạch — target as written in the plan
 WITH htx AS (
-    SELECT * FROM marts.province_indicators WHERE entity_type = 'HTX'
+    SELECT * FROM marts.total_indicators WHERE entity_type = 'HTX'
 ),
 tht AS (
-    SELECT * FROM marts.province_indicators WHERE entity_type = 'THT'
+    SELECT * FROM marts.total_indicators WHERE entity_type = 'THT'
 ),
 actuals AS (
     SELECT

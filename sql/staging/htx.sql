@@ -1,6 +1,6 @@
 -- @description Danh sách HTX, liên hiệp HTX (đã làm sạch) — cooperatives and unions register, one row per accepted register row, year-Y snapshot as of 31/12/Y
 -- @column year: Năm báo cáo — report year (register as of 31 December)
--- @column district_code: Mã huyện — GSO district code of the reporting district
+-- @column unit_code: Mã đơn vị báo cáo — GSO code of the reporting unit: district (3 digits, years up to 2024) or commune (5 digits, from 2025)
 -- @column reg_code: Mã số HTX — registration / tax code (text, leading zeros kept)
 -- @column name: Tên HTX — cooperative name
 -- @column commune: Xã, phường, thị trấn — commune
@@ -18,7 +18,7 @@
 -- @column high_tech: Ứng dụng công nghệ cao — applies high technology
 SELECT
     year::INTEGER AS year,
-    district_code,
+    unit_code,
     reg_code,
     name,
     commune,

@@ -1,6 +1,6 @@
 -- @description Danh sách tổ hợp tác (đã làm sạch) — cooperative groups register, one row per accepted register row, year-Y snapshot as of 31/12/Y
 -- @column year: Năm báo cáo — report year (register as of 31 December)
--- @column district_code: Mã huyện — GSO district code of the reporting district
+-- @column unit_code: Mã đơn vị báo cáo — GSO code of the reporting unit: district (3 digits, years up to 2024) or commune (5 digits, from 2025)
 -- @column name: Tên tổ hợp tác — group name
 -- @column commune: Xã — commune
 -- @column established_on: Ngày thành lập / chứng thực hợp đồng — date established
@@ -13,7 +13,7 @@
 -- @column income: Thu nhập bình quân — average income, million VND per person a month
 SELECT
     year::INTEGER AS year,
-    district_code,
+    unit_code,
     name,
     commune,
     established_on,

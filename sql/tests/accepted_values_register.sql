@@ -1,6 +1,6 @@
 -- severity: error
 -- description: register rows have a canonical status and kind, a report year, members ≥ 0 and an establishment date not after 31 December of the report year
-SELECT year, entity_type, district_code, reg_code, name, status, kind, members, established_on,
+SELECT year, entity_type, unit_code, reg_code, name, status, kind, members, established_on,
        source_file, sheet, row_number
 FROM core.fct_register
 WHERE year IS NULL

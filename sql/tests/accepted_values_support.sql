@@ -1,6 +1,6 @@
 -- severity: error
 -- description: support rows have a canonical support type, an amount > 0 and an allocation date
-SELECT year, district_code, reg_code, support_type, amount_mvnd, allocated_on, source_file, sheet, row_number
+SELECT year, unit_code, reg_code, support_type, amount_mvnd, allocated_on, source_file, sheet, row_number
 FROM core.fct_support
 WHERE support_type IS NULL
    OR support_type NOT IN ('establishment', 'training', 'trade_promotion', 'technology', 'infrastructure', 'credit', 'other')

@@ -1,6 +1,6 @@
 -- severity: error
 -- description: every backlog line is an active HTX of that year's register with waiting_days ≥ 0
-SELECT b.year, b.district_code, b.reg_code, b.name, b.established_on, b.waiting_days
+SELECT b.year, b.unit_code, b.reg_code, b.name, b.established_on, b.waiting_days
 FROM marts.funding_backlog b
 WHERE b.waiting_days < 0
    OR NOT EXISTS (SELECT 1 FROM core.fct_register r

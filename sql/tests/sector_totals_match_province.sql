@@ -1,5 +1,5 @@
 -- severity: error
--- description: sector new_formed, active_count, members and workers add up to the province's per year × entity_type
+-- description: sector new_formed, active_count, members and workers add up to the whole warehouse's (marts.total_indicators) per year × entity_type
 WITH d AS (
     SELECT year, entity_type,
            sum(new_formed) AS new_formed, sum(active_count) AS active_count,
@@ -12,7 +12,7 @@ SELECT coalesce(p.year, d.year) AS year, coalesce(p.entity_type, d.entity_type) 
        p.active_count AS province_active_count, d.active_count AS sectors_active_count,
        p.members AS province_members, d.members AS sectors_members,
        p.workers AS province_workers, d.workers AS sectors_workers
-FROM marts.province_indicators p
+FROM marts.total_indicators p
 FULL OUTER JOIN d ON d.year = p.year AND d.entity_type = p.entity_type
 WHERE p.year IS NULL OR d.year IS NULL
    OR p.new_formed <> d.new_formed

@@ -1,6 +1,6 @@
 -- severity: error
 -- description: marts.funding_backlog has one line per year × district × awaiting HTX (reg_code)
-SELECT year, district_code, reg_code, count(*) AS n
+SELECT year, unit_code, reg_code, count(*) AS n
 FROM marts.funding_backlog
-GROUP BY year, district_code, reg_code
+GROUP BY year, unit_code, reg_code
 HAVING count(*) > 1
