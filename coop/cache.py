@@ -91,8 +91,11 @@ def _hash_paths(paths: Iterable[Path], h: "hashlib._Hash") -> None:
 
 
 def reader_fingerprint() -> str:
-    """Changes whenever the reading code, the form schemas or the reference data change."""
-    h = hashlib.sha256(f"parser:{PARSER_VERSION}".encode())
+    """Changes whenever the reading code, the form schemas, the reference data or the
+    province served (which decides what each folder means) change."""
+    from coop.reference import load_reference
+
+    h = hashlib.sha256(f"parser:{PARSER_VERSION}\nprovince:{load_reference().province_code}".encode())
     paths = [PROJECT_ROOT / s for s in READER_SOURCES]
     if REFERENCE_DIR.is_dir():
         paths += sorted(p for p in REFERENCE_DIR.rglob("*") if p.is_file())

@@ -114,11 +114,12 @@ def status(
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+    year: Annotated[Optional[int], typer.Option("--year", help="Only this report year: every unit expected, who to call.")] = None,
 ) -> None:
-    """What was received per year and district, when, and what was rejected."""
+    """What was received per year and unit (district to 2024, commune from 2025), when, and what was rejected."""
     from coop.status import status_command
 
-    raise typer.Exit(status_command(raw_dir=raw_dir, warehouse=warehouse, fmt=format.value))
+    raise typer.Exit(status_command(raw_dir=raw_dir, warehouse=warehouse, fmt=format.value, year=year))
 
 
 @app.command()
@@ -183,14 +184,16 @@ def dictionary(
 @app.command()
 def template(
     year: Annotated[int, typer.Option("--year", help="Report year the workbook is for.")],
-    district: Annotated[Optional[str], typer.Option(help="District (code or name) to print on the sheets.")] = None,
+    unit: Annotated[Optional[str], typer.Option(
+        "--unit", "--district",
+        help="Reporting unit (code or name) to print on the sheets: a commune from 2025, a district up to 2024.")] = None,
     out: OutDir = None,
 ) -> None:
-    """The blank district workbook (forms HTX, THT, HO_TRO) with drop-down lists and validation."""
+    """The blank workbook of a reporting unit (forms HTX, THT, HO_TRO) with drop-down lists and validation."""
     from coop.template import TemplateError, build_template
 
     try:
-        path = build_template(year, _outputs_dir(out, "templates"), district)
+        path = build_template(year, _outputs_dir(out, "templates"), unit)
     except TemplateError as exc:
         typer.echo(f"Lỗi: {exc}", err=True)
         raise typer.Exit(1)
@@ -200,24 +203,26 @@ def template(
 @app.command()
 def feedback(
     year: Annotated[int, typer.Option("--year", help="Report year.")],
-    district: Annotated[Optional[str], typer.Option(help="Only this district (code or name).")] = None,
+    unit: Annotated[Optional[str], typer.Option(
+        "--unit", "--district",
+        help="Only this reporting unit (code or name): a commune from 2025, a district up to 2024.")] = None,
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     out: OutDir = None,
 ) -> None:
-    """Per district: a workbook of its rejected rows and files, with reasons and valid examples."""
+    """Per reporting unit (commune from 2025, district before): a workbook of its rejected rows and files."""
     from coop.feedback import FeedbackError, build_feedback
 
     if not warehouse.exists():
         typer.echo(f"Lỗi: không tìm thấy kho dữ liệu {warehouse} (chạy `coop run` trước).", err=True)
         raise typer.Exit(1)
     try:
-        paths = build_feedback(year, warehouse, _outputs_dir(out, "feedback", str(year)), raw_dir, district)
+        paths = build_feedback(year, warehouse, _outputs_dir(out, "feedback", str(year)), raw_dir, unit)
     except FeedbackError as exc:
         typer.echo(f"Lỗi: {exc}", err=True)
         raise typer.Exit(1)
     if not paths:
-        typer.echo(f"Năm {year}: không có dòng hay tệp nào bị từ chối" + (f" ở {district}." if district else "."))
+        typer.echo(f"Năm {year}: không có dòng hay tệp nào bị từ chối" + (f" ở {unit}." if unit else "."))
     for p in paths:
         typer.echo(f"Phản hồi: {p}")
 

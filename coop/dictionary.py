@@ -69,13 +69,30 @@ EXAMPLES: list[tuple[str, str]] = [
      "       round(avg_profit_mvnd, 1) AS avg_profit_mvnd,\n"
      "       round(avg_income_mvnd_month, 2) AS avg_income_mvnd_month\n"
      "FROM marts.province_indicators\n"
-     "WHERE year = 2020\n"
+     "WHERE year = 2020 AND province_code = '17'  -- Hòa Bình as it was in 2020\n"
      "ORDER BY entity_type;"),
-    ("Số HTX đang hoạt động qua các năm — active HTX over the years",
-     "SELECT year, active_count, revenue_growth_pct\n"
-     "FROM marts.province_indicators\n"
+    ("Chuỗi số liệu theo địa bàn tỉnh cũ qua năm 2025 — the series per former-province area across the reform",
+     "SELECT year, area_name, active_count, new_formed, revenue_growth_pct\n"
+     "FROM marts.area_indicators\n"
+     "WHERE entity_type = 'HTX' AND area_code = '17'  -- the former Hòa Bình area, 2018 to today\n"
+     "ORDER BY year;"),
+    ("Tỉnh hiện nay, tính lùi trước 2025, kèm cờ đủ báo cáo — today's province, restated, with completeness",
+     "SELECT year, province_name, active_count, new_formed, complete, areas_missing, units_reported, units_expected\n"
+     "FROM marts.current_province_indicators\n"
      "WHERE entity_type = 'HTX'\n"
      "ORDER BY year;"),
+    ("Xã, phường hiện nay qua các năm (tính lùi) — a commune of today over history",
+     "SELECT year, commune_code, commune_name, active_count, approximate\n"
+     "FROM marts.commune_indicators\n"
+     "WHERE entity_type = 'HTX' AND commune_code = '05266'  -- Xã Lạc Sơn\n"
+     "ORDER BY year;"),
+    ("HTX chờ hỗ trợ qua năm 2025, theo mã số — the backlog followed by registration code across the reform",
+     "SELECT reg_code, name, list(year ORDER BY year) AS backlog_years, list(unit_code ORDER BY year) AS reported_by\n"
+     "FROM marts.funding_backlog\n"
+     "WHERE year BETWEEN 2024 AND 2026\n"
+     "GROUP BY reg_code, name\n"
+     "HAVING min(year) < 2025 AND max(year) >= 2025\n"
+     "ORDER BY reg_code;"),
     ("Huyện có nhiều HTX nhất năm 2020 — districts ranked by active HTX",
      "SELECT district_code, district_name, active_count, members\n"
      "FROM marts.district_indicators\n"
@@ -96,11 +113,12 @@ EXAMPLES: list[tuple[str, str]] = [
      "FROM marts.sector_indicators\n"
      "WHERE year = 2020\n"
      "ORDER BY entity_type, active_count DESC, sector;"),
-    ("Dòng bị cách ly theo lý do — quarantined cells by reason",
-     "SELECT reason, count(*) AS cells\n"
+    ("Dòng bị cách ly theo lý do (trạng thái hiện tại) — quarantined cells by reason, current state",
+     "SELECT reason_code, count(*) AS cells\n"
      "FROM audit.rejected_rows\n"
-     "GROUP BY reason\n"
-     "ORDER BY cells DESC, reason;"),
+     "WHERE run_id = (SELECT run_id FROM audit.runs WHERE status = 'published' ORDER BY started_at DESC LIMIT 1)\n"
+     "GROUP BY reason_code\n"
+     "ORDER BY cells DESC, reason_code;"),
     ("Lần chạy gần nhất — the latest run",
      "SELECT run_id, started_at, finished_at, status, files_loaded, rows_loaded, rows_rejected\n"
      "FROM audit.runs\n"

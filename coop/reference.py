@@ -239,6 +239,10 @@ class Reference:
         folder = clean_text(str(folder_name))
         candidates, level = self._candidates(folder)
         valid = [u for u in candidates if u.valid_in(year)]
+        if len(valid) > 1:  # folding made them equal: a name written with its diacritics decides
+            exact = clean_text(folder).lower()
+            same = [u for u in valid if exact in {u.name.lower(), u.short_name.lower(), u.full_name.lower()}]
+            valid = same if len(same) == 1 else valid
         if len(valid) == 1:
             return UnitMatch(valid[0])
         if len(valid) > 1:

@@ -147,11 +147,11 @@ def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
             lines += ["", f"**{k.capitalize()}:**", ""]
             lines += [f"- `{n}`" for n in sorted(names)]
 
-    # rows per district
-    lines += ["", "## Rows per district", ""]
+    # rows per reporting unit (district up to 2024, commune from 2025)
+    lines += ["", "## Rows per reporting unit", ""]
     if districts:
         has_form = any(d.get("form") for d in districts)
-        headers = ["year", "district", "name"] + (["form"] if has_form else []) + ["rows loaded", "rows quarantined"]
+        headers = ["year", "unit", "name"] + (["form"] if has_form else []) + ["rows loaded", "rows quarantined"]
         rows = []
         for d in sorted(
             districts,
@@ -222,12 +222,12 @@ def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
 
 
 def summary_table(summary: RunSummary | Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows per district as a list of dicts (for `create_table_artifact`)."""
+    """Rows per reporting unit as a list of dicts (for `create_table_artifact`)."""
     s = _as_dict(summary)
     return [
         {
             "year": d.get("year"),
-            "district": d.get("unit_code") or "province",
+            "unit": d.get("unit_code") or "province",
             "name": d.get("unit_name"),
             **({"form": d.get("form")} if d.get("form") else {}),
             "rows_loaded": int(d.get("rows_loaded") or 0),

@@ -215,24 +215,9 @@ def print_summary(summary: Any, console: Any) -> None:
     if summary.rows_loaded is not None:
         console.print(f"Rows: {_fmt(summary.rows_loaded)} loaded, {_fmt(summary.rows_rejected)} quarantined")
 
-    districts = summary.districts
-    if districts:
-        console.print("Rows per district (loaded / [red]quarantined[/red]):")
-        t = Table(box=None, pad_edge=False)
-        yrs = sorted({d["year"] for d in districts if d.get("year") is not None})
-        t.add_column("district")
-        for y in yrs:
-            t.add_column(str(y), justify="right")
-        rows: dict[Any, dict[int, str]] = {}
-        names: dict[Any, str] = {}
-        for d in districts:
-            k = d.get("unit_code") or "province"
-            names[k] = f"{d.get('unit_code') or ''} {d.get('unit_name') or ''}".strip()
-            q = d.get("rows_rejected") or 0
-            rows.setdefault(k, {})[d.get("year")] = f"{d.get('rows_loaded') or 0}" + (f" / [red]{q}[/red]" if q else "")
-        for k in sorted(rows, key=lambda k: (k == "province", k)):
-            t.add_row(names[k], *[rows[k].get(y, "—") for y in yrs])
-        console.print(t)
+    units = summary.districts
+    if units:
+        _print_rows_per_area(units, console)
     if rejected:
         console.print("Rejected files: " + "; ".join(rejected))
 
@@ -257,9 +242,53 @@ def print_summary(summary: Any, console: Any) -> None:
         console.print(f"Run report: {summary.report_path}", highlight=False)
 
 
+def _print_rows_per_area(units: list[dict[str, Any]], console: Any) -> None:
+    """Rows loaded / quarantined per former-province area × year, with the number of units
+    (districts up to 2024, communes from 2025) that sent a file; per unit in the run report."""
+    from rich.table import Table
+
+    from coop.reference import load_reference
+
+    ref = load_reference()
+    by_code = {u.code: u for u in ref.units}
+    cells: dict[str, dict[int, list[int]]] = {}
+    for d in units:
+        y, code = d.get("year"), d.get("unit_code")
+        if y is None:
+            continue
+        unit = by_code.get(code or "")
+        area = f"{unit.area_code} {ref.area_name(unit.area_code)}" if unit else ("province" if code is None else "?")
+        c = cells.setdefault(area, {}).setdefault(y, [0, 0, 0])
+        c[0] += int(d.get("rows_loaded") or 0)
+        c[1] += int(d.get("rows_rejected") or 0)
+        c[2] += 1 if code else 0
+    yrs = sorted({y for v in cells.values() for y in v})
+    console.print("Rows per former-province area (loaded / [red]quarantined[/red], units reporting; "
+                  "per unit in the run report):")
+    t = Table(box=None, pad_edge=False)
+    t.add_column("area")
+    for y in yrs:
+        t.add_column(str(y), justify="right")
+    for area in sorted(cells, key=lambda a: (a == "province", a)):
+        row = []
+        for y in yrs:
+            c = cells[area].get(y)
+            row.append("—" if c is None else f"{c[0]:,}" + (f" / [red]{c[1]}[/red]" if c[1] else "")
+                       + (f" ({c[2]})" if c[2] else ""))
+        t.add_row(area, *row)
+    console.print(t)
+
+
+_TABLE_COLS = ["entity_type", "new_formed", "active_count", "members", "workers", "avg_revenue_mvnd",
+               "avg_profit_mvnd", "avg_income_mvnd_month", "revenue_growth_pct", "income_growth_pct"]
+_TABLE_LABELS = ["type", "new", "active", "members", "workers", "revenue", "profit", "income/month", "rev. Δ%",
+                 "inc. Δ%"]
+
+
 def _print_province_table(warehouse: Path, console: Any) -> None:
-    """marts.province_indicators for 2020 (the seed article's year) — else the latest year —
-    and the funding backlog count, read back from the published file (read-only)."""
+    """Today's province in the latest year (marts.current_province_indicators, with its
+    completeness), the series per former-province area (marts.area_indicators: active HTX,
+    new in brackets) and the funding backlog count, read back from the published file."""
     import duckdb
     from rich.table import Table
 
@@ -268,25 +297,41 @@ def _print_province_table(warehouse: Path, console: Any) -> None:
     except duckdb.Error:
         return
     try:
-        yrs = [r[0] for r in con.execute("SELECT DISTINCT year FROM marts.province_indicators ORDER BY year").fetchall()]
-        if not yrs:
+        last = con.execute("SELECT max(year) FROM marts.current_province_indicators").fetchall()[0][0]
+        if last is None:
             return
-        year = 2020 if 2020 in yrs else yrs[-1]
-        cols = ["entity_type", "new_formed", "active_count", "members", "workers", "avg_revenue_mvnd",
-                "avg_profit_mvnd", "avg_income_mvnd_month", "revenue_growth_pct", "income_growth_pct"]
-        rows = con.execute(f"SELECT {', '.join(cols)} FROM marts.province_indicators WHERE year = ? "
-                           "ORDER BY entity_type", [year]).fetchall()
-        backlog = con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = ?", [year]).fetchall()[0][0]
+        rows = con.execute(f"SELECT {', '.join(_TABLE_COLS)}, province_name, complete, areas_missing, "
+                           "units_reported, units_expected FROM marts.current_province_indicators WHERE year = ? "
+                           "ORDER BY province_code, entity_type", [last]).fetchall()
+        series = con.execute("SELECT area_code, area_name, year, active_count, new_formed "
+                             "FROM marts.area_indicators WHERE entity_type = 'HTX' ORDER BY area_code, year").fetchall()
+        backlog = con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = ?", [last]).fetchall()[0][0]
     except duckdb.Error:
         return
     finally:
         con.close()
-    t = Table(title=f"Province {year} (marts.province_indicators; money in million VND)", title_justify="left")
-    for c, label in zip(cols, ["type", "new", "active", "members", "workers", "revenue", "profit",
-                               "income/month", "rev. Δ%", "inc. Δ%"]):
+    name = rows[0][10] if rows else ""
+    t = Table(title=f"{name} {last} (marts.current_province_indicators; money in million VND)", title_justify="left")
+    for c, label in zip(_TABLE_COLS, _TABLE_LABELS):
         t.add_column(label, justify="left" if c == "entity_type" else "right")
     for r in rows:
-        t.add_row(*[_fmt(v, 2 if i == 7 else 1) if isinstance(v, float) else _fmt(v) for i, v in enumerate(r)])
+        t.add_row(*[_fmt(v, 2 if i == 7 else 1) if isinstance(v, float) else _fmt(v) for i, v in enumerate(r[:10])])
     console.print(t)
-    console.print(f"Funding backlog at 31/12/{year}: [bold]{backlog}[/bold] HTX formed {year - 2}–{year} "
+    if rows:
+        _, complete, missing, got, expected = rows[0][10:15]
+        console.print(("Complete: every unit reported" if complete else
+                       f"[yellow]Incomplete[/yellow]: {got} of {expected} units reported"
+                       f" (areas with missing units: {missing})"), highlight=False)
+    years = sorted({y for _, _, y, _, _ in series})
+    s = Table(title="Active HTX per former-province area (new in brackets; marts.area_indicators)",
+              title_justify="left")
+    s.add_column("area")
+    for y in years:
+        s.add_column(str(y), justify="right")
+    for code in sorted({a for a, *_ in series}):
+        vals = {y: (act, new) for a, _, y, act, new in series if a == code}
+        label = next(f"{a} {n}" for a, n, *_ in series if a == code)
+        s.add_row(label, *[f"{vals[y][0]:,} ({vals[y][1]})" if y in vals else "—" for y in years])
+    console.print(s)
+    console.print(f"Funding backlog at 31/12/{last}: [bold]{backlog}[/bold] HTX formed {last - 2}–{last} "
                   f"still without establishment support (marts.funding_backlog)")

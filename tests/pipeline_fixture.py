@@ -1,140 +1,65 @@
-"""A stand-in reader for the pipeline tests (load, publish, flow, incremental).
+"""The small province of the pipeline tests (load, publish, flow, incremental), read by the
+real pipeline.
 
 These tests are about what happens *after* reading — lineage, audit, the cache, publish —
-so they use a tiny, obvious reader instead of coop's real one: files are CSVs named after
-their form (`htx.csv`, `tht.csv`, `ho_tro.csv`) under `<year>/<district code>/`, with the
-canonical column names; a row whose `members` is negative is quarantined
-(`negative_value`). Everything else is a `misplaced_file`. The expected figures in the
-tests are computed by hand from the rows written here.
-
-`install(monkeypatch)` swaps `coop.discover`, `coop.reference` and `coop.ingest` for these
-fakes for one test; `CALLS` records every file the fake reader read.
+so the files are tiny and obvious: `htx.csv` under `<year>/<district code>/`, one row per
+cooperative written in the canonical column order (`htx_csv`) and turned into the form's
+Vietnamese headers and spellings here; a row whose `members` is negative is quarantined by
+the real reader (`negative_value`). Discovery, the reference and the reader are coop's own
+(`discover`, `load_reference`, `ingest_file` below are the real functions); `install`
+only records which files the real reader read (`CALLS`). The expected figures in the tests
+are computed by hand from the rows written here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import sys
-import types
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-import polars as pl
-
-REJECTED_ROW_SCHEMA = {"source_file": pl.String, "sheet": pl.String, "row_number": pl.Int64, "column_name": pl.String,
-                       "raw_value": pl.String, "reason_code": pl.String, "reason": pl.String}
+from coop import ingest
+from coop.discover import discover  # noqa: F401  (re-exported for the tests)
+from coop.ingest import ingest_file  # noqa: F401
+from coop.reference import load_reference as _load_reference
 
 CALLS: list[str] = []
 
-HTX_HEADER = "reg_code,name,kind,established_on,sector,status,members,workers,revenue,profit,income,high_tech"
-
-
-@dataclass
-class RawFile:
-    path: Path
-    source_file: str
-    year: int
-    district_code: str | None
-
-
-@dataclass
-class FileIssue:
-    source_file: str
-    sheet: str | None
-    reason_code: str
-    reason: str
-    severity: str
-
-
-@dataclass
-class SheetInfo:
-    name: str
-    form: str | None
-    rows_accepted: int = 0
-    rows_rejected: int = 0
-
-
-@dataclass
-class FileResult:
-    source_file: str
-    year: int | None
-    district_code: str | None
-    file_hash: str
-    modified_at: datetime
-    forms: dict
-    rejected_rows: pl.DataFrame
-    file_issues: list
-    sheets: list
+HTX_COLUMNS = ["reg_code", "name", "kind", "established_on", "sector", "status", "members", "workers", "revenue",
+               "profit", "income", "high_tech"]
+HTX_HEADER = ("Mã số HTX,Tên HTX,Loại hình,Ngày thành lập,Lĩnh vực,Tình trạng,Số thành viên,Số lao động,"
+              "Doanh thu,Lợi nhuận,Thu nhập bình quân,Ứng dụng công nghệ cao")
+_SPELL = {
+    "kind": {"htx": "HTX", "union": "Liên hiệp HTX"},
+    "sector": {"agriculture": "Nông nghiệp", "transport": "Vận tải", "handicraft": "TTCN"},
+    "status": {"active": "Đang hoạt động", "suspended": "Tạm ngừng hoạt động", "dissolved": "Giải thể"},
+    "high_tech": {"true": "x", "false": ""},
+}
 
 
 def load_reference():
-    return types.SimpleNamespace(districts=[
-        {"code": "148", "name": "Thành phố Hòa Bình", "province": "17", "valid_from": "1900-01-01", "valid_to": None},
-        {"code": "157", "name": "Lạc Sơn", "province": "17", "valid_from": "1900-01-01", "valid_to": None},
-    ])
-
-
-def discover(raw_root, reference, years):
-    raw_root = Path(raw_root)
-    out, issues = [], []
-    for p in sorted(raw_root.rglob("*")):
-        if not p.is_file():
-            continue
-        rel = p.relative_to(raw_root).as_posix()
-        parts = rel.split("/")
-        if len(parts) != 3 or not parts[0].isdigit():
-            issues.append(FileIssue(rel, None, "misplaced_file", "Tệp không nằm trong <năm>/<huyện>/ [misplaced_file]", "rejected"))
-            continue
-        y = int(parts[0])
-        if years and not (years[0] <= y <= years[1]):
-            continue
-        out.append(RawFile(p, rel, y, None if parts[1] == "province" else parts[1]))
-    return out, issues
-
-
-def ingest_file(raw, reference):
-    CALLS.append(raw.source_file)
-    data = raw.path.read_bytes()
-    df = pl.read_csv(raw.path, schema_overrides={"reg_code": pl.String})
-    form = raw.path.stem.upper()
-    df = df.with_columns(pl.lit(raw.source_file).alias("source_file"), pl.lit("Sheet1").alias("sheet"),
-                         (pl.int_range(pl.len()) + 2).cast(pl.Int64).alias("row_number"))
-    bad = df.filter(pl.col("members") < 0)
-    good = df.filter(pl.col("members") >= 0)
-    for c in ("established_on", "allocated_on"):
-        if c in good.columns:
-            good = good.with_columns(pl.col(c).str.to_date())
-    rej = pl.DataFrame({"source_file": bad["source_file"], "sheet": bad["sheet"], "row_number": bad["row_number"],
-                        "column_name": ["members"] * bad.height, "raw_value": bad["members"].cast(pl.String),
-                        "reason_code": ["negative_value"] * bad.height,
-                        "reason": [f"Giá trị âm: {v} [negative_value]" for v in bad["members"]]},
-                       schema=REJECTED_ROW_SCHEMA)
-    return FileResult(raw.source_file, raw.year, raw.district_code, hashlib.sha256(data).hexdigest(),
-                      datetime.fromtimestamp(raw.path.stat().st_mtime, tz=timezone.utc),
-                      {form: good}, rej, [], [SheetInfo("Sheet1", form, good.height, bad.height)])
-
-
-def select_submissions(results):
-    return list(results)
+    """The shipped reference for today's Phú Thọ (districts 148 and 157 of former Hòa Bình)."""
+    return _load_reference(province="25")
 
 
 def install(monkeypatch) -> list[str]:
-    """Use the fakes for this test; returns the (cleared) list of files read."""
-    import coop
-
+    """Record every file the real reader reads in this test; returns the (cleared) list."""
     CALLS.clear()
-    mod = sys.modules[__name__]
-    for name in ("discover", "reference", "ingest"):
-        fake = types.ModuleType(f"coop.{name}")
-        fake.__dict__.update({k: v for k, v in mod.__dict__.items() if not k.startswith("__")})
-        monkeypatch.setitem(sys.modules, f"coop.{name}", fake)
-        monkeypatch.setattr(coop, name, fake, raising=False)
+    real = ingest.ingest_file
+
+    def recording(raw, reference=None, **kw):
+        CALLS.append(raw.source_file)
+        return real(raw, reference, **kw)
+
+    monkeypatch.setattr(ingest, "ingest_file", recording)
     return CALLS
 
 
 def htx_csv(rows: list[str]) -> str:
-    return HTX_HEADER + "\n" + "\n".join(rows) + "\n"
+    """Rows in canonical order and codes (`0101,HTX Một,htx,2020-03-01,agriculture,active,10,8,100,10,3.0,true`)
+    -> the CSV a district would send (Vietnamese headers and spellings)."""
+    out = [HTX_HEADER]
+    for row in rows:
+        cells = row.split(",")
+        out.append(",".join(_SPELL.get(c, {}).get(v, v) for c, v in zip(HTX_COLUMNS, cells)))
+    return "\n".join(out) + "\n"
 
 
 def write_raw(root: Path) -> Path:

@@ -39,10 +39,10 @@ def test_fixture_passes_error_tests_and_warns_on_unknown_support_code():
     failed = by_name(r for r in results if not r.passed)
     # two warnings: Lạc Sơn (157) sent no register in 2019 (148 and 151 did; 151 is not valid after
     # 2019, so 2020/2021 miss nobody); S4 supports ZZ9, which is in no HTX register
-    assert set(failed) == {"district_without_register", "support_reg_code_not_in_register"}
-    miss = failed["district_without_register"]
+    assert set(failed) == {"unit_without_register", "support_reg_code_not_in_register"}
+    miss = failed["unit_without_register"]
     assert miss.severity == "warn"
-    assert miss.sample == [{"year": 2019, "district_code": "157", "district_name": "Lạc Sơn"}]
+    assert miss.sample == [{"year": 2019, "unit_code": "157", "level": "district", "unit_name": "Lạc Sơn", "area_code": "17"}]
     w = failed["support_reg_code_not_in_register"]
     assert w.severity == "warn" and w.failing_rows == 1
     assert w.sample[0]["reg_code"] == "ZZ9" and w.sample[0]["year"] == 2020
@@ -98,12 +98,13 @@ def test_duplicate_grain_and_bad_values():
     con.execute("UPDATE marts.sector_indicators SET entity_type = 'XYZ' WHERE sector = 'other'").fetchall()
     con.execute("UPDATE marts.district_indicators SET district_code = '999' WHERE district_code = '151'").fetchall()
     results = by_name(run_data_tests(con))
-    assert results["unique_province_indicators"].sample == [{"year": 2019, "entity_type": "THT", "n": 2}]
+    assert results["unique_province_indicators"].sample == [{"year": 2019, "province_code": "17", "entity_type": "THT",
+                                                             "n": 2}]
     assert results["accepted_values_plan_status"].failing_rows == 1
     assert results["accepted_values_entity_type"].sample[0]["entity_type"] == "XYZ"
     rel = results["relationships_district"]
-    assert rel.failing_rows == 1 and rel.sample[0] == {"table_name": "marts.district_indicators",
-                                                       "district_code": "999"}
+    assert rel.failing_rows == 1 and rel.sample[0] == {"table_name": "marts.district_indicators", "year": None,
+                                                       "unit_code": "999", "problem": "district"}
     # only the entity_type of that line changed; its sector code is still a valid one
     assert results["accepted_values_sector"].passed
     names = {b.name for b in blocking_failures(list(results.values()))}
@@ -115,7 +116,7 @@ def test_duplicate_plan_code_and_district_outside_validity():
     con = fx.build()
     fx.insert(con, "raw.chi_tieu", fx.PLAN_COLS, [(2020, None, "new_htx", "3", 3, 3)])
     # a Kỳ Sơn register row in 2020, after the merge (the loader should have rejected it)
-    con.execute("UPDATE raw.htx SET district_code = '151' WHERE year = 2020 AND reg_code = 'H1'").fetchall()
+    con.execute("UPDATE raw.htx SET unit_code = '151' WHERE year = 2020 AND reg_code = 'H1'").fetchall()
     run_models(con)
     results = by_name(run_data_tests(con))
     assert results["unique_plan_vs_actual"].sample[0]["indicator_code"] == "new_htx"

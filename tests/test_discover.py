@@ -47,8 +47,8 @@ def test_accepted_files(tmp_path):
     assert by["2020/Huyện Đà Bắc/b.XLS"].district.code == "150"
     assert by["2019/151/c.ods"].district.code == "151"
     assert by["2020/province/ke-hoach-2021.xlsm"].district is None
-    assert by["2021/tỉnh/plan.csv"].is_province and by["2021/tỉnh/plan.csv"].district_code is None
-    assert by["2018/Yên Thuỷ/d.Csv"].district_code == "158"
+    assert by["2021/tỉnh/plan.csv"].is_province and by["2021/tỉnh/plan.csv"].unit_code is None
+    assert by["2018/Yên Thuỷ/d.Csv"].unit_code == "158"
 
 
 def test_each_reason(tmp_path):

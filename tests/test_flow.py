@@ -42,7 +42,7 @@ def test_flow_publishes_and_reports(fx):
     assert sorted(s.files["new"]) == ["2020/148/htx.csv", "2020/157/htx.csv", "notes.txt"]
     assert (s.rows_loaded, s.rows_rejected) == (4, 1)
     assert s.quarantine == {"negative_value": 1}
-    assert {(d["district_code"], d["rows_loaded"], d["rows_rejected"]) for d in s.districts} == {("148", 2, 1), ("157", 2, 0)}
+    assert {(d["unit_code"], d["rows_loaded"], d["rows_rejected"]) for d in s.districts} == {("148", 2, 1), ("157", 2, 0)}
     assert all(t["passed"] or t["severity"] == "warn" for t in s.tests) and len(s.tests) > 0
     assert {"discover", "plan", "reading", "loading", "models", "tests", "publish"} <= set(s.timings)
     assert Path(s.report_path).is_file() and s.run_id in Path(s.report_path).read_text(encoding="utf-8")
@@ -113,6 +113,6 @@ def test_a_file_the_reader_cannot_handle_is_rejected_and_the_rest_loads(fx, monk
     monkeypatch.setattr(coop.ingest, "ingest_file", flaky)
     s = nightly_run(raw_dir=raw, warehouse=wh)
     assert s.status == "published"
-    assert _q(wh, "SELECT DISTINCT district_code FROM raw.htx") == [("148",)]
+    assert _q(wh, "SELECT DISTINCT unit_code FROM raw.htx") == [("148",)]
     assert _q(wh, "SELECT reason_code FROM audit.file_issues WHERE source_file = '2020/157/htx.csv'") == [("unreadable_file",)]
     assert dict(_q(wh, "SELECT source_file, status FROM audit.files"))["2020/157/htx.csv"] == "rejected"

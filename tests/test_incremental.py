@@ -71,8 +71,8 @@ def test_changed_file_replaces_its_rows_removed_file_removes_them(setup):
     assert run_command(raw, wh, None, False) == 0
     assert calls == ["2020/157/htx.csv"]  # only the changed file was read
     h157 = _sha(f157)
-    assert _q(wh, "SELECT reg_code, members, file_hash FROM raw.htx WHERE district_code='157'") == [("0201", 9, h157)]
-    assert _q(wh, "SELECT count(*) FROM raw.htx WHERE district_code='148'") == [(2,)]
+    assert _q(wh, "SELECT reg_code, members, file_hash FROM raw.htx WHERE unit_code='157'") == [("0201", 9, h157)]
+    assert _q(wh, "SELECT count(*) FROM raw.htx WHERE unit_code='148'") == [(2,)]
     assert dict(_q(wh, "SELECT source_file, status FROM audit.files")) == {
         "2020/148/htx.csv": "unchanged", "2020/157/htx.csv": "changed", "notes.txt": "rejected"}
     # province figures follow: active 0101 (10), 0102 (20), 0201 (9)
@@ -82,7 +82,7 @@ def test_changed_file_replaces_its_rows_removed_file_removes_them(setup):
     (raw / "2020" / "148" / "htx.csv").unlink()
     assert run_command(raw, wh, None, False) == 0
     assert calls == []
-    assert _q(wh, "SELECT count(*) FROM raw.htx WHERE district_code='148'") == [(0,)]
+    assert _q(wh, "SELECT count(*) FROM raw.htx WHERE unit_code='148'") == [(0,)]
     assert _q(wh, "SELECT count(*) FROM audit.rejected_rows r JOIN (SELECT run_id FROM audit.runs "
                   "WHERE status='published' ORDER BY started_at DESC LIMIT 1) USING (run_id)") == [(0,)]
     assert dict(_q(wh, "SELECT source_file, status FROM audit.files")) == {
@@ -148,8 +148,8 @@ def test_cache_round_trip_keeps_a_real_file_result(tmp_path):
         cache.store_result(state, f"k{i}", r)
         back = cache.load_result(state, f"k{i}")
         assert type(back) is type(r)
-        assert (back.source_file, back.year, back.district_code, back.file_hash) == \
-            (r.source_file, r.year, r.district_code, r.file_hash)
+        assert (back.source_file, back.year, back.unit_code, back.file_hash) == \
+            (r.source_file, r.year, r.unit_code, r.file_hash)
         assert back.modified_at == r.modified_at
         assert sorted(back.forms) == sorted(r.forms)
         for form, df in r.forms.items():

@@ -110,7 +110,7 @@ def test_plan_targets_and_plan_codes(tmp_path):
     got = r.forms["CHI_TIEU"].select("code", "target_raw", "target_min", "target_max", "row_number").rows()
     assert got == [("new_htx", "từ 65", 65.0, None, 3), ("htx_revenue_growth_pct", "6 - 8", 6.0, 8.0, 4),
                    ("training_turns", "500", 500.0, 500.0, 5)]
-    assert r.district_code is None
+    assert r.unit_code is None
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -184,11 +184,11 @@ def test_ingest_file_from_discovery(tmp_path):
     write_xlsx(raw / "2020" / "lac-son" / "bc.xlsx", [G("HTX", [HTX_HEAD, htx_row(1, "5400100001", "HTX Một")])])
     (f,), _ = discover(raw, reference())
     r = ingest_file(f, reference())
-    assert (r.source_file, r.year, r.district_code, r.modified_at) == ("2020/lac-son/bc.xlsx", 2020, "157", f.modified_at)
+    assert (r.source_file, r.year, r.unit_code, r.modified_at) == ("2020/lac-son/bc.xlsx", 2020, "157", f.modified_at)
     assert r.forms["HTX"]["source_file"].to_list() == ["2020/lac-son/bc.xlsx"]
     assert len(r.file_hash) == 64
     # the convenience form: a path under a raw folder
-    assert ingest_file(raw / "2020" / "lac-son" / "bc.xlsx", raw_dir=raw).district_code == "157"
+    assert ingest_file(raw / "2020" / "lac-son" / "bc.xlsx", raw_dir=raw).unit_code == "157"
 
 
 # --------------------------------------------------------------------------- resubmissions
@@ -207,7 +207,7 @@ def test_newer_resubmission_supersedes_only_its_forms(tmp_path):
     a = _result(old, "2020/152/lan1.xlsx", dt.datetime(2021, 1, 8, tzinfo=dt.timezone.utc))
     b = _result(new, "2020/152/nop-lai.xlsx", dt.datetime(2021, 1, 25, tzinfo=dt.timezone.utc))
     c = _result(new, "2020/152/z-other-district.xlsx", dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc))
-    c.district_code = "153"
+    c.unit_code = "153"
     sel = select_submissions([a, b, c])
     assert [r.source_file for r in sel] == ["2020/152/lan1.xlsx", "2020/152/nop-lai.xlsx", "2020/152/z-other-district.xlsx"]
     old_sel = sel[0]
@@ -266,7 +266,7 @@ def test_sample_reads_back_to_ground_truth():
             if df is None:
                 continue
             for row in df.to_dicts():
-                row.update(year=r.year, district_code=r.district_code)
+                row.update(year=r.year, unit_code=r.unit_code)
                 got.append([_norm(row.get(c)) for c in cols])
         got.sort(key=lambda r: (r[2], r[3], r[4]))
         assert len(got) == len(expected), form
@@ -292,7 +292,7 @@ def test_file_result_fields_match_architecture():
     import dataclasses
 
     assert [f.name for f in dataclasses.fields(FileResult)] == [
-        "source_file", "year", "district_code", "file_hash", "modified_at", "forms", "rejected_rows",
+        "source_file", "year", "unit_code", "file_hash", "modified_at", "forms", "rejected_rows",
         "file_issues", "sheets"]
 
 

@@ -32,21 +32,21 @@ def test_rows_carry_full_lineage(tmp_path, results):
     con = load.open_build(tmp_path / "b.duckdb")
     load.create_tables(con, F.load_reference())
     stats = load.load_results(con, res, "run-1", extra_issues=issues)
-    got = con.execute("SELECT reg_code, members, source_file, sheet, row_number, year, district_code, file_hash, run_id "
+    got = con.execute("SELECT reg_code, members, source_file, sheet, row_number, year, unit_code, file_hash, run_id "
                       "FROM raw.htx ORDER BY reg_code").fetchall()
     h148, h157 = _sha(raw / "2020/148/htx.csv"), _sha(raw / "2020/157/htx.csv")
     assert got == [
-        ("0101", 10, "2020/148/htx.csv", "Sheet1", 2, 2020, "148", h148, "run-1"),
-        ("0102", 20, "2020/148/htx.csv", "Sheet1", 3, 2020, "148", h148, "run-1"),
-        ("0201", 7, "2020/157/htx.csv", "Sheet1", 2, 2020, "157", h157, "run-1"),
-        ("0202", 3, "2020/157/htx.csv", "Sheet1", 3, 2020, "157", h157, "run-1"),
+        ("0101", 10, "2020/148/htx.csv", "htx", 2, 2020, "148", h148, "run-1"),
+        ("0102", 20, "2020/148/htx.csv", "htx", 3, 2020, "148", h148, "run-1"),
+        ("0201", 7, "2020/157/htx.csv", "htx", 2, 2020, "157", h157, "run-1"),
+        ("0202", 3, "2020/157/htx.csv", "htx", 3, 2020, "157", h157, "run-1"),
     ]
     # types of the contract survive the Arrow load
     assert con.execute("SELECT established_on, high_tech FROM raw.htx WHERE reg_code='0101'").fetchall() == [
         (date(2020, 3, 1), True)]
     assert con.execute("SELECT run_id, source_file, sheet, row_number, column_name, raw_value, reason_code, year, "
-                       "district_code FROM audit.rejected_rows").fetchall() == [
-        ("run-1", "2020/148/htx.csv", "Sheet1", 4, "members", "-5", "negative_value", 2020, "148")]
+                       "unit_code FROM audit.rejected_rows").fetchall() == [
+        ("run-1", "2020/148/htx.csv", "htx", 4, "members", "-5", "negative_value", 2020, "148")]
     assert con.execute("SELECT run_id, source_file, sheet, reason_code, severity FROM audit.file_issues").fetchall() == [
         ("run-1", "notes.txt", None, "misplaced_file", "rejected")]
     assert (stats.rows_loaded, stats.rows_rejected) == (4, 1)
@@ -80,7 +80,16 @@ def test_ref_tables_and_settings(tmp_path):
     con = load.open_build(tmp_path / "b.duckdb")
     load.create_tables(con, F.load_reference())
     assert con.execute("SELECT district_code, district_name, province_code, valid_to FROM ref.districts "
-                       "ORDER BY 1").fetchall() == [("148", "Thành phố Hòa Bình", "17", None), ("157", "Lạc Sơn", "17", None)]
+                       "WHERE district_code IN ('148', '151', '157') ORDER BY 1").fetchall() == [
+        ("148", "Thành phố Hòa Bình", "17", date(2025, 7, 1)), ("151", "Kỳ Sơn", "17", date(2020, 1, 1)),
+        ("157", "Lạc Sơn", "17", date(2025, 7, 1))]
+    # units over time: the districts of the three former provinces and today's 148 communes
+    assert con.execute("SELECT level, count(*) FROM ref.units GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("commune", 148), ("district", 33)]
+    assert con.execute("SELECT unit_name, area_code, province_code FROM ref.units WHERE unit_code = '05266'"
+                       ).fetchall() == [("Xã Lạc Sơn", "17", "25")]
+    assert con.execute("SELECT count(DISTINCT old_province_code), count(DISTINCT new_commune_code) "
+                       "FROM ref.commune_lineage").fetchall() == [(3, 148)]
     assert con.execute("SELECT value FROM ref.settings WHERE key='backlog_window_years'").fetchall() == [("3",)]
     con.close()
 

@@ -171,7 +171,11 @@ def test_failing_model_rolls_back_everything(tmp_path):
 
 def test_project_graph_reads_dependencies():
     g = model_graph(SQL_DIR)
-    assert g["marts.plan_vs_actual"] == {"staging.plan", "marts.province_indicators", "marts.training_turns"}
+    assert g["marts.plan_vs_actual"] == {"staging.plan", "marts.total_indicators", "marts.training_turns"}
+    assert g["marts.current_province_indicators"] == {"core.agg_indicators", "core.fct_register", "ref.units",
+                                                      "ref.provinces"}
+    assert g["core.fct_register"] == {"staging.htx", "staging.tht", "ref.units", "ref.provinces",
+                                      "ref.former_communes", "ref.commune_lineage"}
     assert g["marts.funding_backlog"] == {"core.fct_register", "core.fct_support", "core.dim_district",
                                           "ref.settings"}
     assert g["staging.htx"] == {"raw.htx"}
@@ -191,14 +195,14 @@ def test_project_models_every_table_and_column_commented():
     assert uncommented == []
     tables = con.sql("SELECT schema_name || '.' || table_name, comment FROM duckdb_tables() "
                      "WHERE schema_name IN ('raw', 'ref', 'staging', 'core', 'marts')").fetchall()
-    assert len(tables) == 6 + len(order)
+    assert len(tables) == 10 + len(order)  # raw.* (4), ref.* (6) and the models
     assert all(c for _, c in tables)
     # the spec's columns, in its words
     cols = {r[0] for r in con.sql("SELECT column_name FROM duckdb_columns() "
                                   "WHERE schema_name = 'marts' AND table_name = 'province_indicators'").fetchall()}
     assert cols == {"year", "entity_type", "new_formed", "active_count", "members", "workers", "avg_revenue_mvnd",
                     "avg_profit_mvnd", "avg_income_mvnd_month", "revenue_growth_pct", "income_growth_pct",
-                    "ocop_count", "high_tech_count"}
+                    "ocop_count", "high_tech_count", "province_code", "province_name"}  # units.md adds the last two
     comment = con.sql("SELECT comment FROM duckdb_columns() WHERE schema_name = 'marts' "
                       "AND table_name = 'province_indicators' AND column_name = 'avg_revenue_mvnd'").fetchall()[0][0]
     assert "Doanh thu" in comment and "million VND" in comment
@@ -214,7 +218,7 @@ def test_create_input_tables_idempotent_and_typed():
                          "WHERE schema_name = 'raw' AND table_name = 'htx'").fetchall())
     assert types["established_on"] == "DATE" and types["members"] == "BIGINT" and types["high_tech"] == "BOOLEAN"
     assert types["row_number"] == "BIGINT" and types["year"] == "INTEGER" and types["revenue"] == "DOUBLE"
-    assert {"source_file", "sheet", "district_code", "file_hash", "run_id"} <= set(types)
+    assert {"source_file", "sheet", "unit_code", "file_hash", "run_id"} <= set(types)
 
 
 def test_open_transaction_is_a_clear_error(tmp_path):

@@ -29,7 +29,7 @@ def test_clean_file_exits_0_with_forms_and_counts(tmp_path):
     p = _clean(tmp_path)
     res = runner.invoke(app, ["validate", str(p)])
     assert res.exit_code == 0, res.output
-    assert "năm 2020" in res.output and "157 Lạc Sơn" in res.output
+    assert "năm 2020" in res.output and "157 Huyện Lạc Sơn" in res.output
     assert "Trang 'HTX'" in res.output and "(HTX)" in res.output and "2 dòng hợp lệ" in res.output
     assert "OK" in res.output
 
@@ -59,7 +59,7 @@ def test_json_document(tmp_path):
     doc = json.loads(res.output)
     assert doc["ok"] is False and doc["exit_code"] == 1
     f1, f2 = doc["files"]
-    assert (f1["ok"], f1["year"], f1["district_code"], f1["rows_accepted"], f1["rows_rejected"]) == (True, 2020, "157", 2, 0)
+    assert (f1["ok"], f1["year"], f1["unit_code"], f1["rows_accepted"], f1["rows_rejected"]) == (True, 2020, "157", 2, 0)
     assert f1["forms"] == [{"sheet": "HTX", "form": "HTX", "header_row": 1, "rows_accepted": 2, "rows_rejected": 0}]
     assert f1["problems"] == []
     assert f2["ok"] is False and f2["rows_accepted"] == 1 and f2["rows_rejected"] == 1
@@ -78,11 +78,11 @@ def test_year_and_district_from_options_outside_the_raw_tree(tmp_path):
     assert res.exit_code == 1
     assert json.loads(res.output)["files"][0]["problems"][0]["reason_code"] == "misplaced_file"
     res = runner.invoke(app, ["validate", str(p)])
-    assert res.exit_code == 1 and "--year" in res.output and "--district" in res.output
+    assert res.exit_code == 1 and "--year" in res.output and "--unit" in res.output
     res = runner.invoke(app, ["validate", "--format", "json", "--year", "2020", "--district", "Huyện Lạc Sơn", str(p)])
     assert res.exit_code == 0, res.output
     f = json.loads(res.output)["files"][0]
-    assert (f["year"], f["district_code"], f["rows_accepted"]) == (2020, "157", 2)
+    assert (f["year"], f["unit_code"], f["rows_accepted"]) == (2020, "157", 2)
     # the report year decides what "after the report year" means
     res = runner.invoke(app, ["validate", "--format", "json", "--year", "2014", "--district", "157", str(p)])
     assert res.exit_code == 1
@@ -97,7 +97,7 @@ def test_unknown_district_option_and_path_wins(tmp_path):
     q = _clean(tmp_path, folder="2020/Đà Bắc")
     res = runner.invoke(app, ["validate", "--format", "json", "--year", "2019", "--district", "157", str(q)])
     f = json.loads(res.output)["files"][0]
-    assert (f["year"], f["district_code"]) == (2020, "150")
+    assert (f["year"], f["unit_code"]) == (2020, "150")
 
 
 def test_merged_district_and_province_folder(tmp_path):
@@ -108,7 +108,7 @@ def test_merged_district_and_province_folder(tmp_path):
     res = runner.invoke(app, ["validate", "--format", "json", str(plan)])
     assert res.exit_code == 0, res.output
     f = json.loads(res.output)["files"][0]
-    assert f["district_code"] is None and f["forms"][0]["form"] == "CHI_TIEU"
+    assert f["unit_code"] is None and f["forms"][0]["form"] == "CHI_TIEU"
     # a plan in a district folder would be rejected
     wrong = write_xlsx(tmp_path / "2021" / "157" / "kh.xlsx", [G("KH", [CHI_TIEU_HEAD, [1, "HTX mới", "new_htx", "HTX", 65]])])
     res = runner.invoke(app, ["validate", str(wrong)])
@@ -166,3 +166,29 @@ def test_folder_argument_checks_every_file_under_it(tmp_path):
     files = json.loads(res.output)["files"]
     assert [(f["file"].split("raw/")[-1], f["ok"]) for f in files] == [("2020/da-bac/loi.xlsx", False),
                                                                         ("2020/lac-son/bc.xlsx", True)]
+
+
+# ----------------------------------------------------------------------------- the 2025 reform (units.md)
+def test_district_folder_for_2025_and_commune_folder_for_2020_are_rejected_naming_the_reform(tmp_path):
+    p = _clean(tmp_path, "2025/Huyện Lạc Sơn")
+    res = runner.invoke(app, ["validate", "--format", "json", str(p)])
+    assert res.exit_code == 1
+    f = json.loads(res.output)["files"][0]
+    assert [x["reason_code"] for x in f["problems"]] == ["district_after_reform"]
+    assert "01/07/2025" in f["problems"][0]["reason"] and "xã" in f["problems"][0]["reason"]
+    q = _clean(tmp_path, "2020/xa-lac-son")
+    res = runner.invoke(app, ["validate", "--format", "json", str(q)])
+    assert res.exit_code == 1
+    assert [x["reason_code"] for x in json.loads(res.output)["files"][0]["problems"]] == ["commune_before_reform"]
+
+
+def test_commune_folders_by_code_or_name_load_from_2025(tmp_path):
+    for folder in ["2025/05266", "2025/Xã Lạc Sơn", "2026/xa-lac-son", "2026/Lac Son", "2025/XÃ LẠC SƠN"]:
+        p = _clean(tmp_path, folder)
+        res = runner.invoke(app, ["validate", "--format", "json", str(p)])
+        assert res.exit_code == 0, (folder, res.output)
+        f = json.loads(res.output)["files"][0]
+        assert (f["unit_code"], f["unit_name"], f["rows_accepted"]) == ("05266", "Xã Lạc Sơn", 2), folder
+    res = runner.invoke(app, ["validate", "--format", "json", "--year", "2026", "--unit", "Phường Hòa Bình",
+                              str(_clean(tmp_path, "desktop"))])
+    assert json.loads(res.output)["files"][0]["unit_code"] == "04795"

@@ -133,7 +133,7 @@ def test_failing_error_test_blocks_publish_and_keeps_the_warehouse(tmp_path, pub
     assert _sha(wh) == before
     # its report still says what the warehouse holds (read from the published file)
     assert s_unchanged.quarantine == {"negative_value": 1}
-    assert {(d["district_code"], d["rows_loaded"], d["rows_rejected"]) for d in s_unchanged.districts} == {
+    assert {(d["unit_code"], d["rows_loaded"], d["rows_rejected"]) for d in s_unchanged.districts} == {
         ("148", 2, 1), ("157", 2, 0)}
     assert [i["source_file"] for i in s_unchanged.file_issues] == ["notes.txt"]
     with open(raw / "2020" / "157" / "htx.csv", "a", encoding="utf-8") as f:

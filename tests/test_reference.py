@@ -8,7 +8,7 @@ import pytest
 
 from coop.reference import REFERENCE_DIR, District, ReferenceError_, load_reference
 
-REF = load_reference()
+REF = load_reference(province="25")  # today's Phú Thọ: former Hòa Bình (17), Phú Thọ (25), Vĩnh Phúc (26)
 
 HOA_BINH = {
     "148": "Thành phố Hòa Bình", "150": "Đà Bắc", "151": "Kỳ Sơn", "152": "Lương Sơn", "153": "Kim Bôi",
@@ -17,9 +17,32 @@ HOA_BINH = {
 
 
 def test_districts_of_hoa_binh():
-    assert {d.code: d.name for d in REF.districts} == HOA_BINH
-    assert all(d.province_code == "17" for d in REF.districts)
-    assert [d.code for d in REF.districts] == sorted(HOA_BINH)
+    hb = [d for d in REF.districts if d.province_code == "17"]
+    assert {d.code: d.name for d in hb} == HOA_BINH
+    assert [d.code for d in hb] == sorted(HOA_BINH)
+
+
+def test_province_setting_serves_today_s_phu_tho_and_its_predecessors():
+    # units.md: 148 communes, 46 in the former Hòa Bình area, 66 Phú Thọ, 36 Vĩnh Phúc
+    assert (REF.province_code, REF.province_name) == ("25", "Phú Thọ")
+    assert REF.areas == {"17": "Hòa Bình", "25": "Phú Thọ", "26": "Vĩnh Phúc"}
+    assert len(REF.communes) == 148
+    by_area = {a: sum(1 for c in REF.communes if c.area_code == a) for a in REF.areas}
+    assert by_area == {"17": 46, "25": 66, "26": 36}
+    assert {d.province_code for d in REF.districts} == {"17", "25", "26"}
+    assert len(REF.districts) == 11 + 13 + 9  # Kỳ Sơn included (until 2020)
+    assert load_reference(province="Phú Thọ").province_code == "25"
+    assert load_reference(province="tinh phu tho").province_code == "25"
+
+
+def test_province_setting_by_name_country_and_former_province():
+    assert load_reference(province="Đà Nẵng").areas == {"48": "Đà Nẵng", "49": "Quảng Nam"}
+    vn = load_reference(province="VN")
+    assert vn.is_country and len(vn.provinces) == 34 and len(vn.communes) == 3321 and len(vn.areas) == 63
+    with pytest.raises(ReferenceError_, match="25"):
+        load_reference(province="17")  # Hòa Bình no longer exists: the message names Phú Thọ (25)
+    with pytest.raises(ReferenceError_):
+        load_reference(province="Atlantis")
 
 
 def test_ky_son_validity():
@@ -28,7 +51,10 @@ def test_ky_son_validity():
     assert ky_son.valid_in(2018) and ky_son.valid_in(2019)
     assert not ky_son.valid_in(2020) and not ky_son.valid_in(2021)
     assert REF.find_district("148").valid_in(2021)
-    assert len(REF.districts_valid_in(2019)) == 11 and len(REF.districts_valid_in(2020)) == 10
+    assert len(REF.districts_valid_in(2019)) == 33 and len(REF.districts_valid_in(2020)) == 32
+    # no district level from 1 July 2025: 31/12/2025 is past every district's valid_to
+    assert REF.districts_valid_in(2024) and not REF.districts_valid_in(2025)
+    assert len(REF.units_expected(2024)) == 32 and len(REF.units_expected(2025)) == 148
 
 
 def test_valid_from():
@@ -49,6 +75,64 @@ def test_valid_from():
 )
 def test_find_district(folder, code):
     assert REF.find_district(folder).code == code
+
+
+# units.md "Which unit reports which year": code or name, with or without prefix, diacritics or not
+@pytest.mark.parametrize(
+    "folder,year,code",
+    [
+        ("Lạc Sơn", 2020, "157"), ("Lạc Sơn", 2025, "05266"),        # a bare name: the unit valid that year
+        ("lac-son", 2026, "05266"), ("Xã Lạc Sơn", 2025, "05266"), ("xa-lac-son", 2026, "05266"),
+        ("XA LAC SON", 2025, "05266"), ("05266", 2025, "05266"), ("5266", 2025, "05266"),
+        ("Phường Hòa Bình", 2025, "04795"), ("phuong_hoa_binh", 2025, "04795"), ("Hoà Bình", 2025, "04795"),
+        ("Hòa Bình", 2020, "148"), ("Kỳ Sơn", 2019, "151"), ("Kỳ Sơn", 2025, "04894"),
+        ("Phú Thọ", 2020, "228"), ("Phường Phú Thọ", 2025, "07942"), ("Tam Dương", 2025, "08869"),
+        ("Huyện Tam Dương", 2024, "247"), ("157", 2024, "157"),
+    ],
+)
+def test_find_unit(folder, year, code):
+    m = REF.find_unit(folder, year)
+    assert m.ok and m.unit.code == code, m.message
+    assert m.unit.level == ("commune" if year >= 2025 else "district")
+
+
+@pytest.mark.parametrize(
+    "folder,year,reason",
+    [
+        ("Huyện Lạc Sơn", 2025, "district_after_reform"),   # a prefix names the level
+        ("157", 2025, "district_after_reform"),
+        ("thanh-pho-hoa-binh", 2026, "district_after_reform"),
+        ("Xã Lạc Sơn", 2020, "commune_before_reform"),
+        ("05266", 2024, "commune_before_reform"),
+        ("Kỳ Sơn", 2021, "district_not_valid_for_year"),
+        ("xyz", 2025, "unknown_commune"), ("xyz", 2020, "unknown_district"),
+        ("Quan Hoa", 2020, "unknown_district"),             # a district of Thanh Hóa, not of Phú Thọ
+    ],
+)
+def test_find_unit_rejects_with_the_reform_reason(folder, year, reason):
+    m = REF.find_unit(folder, year)
+    assert not m.ok and m.reason_code == reason
+    if reason == "district_after_reform":
+        assert "01/07/2025" in m.message and "xã" in m.message
+    if reason == "commune_before_reform":
+        assert "2025" in m.message and "huyện" in m.message
+
+
+def test_name_clashes_list_the_candidates():
+    # Tiền Giang (82) and Đồng Tháp (87) both had a district "Châu Thành"; today both are Đồng Tháp (82)
+    ref = load_reference(province="82")
+    m = ref.find_unit("Châu Thành", 2020)
+    assert m.reason_code == "ambiguous_unit"
+    assert sorted(c.code for c in m.candidates) == ["821", "877"]
+    assert "821" in m.message and "877" in m.message and "Tiền Giang" in m.message and "Đồng Tháp" in m.message
+    assert ref.find_unit("821", 2020).unit.code == "821"          # the code settles it
+    # today's communes: "Phường Mỹ Tho" and "Xã Mỹ Thọ" fold alike
+    m = ref.find_unit("My Tho", 2025)
+    assert m.reason_code == "ambiguous_unit" and {c.code for c in m.candidates} == {"28261", "30076"}
+    assert ref.find_unit("Mỹ Thọ", 2025).unit.code == "30076"       # written with its diacritics
+    assert ref.find_unit("Phuong My Tho", 2025).unit.code == "28261"  # or with its prefix
+    # the whole country: ten former districts named Châu Thành
+    assert len(load_reference(province="VN").find_unit("Chau Thanh", 2020).candidates) == 10
 
 
 @pytest.mark.parametrize("folder", ["xyz", "149", "lac", "son", "", "province", "Hà Nội", "huyen", "tp"])

@@ -32,9 +32,9 @@ def _summary() -> RunSummary:
             "unchanged": ["2018/148/a.xlsx", "2018/150/b.xlsx", "2018/152/c.ods"],
         },
         districts=[
-            {"year": 2021, "district_code": "157", "district_name": "Lạc Sơn", "rows_loaded": 40, "rows_rejected": 2},
-            {"year": 2020, "district_code": "148", "district_name": "Thành phố Hòa Bình", "rows_loaded": 1234, "rows_rejected": 0},
-            {"year": 2021, "district_code": None, "district_name": None, "rows_loaded": 6, "rows_rejected": 0},
+            {"year": 2021, "unit_code": "157", "unit_name": "Lạc Sơn", "rows_loaded": 40, "rows_rejected": 2},
+            {"year": 2020, "unit_code": "148", "unit_name": "Thành phố Hòa Bình", "rows_loaded": 1234, "rows_rejected": 0},
+            {"year": 2021, "unit_code": None, "unit_name": None, "rows_loaded": 6, "rows_rejected": 0},
         ],
         quarantine=quarantine_by_reason(["invalid_date", "invalid_number", "invalid_date"]),
         file_issues=[
@@ -60,7 +60,7 @@ def test_report_markdown_content():
     assert "| removed | 1 |" in md and "| unchanged | 3 |" in md
     assert "- `2021/157/htx.xlsx`" in md and "- `2019/151/old.xls`" in md
     assert "2018/148/a.xlsx" not in md  # unchanged files are only counted
-    # rows per district (sorted by year then district), province shown as such
+    # rows per reporting unit (sorted by year then unit), province shown as such
     assert "| 2020 | 148 | Thành phố Hòa Bình | 1,234 | 0 |" in md
     assert "| 2021 | 157 | Lạc Sơn | 40 | 2 |" in md
     assert "| 2021 | province |  | 6 | 0 |" in md
@@ -98,7 +98,7 @@ def test_write_run_report_file(tmp_path):
 
 def test_summary_table_rows():
     rows = summary_table(_summary())
-    assert {"year": 2021, "district": "157", "name": "Lạc Sơn", "rows_loaded": 40, "rows_quarantined": 2} in rows
+    assert {"year": 2021, "unit": "157", "name": "Lạc Sơn", "rows_loaded": 40, "rows_quarantined": 2} in rows
     assert len(rows) == 3
 
 

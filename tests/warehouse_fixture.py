@@ -50,7 +50,7 @@ from coop.models import create_input_tables
 
 _N = None
 
-HTX_COLS = ["year", "district_code", "reg_code", "established_on", "sector", "status", "members", "workers",
+HTX_COLS = ["year", "unit_code", "reg_code", "established_on", "sector", "status", "members", "workers",
             "revenue", "profit", "income", "ocop_stars", "high_tech"]
 HTX = [
     (2019, "151", "A1", "2018-03-01", "agriculture", "active", 10, 5, 100, 10, 2.0, 3, True),
@@ -65,13 +65,13 @@ HTX = [
     (2021, "148", "A1", "2018-03-01", "agriculture", "active", 12, 6, 150, 20, 2.5, 3, True),
     (2021, "157", "G1", "2019-01-01", "agriculture", "active", 3, 3, 30, 3, 2.0, _N, False),
 ]
-THT_COLS = ["year", "district_code", "name", "established_on", "sector", "status", "members", "workers",
+THT_COLS = ["year", "unit_code", "name", "established_on", "sector", "status", "members", "workers",
             "revenue", "profit", "income"]
 THT = [
     (2019, "148", "T1", "2019-01-01", "agriculture", "active", 10, 4, 60, 6, 1.0),
     (2020, "148", "T2", "2018-01-01", "agriculture", "active", 8, _N, _N, _N, _N),
 ]
-SUPPORT_COLS = ["year", "district_code", "reg_code", "support_type", "amount", "participants", "allocated_on"]
+SUPPORT_COLS = ["year", "unit_code", "reg_code", "support_type", "amount", "participants", "allocated_on"]
 SUPPORT = [
     (2020, "157", "E1", "establishment", 30, _N, "2020-12-31"),
     (2021, "148", "B1", "establishment", 25, _N, "2021-03-01"),
@@ -81,7 +81,7 @@ SUPPORT = [
     (2020, "157", "D1", "training", 8, _N, "2020-07-01"),
     (2020, "157", "G1", "trade_promotion", 5, _N, "2020-08-01"),
 ]
-PLAN_COLS = ["year", "district_code", "code", "target_raw", "target_min", "target_max"]
+PLAN_COLS = ["year", "unit_code", "code", "target_raw", "target_min", "target_max"]
 PLAN = [
     (2019, _N, "htx_revenue_growth_pct", "5", 5, 5),
     (2019, _N, "training_turns", "10", 10, 10),
@@ -130,6 +130,12 @@ def build(con: duckdb.DuckDBPyConnection | None = None, window: str | None = "3"
     insert(con, "raw.chi_tieu", PLAN_COLS, PLAN)
     insert(con, "ref.districts", ["district_code", "district_name", "province_code", "valid_from", "valid_to"],
            DISTRICTS)
+    # the same districts as reporting units of the former province 17, part of today's 25
+    insert(con, "ref.units", ["unit_code", "unit_name", "province_code", "valid_from", "valid_to"], DISTRICTS,
+           {"level": "district", "area_code": "17"})
+    con.execute("UPDATE ref.units SET lineage_district_code = unit_code").fetchall()
+    con.execute("INSERT INTO ref.provinces VALUES ('17', 'Hòa Bình', 'former', NULL, '2025-07-01', '25', true), "
+                "('25', 'Phú Thọ', 'current', '2025-07-01', NULL, '25', true)").fetchall()
     if window is not None:
         con.execute("INSERT INTO ref.settings VALUES ('backlog_window_years', ?)", [window]).fetchall()
     return con

@@ -4,7 +4,6 @@ SELECT
     a.year,
     a.district_code,
     d.district_name,
-    d.province_code,
     a.entity_type,
     a.new_formed,
     a.active_count,
@@ -16,7 +15,8 @@ SELECT
     a.revenue_growth_pct,
     a.income_growth_pct,
     a.ocop_count,
-    a.high_tech_count
+    a.high_tech_count,
+    d.province_code
 FROM core.agg_indicators a
 LEFT JOIN core.dim_district d ON d.district_code = a.district_code
 WHERE a.grain = 'district' AND a.district_code IS NOT NULL

@@ -25,16 +25,16 @@ SELECT
     r.year,
     r.district_code,
     d.district_name,
-    r.unit_code,
-    r.area_code,
-    r.commune_code,
     r.reg_code,
     r.name,
     r.established_on,
     date_diff('day', r.established_on, make_date(r.year, 12, 31)) AS waiting_days,
     r.kind,
     r.sector,
-    r.commune
+    r.commune,
+    r.unit_code,
+    r.area_code,
+    r.commune_code
 FROM core.fct_register r
 CROSS JOIN settings s
 LEFT JOIN core.dim_district d ON d.district_code = r.district_code

@@ -3,8 +3,6 @@
 -- @column province_name: Tên tỉnh — its name
 SELECT
     a.year,
-    a.province_code,
-    p.province_name,
     a.entity_type,
     a.new_formed,
     a.active_count,
@@ -16,7 +14,9 @@ SELECT
     a.revenue_growth_pct,
     a.income_growth_pct,
     a.ocop_count,
-    a.high_tech_count
+    a.high_tech_count,
+    a.province_code,
+    p.province_name
 FROM core.agg_indicators a
 LEFT JOIN ref.provinces p
     ON p.province_code = a.province_code
