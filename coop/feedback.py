@@ -1,31 +1,41 @@
-"""District feedback (`coop feedback --year Y [--district D]`): what the province could not take.
+"""Unit feedback (`coop feedback --year Y [--unit U]`): what the province could not take.
 
-One workbook per district with rejected rows or files that year, for the clerk to act on:
+One workbook per reporting unit with rejected rows or files that year — a commune of today
+from 2025, a district up to 2024 (units.md) — for the clerk to act on:
 
-- "Tóm tắt": counts and what to do;
+- "Tóm tắt": the unit (name, code, former province), counts and what to do;
 - "Ô bị lỗi": one line per rejected cell — file, sheet, Excel row, column, the value as
   sent (highlighted), the reason in Vietnamese, what a valid value looks like;
 - one sheet per source sheet with rejected rows ("Dòng gốc 1", …): the sheet's own header
-  and each rejected row re-read from the file in the raw folder, exactly as it was sent,
-  the cells at fault filled red with the reason as a cell comment;
+  and each rejected row re-read from the file in the raw folder with the pipeline's own
+  reader (`coop.read`: same cells, row numbers and header detection as the run), the cells
+  at fault filled red with the reason as a cell comment;
 - "Tệp bị từ chối": files and sheets rejected whole, with the reason and the fix.
 
-Nothing in it is a formula: every cell goes through `coop.exports.SafeWorkbook`.
+Every reader error shown to the clerk is a Vietnamese sentence with the technical detail
+after it (`clerk_message`: "CalamineError: … Could not find EOCD" -> "Tệp bị hỏng hoặc
+không phải bảng tính Excel (chi tiết: CalamineError: … Could not find EOCD)").
+Nothing in a workbook is a formula: every cell goes through `coop.exports.SafeWorkbook`.
 
 Which records count: the audit tables keep history; their current state is the latest
 run with status `published` (what load.py writes: every run re-records the quarantine of
 all files). Without such a run, for each source file the records of the latest run that
 recorded anything about it are used. Only files still present in the raw folder count.
 
+Which unit a record belongs to: its `unit_code` (audit.*, warehouse.md) through
+`Reference.unit_by_code`; a record without one (the province folder, a folder that names
+no unit of that year) by its folder through `Reference.is_province_folder` /
+`Reference.find_unit(folder, year)`, else a group of its own for that folder.
+
 Public:
-    collect_feedback(year, warehouse, raw_dir, district=None) -> list[DistrictFeedback]
-    build_feedback(year, warehouse, out_dir, raw_dir, district=None) -> list[Path]
+    clerk_message(reason, code=None, sheet=None) -> str
+    collect_feedback(year, warehouse, raw_dir, unit=None) -> list[UnitFeedback]
+    build_feedback(year, warehouse, out_dir, raw_dir, unit=None) -> list[Path]
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -36,8 +46,10 @@ import duckdb
 from xlsxwriter.utility import xl_col_to_name
 
 from coop.exports import SafeWorkbook
+from coop.read import ReadError, find_header, read_sheets
+from coop.reference import REFORM_YEAR, Reference, Unit, load_reference
 from coop.template import TemplateColumn, slug, template_columns, valid_example
-from schemas.forms import FORMS
+from schemas.forms import FORMS, header_map
 
 COLUMN_VI = {
     "reg_code": "Mã số HTX", "name": "Tên", "commune": "Xã", "kind": "Loại hình", "established_on": "Ngày thành lập",
@@ -65,8 +77,12 @@ REASON_VI = {
     "invalid_target": "Chỉ tiêu kế hoạch không hợp lệ",
     "unknown_plan_code": "Mã chỉ tiêu không có trong danh mục",
     "invalid_year_folder": "Thư mục năm không hợp lệ",
-    "misplaced_file": "Tệp không nằm trong thư mục <năm>/<huyện>",
+    "misplaced_file": "Tệp không nằm trong thư mục <năm>/<đơn vị>",
     "unknown_district": "Không xác định được huyện của thư mục",
+    "unknown_commune": "Không xác định được xã, phường của thư mục",
+    "ambiguous_unit": "Tên thư mục ứng với nhiều đơn vị",
+    "district_after_reform": "Từ năm 2025 không còn cấp huyện: báo cáo do xã, phường gửi",
+    "commune_before_reform": "Xã, phường mới (từ 01/07/2025) không báo cáo các năm đến 2024",
     "district_not_valid_for_year": "Đơn vị hành chính không còn hiệu lực trong năm báo cáo",
     "unsupported_file_type": "Loại tệp không được hỗ trợ (dùng .xlsx, .xls, .ods hoặc .csv)",
     "unreadable_file": "Không mở được tệp (tệp hỏng hoặc có mật khẩu)",
@@ -81,11 +97,15 @@ FILE_FIX_VI = {
     "empty_file": "Gửi lại tệp có số liệu.",
     "no_recognized_form": "Dùng biểu mẫu của tỉnh (`coop template`), giữ nguyên dòng tiêu đề cột.",
     "unsupported_file_type": "Lưu tệp dạng .xlsx (hoặc .xls, .ods, .csv) rồi gửi lại.",
-    "unknown_district": "Đặt tệp vào thư mục mang tên hoặc mã huyện.",
+    "unknown_district": "Đặt tệp vào thư mục mang mã (hoặc tên) của huyện.",
+    "unknown_commune": "Đặt tệp vào thư mục mang mã (hoặc tên) của xã, phường (từ năm 2025).",
+    "ambiguous_unit": "Đổi tên thư mục thành mã đơn vị (mã trong lý do bên cạnh).",
+    "district_after_reform": "Từ năm 2025 mỗi xã, phường gửi báo cáo của mình, trong thư mục mang mã xã, phường.",
+    "commune_before_reform": "Báo cáo các năm đến 2024 đặt trong thư mục của huyện (đơn vị năm đó).",
     "district_not_valid_for_year": "Đơn vị đã sáp nhập: báo cáo chung trong tệp của đơn vị mới.",
-    "misplaced_file": "Đặt tệp vào thư mục <năm>/<huyện>.",
+    "misplaced_file": "Đặt tệp vào thư mục <năm>/<mã đơn vị>/ (xã, phường từ năm 2025; huyện đến năm 2024).",
     "invalid_year_folder": "Đặt tệp vào thư mục năm gồm 4 chữ số (ví dụ 2021).",
-    "form_not_allowed_here": "Biểu của huyện đặt trong thư mục huyện; chỉ tiêu kế hoạch đặt trong thư mục tỉnh.",
+    "form_not_allowed_here": "Biểu của đơn vị đặt trong thư mục của đơn vị; chỉ tiêu kế hoạch đặt trong thư mục tỉnh.",
     "superseded": "Không cần làm gì: tệp gửi sau đã được dùng.",
     "unrecognized_sheet": "Không cần làm gì nếu trang này không chứa số liệu báo cáo.",
 }
@@ -94,38 +114,78 @@ RED = {"bg_color": "#F4B6B6", "bold": True}
 HEAD = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
 
 
-def fold(text: Any) -> str:
-    """Case/diacritics-insensitive key; units in parentheses, line breaks and spaces dropped."""
-    s = unicodedata.normalize("NFC", str(text or ""))
-    s = re.sub(r"\(.*?\)", " ", s)
-    s = unicodedata.normalize("NFD", s.replace("đ", "d").replace("Đ", "D"))
-    s = "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
-    return " ".join(s.split())
+# ------------------------------------------------------------------ messages for the clerk
+_TAG = re.compile(r"\s*\[([a-z_]+)\]\s*$")
+# Where the technical part of a reader message starts: an exception name, calamine's own
+# words, an operating-system error, or the reader's terse CSV diagnoses (coop.read).
+_TECHNICAL = re.compile(
+    r"\b[A-Z]\w*(?:Error|Exception)\b|\bBadZipFile\b|calamine error|Permission denied|No such file"
+    r"|không phải văn bản UTF-8|tệp nhị phân, không phải CSV|CSV lỗi ở dòng")
 
 
-def _folder_key(text: str) -> str:
-    s = fold(text).replace("-", " ").replace("_", " ")
-    s = re.sub(r"^(huyen|thanh pho|tp\.?|thi xa)\s+", "", s)
-    return s.replace(" ", "")
+def _sentence(detail: str, sheet: str | None) -> str:
+    """The Vietnamese sentence for a reader failure whose technical text is `detail`."""
+    d = detail.lower()
+    if "password" in d or "encrypt" in d:
+        return "Tệp có mật khẩu hoặc đã bị mã hoá nên không đọc được"
+    if "utf-8" in d:
+        return "Tệp CSV không lưu theo bảng mã UTF-8 nên chữ tiếng Việt không đọc được"
+    if "nhị phân" in d:
+        return "Tệp mang đuôi .csv nhưng không phải tệp CSV (văn bản)"
+    if "csv lỗi" in d:
+        return "Tệp CSV sai cấu trúc (thường do dấu ngoặc kép không đóng)"
+    if "permission denied" in d or "permissionerror" in d:
+        return "Máy chủ của tỉnh không có quyền đọc tệp (báo người quản trị)"
+    if "no such file" in d or "filenotfounderror" in d:
+        return "Không tìm thấy tệp (đã bị xoá hoặc đổi tên trong lúc đọc)"
+    if sheet:
+        return f"Trang tính '{sheet}' bị hỏng, không đọc được (các trang khác của tệp vẫn được đọc)"
+    if "xls error" in d and r"\x50\x4b" in d:  # a zip (.xlsx) signature in a file named .xls
+        return "Tệp thực chất là bảng tính .xlsx nhưng mang đuôi .xls"
+    if "ods error" in d:
+        return "Tệp bị hỏng hoặc không phải bảng tính LibreOffice (.ods)"
+    if any(k in d for k in ("zip", "eocd", "cfb", "ole", "xlsx error", "xls error", "calamine")):
+        return "Tệp bị hỏng hoặc không phải bảng tính Excel"
+    return "Không đọc được tệp"
+
+
+def clerk_message(reason: str | None, code: str | None = None, sheet: str | None = None) -> str:
+    """A reason as the clerk reads it: a Vietnamese sentence first, the technical detail
+    after it. A reason that carries a reader's technical text ('… CalamineError: … Could
+    not find EOCD [unreadable_file]') becomes 'Tệp bị hỏng hoặc không phải bảng tính Excel
+    (chi tiết: CalamineError: … Could not find EOCD) [unreadable_file]'; any other reason is
+    returned unchanged. The trailing '[reason_code]' is kept."""
+    text = (reason or "").strip()
+    tag = _TAG.search(text)
+    body = text[:tag.start()] if tag else text
+    code = tag.group(1) if tag else code
+    found = _TECHNICAL.search(body)
+    if found is None:
+        return text
+    detail = (body[found.start():].splitlines() or [""])[0].strip()  # calamine's "Context:" lines dropped
+    while detail.endswith(")") and detail.count(")") > detail.count("("):
+        detail = detail[:-1].rstrip()  # the closing bracket of the sentence the detail sat in
+    return f"{_sentence(detail, sheet)} (chi tiết: {detail})" + (f" [{code}]" if code else "")
 
 
 def reason_code(reason: str | None, code: str | None = None) -> str:
     if code:
         return code
-    m = re.search(r"\[([a-z_]+)\]\s*$", reason or "")
+    m = _TAG.search(reason or "")
     return m.group(1) if m else ""
 
 
-def reason_vi(reason: str | None, code: str) -> str:
-    """The audit's Vietnamese sentence; or the code's Vietnamese meaning when it has none."""
+def reason_vi(reason: str | None, code: str, sheet: str | None = None) -> str:
+    """The audit's Vietnamese sentence (reader failures rephrased by `clerk_message`); or
+    the code's Vietnamese meaning when the audit has only the code."""
     text = (reason or "").strip()
     if text and not re.fullmatch(r"\[?[a-z_]+\]?", text):
-        return text
+        return clerk_message(text, code, sheet)
     return f"{REASON_VI.get(code, code or 'Lỗi')} [{code}]" if code else text
 
 
 class FeedbackError(ValueError):
-    """Feedback cannot be made (unknown district)."""
+    """Feedback cannot be made (a unit that does not report that year, an unreadable warehouse)."""
 
 
 @dataclass
@@ -137,6 +197,7 @@ class RejectedCell:
     raw_value: str | None
     reason: str
     code: str
+    file_hash: str | None = None
 
 
 @dataclass
@@ -148,18 +209,35 @@ class FileProblem:
 
 
 @dataclass
-class DistrictFeedback:
-    key: str                   # district code, or the folder name when it matched no district
-    name: str
+class UnitFeedback:
+    """The problems of one reporting unit (or of the province folder, or of a folder that
+    names no unit of that year) in one report year."""
+
+    key: str                   # unit code; 'province'; 'thu-muc:<folder>' for a folder that names no unit
+    name: str                  # 'Xã Lạc Sơn', 'Huyện Lạc Sơn', 'Tỉnh Phú Thọ', "Thư mục 'ky-son'"
     year: int
+    unit: Unit | None = None
+    area: str = ""             # 'tỉnh Hòa Bình cũ' (a commune's former province) / 'tỉnh Hòa Bình'
     cells: list[RejectedCell] = field(default_factory=list)
     files: list[FileProblem] = field(default_factory=list)
 
+    @property
+    def file_name(self) -> str:
+        """'phan-hoi-2025-05266-xa-lac-son.xlsx', 'phan-hoi-2020-157-huyen-lac-son.xlsx'."""
+        if self.unit is not None:
+            return f"phan-hoi-{self.year}-{self.unit.code}-{slug(self.unit.full_name)}.xlsx"
+        if self.key == "province":
+            return f"phan-hoi-{self.year}-tinh.xlsx"
+        return f"phan-hoi-{self.year}-thu-muc-{slug(self.key.split(':', 1)[1] or 'khac')}.xlsx"
 
-def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, table]
-    ).fetchall()}
+    @property
+    def folder_word(self) -> str:
+        """Whose folder the corrected file goes back to."""
+        if self.unit is not None:
+            return "huyện" if self.unit.level == "district" else "xã, phường"
+        if self.key == "province":
+            return "tỉnh"
+        return "xã, phường" if self.year >= REFORM_YEAR else "huyện"
 
 
 def _latest_per_file_sql(table: str, cols: str) -> str:
@@ -196,229 +274,174 @@ def resolve_source(raw_dir: Path, source_file: str) -> Path | None:
     return cur
 
 
-def collect_feedback(year: int, warehouse: Path, raw_dir: Path, district: str | None = None) -> list[DistrictFeedback]:
-    """Rejected cells and files of `year`, grouped by district (read-only on the warehouse)."""
-    con = duckdb.connect(str(warehouse), read_only=True)
+_RR_COLS = "source_file, sheet, row_number, column_name, raw_value, reason, reason_code, unit_code, file_hash"
+_FI_COLS = "source_file, sheet, reason, reason_code, severity, unit_code"
+
+
+def _audit_records(warehouse: Path, year: int) -> tuple[list[tuple], list[tuple]]:
+    """(rejected cells, file issues) of report year `year` in the current state of the audit."""
+    like = f"{year}/%"
     try:
-        rr_cols = _table_columns(con, "audit", "rejected_rows")
-        fi_cols = _table_columns(con, "audit", "file_issues")
-        rr_code = "reason_code" if "reason_code" in rr_cols else "NULL"
-        fi_code = "reason_code" if "reason_code" in fi_cols else "NULL"
-        fi_sev = "severity" if "severity" in fi_cols else "NULL"
-        rr_dist = "district_code" if "district_code" in rr_cols else "NULL"
-        fi_dist = "district_code" if "district_code" in fi_cols else "NULL"
-        like = f"{year}/%"
-        # The audit tables keep history; their current state is the latest published run.
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as e:
+        raise FeedbackError(f"Không mở được kho dữ liệu {warehouse} (chi tiết: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0]})") from None
+    try:
         latest = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' "
                              "ORDER BY started_at DESC LIMIT 1").fetchall()
-        rr_sel = (f"source_file, sheet, row_number, column_name, raw_value, reason, {rr_code} AS code, "
-                  f"{rr_dist} AS district_code")
-        fi_sel = f"source_file, sheet, reason, {fi_code} AS code, {fi_sev} AS severity, {fi_dist} AS district_code"
         if latest:
-            cells = con.execute(f"SELECT {rr_sel} FROM audit.rejected_rows WHERE run_id = ? AND source_file LIKE ? "
+            cells = con.execute(f"SELECT {_RR_COLS} FROM audit.rejected_rows WHERE run_id = ? AND source_file LIKE ? "
                                 "ORDER BY source_file, sheet, row_number, column_name", [latest[0][0], like]).fetchall()
-            issues = con.execute(f"SELECT {fi_sel} FROM audit.file_issues WHERE run_id = ? AND source_file LIKE ? "
+            issues = con.execute(f"SELECT {_FI_COLS} FROM audit.file_issues WHERE run_id = ? AND source_file LIKE ? "
                                  "ORDER BY source_file, sheet", [latest[0][0], like]).fetchall()
         else:  # no run marked published: per file, the latest run that recorded anything about it
-            cells = con.execute(_latest_per_file_sql("rejected_rows", rr_sel)
+            cells = con.execute(_latest_per_file_sql("rejected_rows", _RR_COLS)
                                 + " ORDER BY source_file, sheet, row_number, column_name", [like]).fetchall()
-            issues = con.execute(_latest_per_file_sql("file_issues", fi_sel) + " ORDER BY source_file, sheet",
+            issues = con.execute(_latest_per_file_sql("file_issues", _FI_COLS) + " ORDER BY source_file, sheet",
                                  [like]).fetchall()
-        districts = con.execute("SELECT district_code, district_name FROM core.dim_district").fetchall()
+    except duckdb.Error as e:
+        raise FeedbackError(f"Kho dữ liệu {warehouse} không có bảng kiểm soát (audit.*) như hiện nay — có thể được "
+                            f"dựng bằng phiên bản cũ: chạy lại `coop run` (chi tiết: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0]})") from None
     finally:
         con.close()
+    return cells, issues
 
-    lookup: dict[str, tuple[str, str]] = {}
-    for code, name in districts:
-        lookup[_folder_key(code)] = (code, name)
-        lookup[_folder_key(name)] = (code, name)
-    for k in ("province", "tinh"):
-        lookup[k] = ("province", "Tỉnh (chỉ tiêu kế hoạch)")
 
-    names = {code: name for code, name in districts}
+def _wanted(ref: Reference, unit: str | None, year: int) -> str | None:
+    """The group key `--unit` asks for (None: every group). FeedbackError with the
+    reference's Vietnamese reason when it names no unit reporting that year."""
+    if unit is None or not str(unit).strip():
+        return None
+    if ref.is_province_folder(unit):
+        return "province"
+    match = ref.find_unit(unit, year)
+    if match.unit is None:
+        raise FeedbackError(f"Không làm phản hồi năm {year} cho '{unit}': {match.message}. [{match.reason_code}]")
+    return match.unit.code
 
-    try:
-        from coop.reference import load_reference
 
-        ref = load_reference()
-    except Exception:  # reference not available: fold names here
-        ref = None
+def _group_of(ref: Reference, year: int, source_file: str, unit_code: str | None) -> UnitFeedback:
+    """An empty UnitFeedback for the group a record belongs to (by unit_code, else by folder)."""
+    if unit_code:
+        u = ref.unit_by_code(unit_code)
+        if u is not None:
+            return UnitFeedback(u.code, u.full_name, year, u, ref.area_label(u))
+        return UnitFeedback(unit_code, f"Đơn vị mã {unit_code}", year)
+    parts = source_file.split("/")
+    folder = parts[1] if len(parts) > 2 else ""
+    if folder and ref.is_province_folder(folder):
+        return UnitFeedback("province", f"Tỉnh {ref.province_name}", year)
+    if folder:
+        match = ref.find_unit(folder, year)
+        if match.unit is not None:
+            u = match.unit
+            return UnitFeedback(u.code, u.full_name, year, u, ref.area_label(u))
+        return UnitFeedback(f"thu-muc:{folder}", f"Thư mục '{folder}'", year)
+    return UnitFeedback("thu-muc:", "Tệp đặt ngoài thư mục đơn vị", year)
 
-    def find(folder: str) -> tuple[str, str]:
-        if ref is not None:
-            if ref.is_province_folder(folder):
-                return lookup["province"]
-            d = ref.find_district(folder)
-            if d is not None:
-                return d.code, names.get(d.code, d.name)
-        return lookup.get(_folder_key(folder), (folder, folder))
 
-    def district_of(source_file: str, code: str | None = None) -> tuple[str, str]:
-        if code and code in names:
-            return code, names[code]
-        parts = source_file.split("/")
-        return find(parts[1] if len(parts) > 2 else "(không rõ)")
-
-    want = find(district)[0] if district else None
-    if district and ref is not None and want not in names and want != "province":
-        raise FeedbackError(f"Không biết huyện '{district}'.")
-
+def collect_feedback(year: int, warehouse: Path, raw_dir: Path, unit: str | None = None, *,
+                     district: str | None = None) -> list[UnitFeedback]:
+    """Rejected cells and files of `year`, grouped by reporting unit (read-only on the
+    warehouse). `unit` (code or name; `district` is its former name) keeps one unit."""
+    ref = load_reference()
+    want = _wanted(ref, unit if unit is not None else district, year)
+    cells, issues = _audit_records(Path(warehouse), year)
     raw_dir = Path(raw_dir)
-    groups: dict[str, DistrictFeedback] = {}
+    groups: dict[str, UnitFeedback] = {}
 
-    def group(source_file: str, dcode: str | None) -> DistrictFeedback | None:
-        code, name = district_of(source_file, dcode)
-        if want is not None and code != want:
+    def group(source_file: str, unit_code: str | None) -> UnitFeedback | None:
+        g = _group_of(ref, year, source_file, unit_code)
+        if want is not None and g.key != want:
             return None
-        return groups.setdefault(code, DistrictFeedback(code, name, year))
+        return groups.setdefault(g.key, g)
 
-    for sf, sheet, rn, col, raw, reason, code, dcode in cells:
+    for sf, sheet, rn, col, raw, reason, code, unit_code, file_hash in cells:
         if resolve_source(raw_dir, sf) is None:
             continue
-        g = group(sf, dcode)
+        g = group(sf, unit_code)
         if g is not None:
             c = reason_code(reason, code)
-            g.cells.append(RejectedCell(sf, sheet, rn, col, raw, reason_vi(reason, c), c))
-    for sf, sheet, reason, code, severity, dcode in issues:
+            g.cells.append(RejectedCell(sf, sheet, rn, col, raw, reason_vi(reason, c), c, file_hash))
+    for sf, sheet, reason, code, severity, unit_code in issues:
         c = reason_code(reason, code)
-        if severity in ("ignored",) or c == "unrecognized_sheet":
+        if severity == "ignored" or c == "unrecognized_sheet":
             continue  # listed in the run report; nothing for the clerk to fix
-        g = group(sf, dcode)
+        g = group(sf, unit_code)
         if g is not None:
-            g.files.append(FileProblem(sf, sheet, reason_vi(reason, c), c))
+            g.files.append(FileProblem(sf, sheet, reason_vi(reason, c, sheet), c))
     return [groups[k] for k in sorted(groups)]
 
 
 # ------------------------------------------------------------------ re-reading the source rows
 @dataclass
 class SourceSheet:
-    # every index below is the 0-based Excel column (0 is A), whatever column the used range starts at
-    header: list[Any]                 # header cell per Excel column (lowest non-empty header cell above)
-    rows: dict[int, list[Any]]        # Excel row number -> cells as sent, per Excel column
+    """Rejected rows of one source sheet as the reader (`coop.read`) reads them now. Every
+    index below is the 0-based Excel column (0 is A), whatever column the used range starts at."""
+
+    header: list[Any] = field(default_factory=list)      # header cell per Excel column
+    rows: dict[int, list[Any]] = field(default_factory=dict)  # Excel row number -> cells as sent
     header_row: int | None = None
     columns: dict[str, int] = field(default_factory=dict)   # canonical column -> Excel column (reader's match)
     form: str | None = None                                   # form recognised by the reader
+    error: str | None = None   # why the rows could not be re-read (Vietnamese, detail after)
+    changed: bool = False      # the file on disk is not the one the run judged (hash differs)
 
 
-def _aliases() -> dict[str, set[str]]:
-    """canonical column -> folded accepted headers, over every form of schemas.forms."""
-    out: dict[str, set[str]] = {}
-    for spec in FORMS.values():
-        for c in spec.columns:
-            out.setdefault(c.name, set()).update(fold(a) for a in c.aliases)
-    return out
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def _read_grid(path: Path, sheet: str | None) -> list[list[Any]] | None:
-    """All cells of a sheet as a grid whose index i is Excel row i+1; None when not possible."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".xlsx", ".xlsm"):
-            import openpyxl
-
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-            try:
-                ws = book[sheet] if sheet in book.sheetnames else book.worksheets[0]
-                grid: list[list[Any]] = []
-                for row in ws.iter_rows():
-                    for cell in row:
-                        if getattr(cell, "row", None) is None:
-                            continue
-                        while len(grid) < cell.row:
-                            grid.append([])
-                        cells = grid[cell.row - 1]
-                        while len(cells) < cell.column:
-                            cells.append(None)
-                        cells[cell.column - 1] = cell.value
-                return grid
-            finally:
-                book.close()
-        if suffix == ".csv":
-            text = path.read_bytes().decode("utf-8-sig")
-            first = text.splitlines()[0] if text else ""
-            delim = ";" if first.count(";") > first.count(",") else ","
-            return [list(r) for r in csv.reader(text.splitlines(), delimiter=delim)]
-    except Exception:
-        return None
-    return None  # .xls/.ods: row numbers are the reader's business; fall back to the audit values
+def _read_failure(e: Exception) -> str:
+    """A reader exception as a Vietnamese sentence with the detail after it."""
+    text = " ".join(str(e).split("\n")[0].split()) if str(e) else type(e).__name__
+    if isinstance(e, OSError) and not isinstance(e, ReadError):
+        text = f"{type(e).__name__}: {e.strerror or e}"
+    out = clerk_message(text)
+    return out if out != text else f"Không đọc được tệp (chi tiết: {text})"
 
 
-def _read_with_reader(path: Path, sheet: str | None, row_numbers: list[int]) -> SourceSheet | None:
-    """The rows through the reader's own functions (coop.read): same cells, same row numbers
-    and the same header detection as the pipeline used."""
-    try:
-        from coop.read import find_header, read_sheets
-    except Exception:
+def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers: list[int],
+                file_hash: str | None = None) -> SourceSheet | None:
+    """The rejected rows `row_numbers` of `sheet` re-read with the pipeline's reader
+    (`coop.read.read_sheets` / `find_header`: same cells, Excel row numbers and header
+    detection as the run, every format). None when the file is no longer in the raw folder;
+    a SourceSheet with `error` (a Vietnamese sentence, the detail after it) when it cannot
+    be read."""
+    path = resolve_source(raw_dir, source_file)
+    if path is None:
         return None
     try:
+        changed = bool(file_hash) and _sha256(path) != file_hash
         sheets = read_sheets(path)
-    except Exception:
-        return None
+    except (ReadError, OSError) as e:
+        return SourceSheet(error=_read_failure(e))
     sh = next((x for x in sheets if x.name == sheet), sheets[0] if len(sheets) == 1 else None)
     if sh is None:
-        return None
+        return SourceSheet(error=f"Trong tệp không còn trang tính '{sheet}' (đã đổi tên hoặc xoá)", changed=changed)
+    if sh.error:
+        return SourceSheet(error=clerk_message(sh.error, sheet=sh.name), changed=changed)
     found = find_header(sh)
     # the reader's grid starts at the first used column: pad it so index k is Excel column k
     pad: list[Any] = [None] * sh.first_column
     header: list[Any] = pad + (list(found[2]) if found else [None] * sh.width)
-    hrow = sh.row_numbers[found[1]] if found else None
     index = {rn: i for i, rn in enumerate(sh.row_numbers)}
     rows = {rn: pad + [sh.columns[j][index[rn]] for j in range(sh.width)] for rn in row_numbers if rn in index}
-    cols: dict[str, int] = {}
-    if found:
-        from schemas.forms import header_map
-
-        cols = {k: sh.first_column + j for k, j in header_map(found[0], list(found[2])).items()}
-    return SourceSheet(header, rows, hrow, cols, found[0] if found else None)
-
-
-def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers: list[int]) -> SourceSheet | None:
-    path = resolve_source(raw_dir, source_file)
-    if path is None:
-        return None
-    via_reader = _read_with_reader(path, sheet, row_numbers)
-    if via_reader is not None and via_reader.rows:
-        return via_reader
-    grid = _read_grid(path, sheet)
-    if not grid:
-        return None
-    aliases = _aliases()
-    all_aliases = set().union(*aliases.values())
-    first_bad = min(row_numbers) if row_numbers else len(grid)
-    best, best_score = None, 0
-    for i in range(0, min(first_bad - 1, len(grid))):
-        score = sum(1 for v in grid[i] if v is not None and fold(v) in all_aliases)
-        if score > best_score:
-            best, best_score = i, score
-    width = max((len(grid[r - 1]) for r in row_numbers if 0 < r <= len(grid)), default=0)
-    header: list[Any] = [None] * width
-    if best is not None:
-        width = max(width, len(grid[best]))
-        header = [None] * width
-        for c in range(width):
-            for i in (best, best - 1):
-                if i >= 0 and c < len(grid[i]) and grid[i][c] not in (None, ""):
-                    header[c] = grid[i][c]
-                    break
-    rows = {r: list(grid[r - 1]) + [None] * (width - len(grid[r - 1])) for r in row_numbers if 0 < r <= len(grid)}
-    return SourceSheet(header, rows, None if best is None else best + 1)
+    if not found:
+        return SourceSheet(header, rows, None, {}, None, changed=changed)
+    cols = {k: sh.first_column + j for k, j in header_map(found[0], list(found[2])).items()}
+    return SourceSheet(header, rows, sh.row_numbers[found[1]], cols, found[0], changed=changed)
 
 
 def fault_column(src: SourceSheet, cell: RejectedCell) -> int | None:
-    """0-based Excel column of the cell at fault in the source row: by header alias, else by
-    the raw value."""
-    if cell.column_name in src.columns:
-        return src.columns[cell.column_name]
-    names = _aliases().get(cell.column_name or "", set())
-    for i, h in enumerate(src.header):
-        if h is not None and fold(h) in names:
-            return i
-    row = src.rows.get(cell.row_number or -1)
-    if row is not None and cell.raw_value not in (None, ""):
-        hits = [i for i, v in enumerate(row) if v is not None and str(v).strip() == str(cell.raw_value).strip()]
-        if len(hits) == 1:
-            return hits[0]
-    return None
+    """0-based Excel column of the cell at fault: the column the reader matched to the
+    cell's canonical column (None for a row-level problem or a column the header lacks)."""
+    return src.columns.get(cell.column_name or "")
 
 
 def _column(name: str | None, form: str | None = None) -> TemplateColumn | None:
@@ -442,14 +465,15 @@ def _example(cell: RejectedCell, year: int, form: str | None = None) -> str:
 
 
 # ------------------------------------------------------------------ workbook
-def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> Path:
+def write_unit_workbook(fb: UnitFeedback, raw_dir: Path, path: Path) -> Path:
     y = fb.year
     with SafeWorkbook(path) as wb:
         ws = wb.add_worksheet("Tóm tắt")
         ws.set_column(0, 0, 110)
         lines = [
             (f"PHẢN HỒI KẾT QUẢ TIẾP NHẬN BÁO CÁO KINH TẾ TẬP THỂ NĂM {y}", {"bold": True, "font_size": 14}),
-            (f"Đơn vị: {fb.name}" + (f" (mã {fb.key})" if fb.key.isdigit() else ""), {"bold": True}),
+            (f"Đơn vị: {fb.name}" + (f" (mã {fb.unit.code}, {fb.area})" if fb.unit is not None else ""),
+             {"bold": True}),
             ("", None),
             (f"Số ô bị lỗi: {len(fb.cells)} (trên {len({(c.source_file, c.sheet, c.row_number) for c in fb.cells})} "
              "dòng). Các dòng này chưa được tính vào số liệu của tỉnh.", None),
@@ -460,7 +484,8 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
              "giá trị đã gửi, lý do và ví dụ giá trị hợp lệ.", {"text_wrap": True}),
             ("2. Các trang “Dòng gốc”: dòng bị từ chối đúng như đã gửi; ô sai tô màu đỏ, di chuột vào ô để xem lý do.",
              {"text_wrap": True}),
-            ("3. Sửa các ô đó trong tệp gốc rồi gửi lại cả tệp vào thư mục của huyện: tệp gửi sau thay thế tệp trước.",
+            (f"3. Sửa các ô đó trong tệp gốc rồi gửi lại cả tệp vào thư mục của {fb.folder_word}"
+             + (f" ({y}/{fb.unit.code}/)" if fb.unit is not None else "") + ": tệp gửi sau thay thế tệp trước.",
              {"text_wrap": True}),
             ("4. Trang “Tệp bị từ chối”: các tệp hoặc trang tính không dùng được và cách khắc phục.", {"text_wrap": True}),
         ]
@@ -470,7 +495,8 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
         by_sheet: dict[tuple[str, str | None], list[RejectedCell]] = {}
         for c in fb.cells:
             by_sheet.setdefault((c.source_file, c.sheet), []).append(c)
-        sources = {key: read_source(raw_dir, key[0], key[1], sorted({c.row_number for c in cells if c.row_number}))
+        sources = {key: read_source(raw_dir, key[0], key[1], sorted({c.row_number for c in cells if c.row_number}),
+                                    next((c.file_hash for c in cells if c.file_hash), None))
                    for key, cells in by_sheet.items()}
 
         ws = wb.add_worksheet("Ô bị lỗi")
@@ -478,7 +504,7 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
         wb.write_row(ws, 0, 0, header, HEAD)
         for r, c in enumerate(fb.cells, start=1):
             src = sources.get((c.source_file, c.sheet))
-            idx = fault_column(src, c) if src is not None else None
+            idx = fault_column(src, c) if src is not None and not src.error else None
             col_label = COLUMN_VI.get(c.column_name or "", c.column_name or "(cả dòng)")
             if idx is not None and idx < len(src.header) and src.header[idx] not in (None, ""):
                 col_label = src.header[idx]  # the header as the clerk's sheet writes it
@@ -497,12 +523,17 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
             row_numbers = sorted({c.row_number for c in cells if c.row_number})
             src = sources[(sf, sheet)]
             wb.write(ws, 0, 0, f"Tệp: {sf} — trang tính: {sheet or '(tệp CSV)'}", {"bold": True})
-            if src is None or not src.rows:
-                wb.write(ws, 1, 0, "Không đọc lại được tệp gốc; giá trị đã gửi của từng ô lỗi ở trang “Ô bị lỗi”.",
-                         {"italic": True})
+            if src is None or src.error or not src.rows:
+                why = (src.error if src is not None and src.error
+                       else "trong tệp hiện tại không còn các dòng này" if src is not None
+                       else "tệp không còn trong thư mục")
+                wb.write(ws, 1, 0, f"Không đọc lại được tệp gốc: {why}. Giá trị đã gửi của từng ô lỗi ở trang "
+                                   "“Ô bị lỗi”.", {"italic": True})
                 continue
             wb.write(ws, 1, 0, (f"Dòng tiêu đề cột: dòng {src.header_row}. " if src.header_row else "")
-                     + "Ô tô đỏ là ô bị lỗi (di chuột vào ô để xem lý do).", {"italic": True})
+                     + "Ô tô đỏ là ô bị lỗi (di chuột vào ô để xem lý do)."
+                     + (" Lưu ý: tệp trong thư mục đã thay đổi sau lần tỉnh kiểm tra; các dòng dưới đây đọc từ "
+                        "tệp hiện tại." if src.changed else ""), {"italic": True})
             # source Excel column k is output column 1 + k, under its own letter (row 3)
             width = max([len(src.header), *(len(v) for v in src.rows.values())])
             wb.write(ws, 2, 0, "Cột", HEAD)
@@ -545,13 +576,15 @@ def write_district_workbook(fb: DistrictFeedback, raw_dir: Path, path: Path) -> 
     return path
 
 
-def build_feedback(year: int, warehouse: Path, out_dir: Path, raw_dir: Path, district: str | None = None) -> list[Path]:
-    """One workbook per district with rejected rows or files in `year`; returns the paths."""
+def build_feedback(year: int, warehouse: Path, out_dir: Path, raw_dir: Path, unit: str | None = None, *,
+                   district: str | None = None) -> list[Path]:
+    """One workbook per reporting unit with rejected rows or files in `year` (a commune from
+    2025, a district before), named by unit code and name; returns the paths. `unit` keeps
+    one unit (`district` is its former name); FeedbackError when it does not report that year."""
     out_dir = Path(out_dir)
     paths = []
-    for fb in collect_feedback(year, warehouse, raw_dir, district):
+    for fb in collect_feedback(year, warehouse, raw_dir, unit, district=district):
         if not fb.cells and all(f.code == "superseded" for f in fb.files):
             continue  # a superseded file alone is not a problem to report
-        name = f"phan-hoi-{year}-{fb.key if fb.key.isdigit() else slug(fb.key)}-{slug(fb.name)}.xlsx"
-        paths.append(write_district_workbook(fb, raw_dir, out_dir / name))
+        paths.append(write_unit_workbook(fb, raw_dir, out_dir / fb.file_name))
     return paths

@@ -94,7 +94,7 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "reason_code": "Mã lý do — reason code (e.g. unknown_district, unrecognized_sheet, superseded)",
         "severity": "Mức độ — rejected (unusable) | ignored (listed only) | superseded (replaced by a newer resubmission)",
         "year": "Năm báo cáo — report year from the folder (NULL when the folder is not a year)",
-        "unit_code": "Mã huyện — district code from the folder (NULL for the province folder or when unknown)",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from 2025); NULL for the province folder or when unknown",
     }),
     "audit.rejected_rows": ("Dòng bị cách ly — quarantined rows, one record per row and bad column, per run (current state: rows of the latest published run)", {
         "run_id": "Mã lần chạy — run id",
@@ -106,7 +106,7 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "reason": "Lý do — reason a district clerk understands (Vietnamese, English code in brackets)",
         "reason_code": "Mã lý do — reason code (e.g. invalid_date, duplicate_code)",
         "year": "Năm báo cáo — report year",
-        "unit_code": "Mã huyện — district code (NULL for the province folder)",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit: district (up to 2024) or commune (from 2025); NULL for the province folder",
         "file_hash": "Mã băm tệp — sha256 of the source file",
     }),
     "audit.files": ("Sổ theo dõi tệp — ledger of every raw file seen: content hash, size, status in the latest run", {
@@ -116,7 +116,7 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "modified_at": "Sửa lần cuối — file modification time (UTC)",
         "status": "Trạng thái — new | changed | unchanged | removed | rejected | superseded (in the latest run)",
         "year": "Năm báo cáo — report year from the folder",
-        "unit_code": "Mã huyện — district code from the folder (NULL for the province folder)",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from 2025); NULL for the province folder",
         "rows_loaded": "Số dòng nạp — accepted rows loaded from the file",
         "rows_rejected": "Số dòng cách ly — quarantined rows of the file (distinct sheet, row)",
         "first_seen_run": "Lần chạy đầu — run that first saw the file",

@@ -264,7 +264,7 @@ class Reference:
             return UnitMatch(None, "district_after_reform",
                              f"'{folder}' là đơn vị cấp huyện ({u.code} {u.full_name}); từ ngày 01/07/2025 không "
                              f"còn cấp huyện, báo cáo năm {year} do xã, phường gửi: đặt tệp vào thư mục của xã "
-                             f"(ví dụ {year}/{self._example(year)}/)", tuple(candidates))
+                             f"(ví dụ {year}/{self._example_code(year)}/)", tuple(candidates))
         if year < REFORM_YEAR and all(c.level == "commune" for c in candidates):
             return UnitMatch(None, "commune_before_reform",
                              f"'{folder}' là xã, phường mới ({u.code} {u.full_name}, từ 01/07/2025); báo cáo năm "
@@ -279,6 +279,10 @@ class Reference:
     def _example(self, year: int) -> str:
         units = self.units_expected(year)
         return f"{units[0].short_name} hoặc {units[0].code}" if units else "mã đơn vị"
+
+    def _example_code(self, year: int) -> str:
+        units = self.units_expected(year)
+        return units[0].code if units else "<mã>"
 
     def find_district(self, folder_name: str) -> Unit | None:
         """The district-level unit a folder names, whatever the year (None when unknown or

@@ -1,4 +1,13 @@
-"""Blank district workbook for the next report (`coop template --year Y [--district D]`).
+"""Blank workbook for the next report (`coop template --year Y [--unit U]`).
+
+Who fills it depends on the report year (units.md): up to 2024 a district (huyện, thành
+phố, thị xã), from 2025 a commune of today (xã, phường, đặc khu). A unit is given by code
+or name and resolved with `coop.reference.Reference.find_unit(U, Y)`: a unit that does not
+report that year (Kỳ Sơn after 2019, a district from 2025, a new commune before 2025) is
+refused with the reference's Vietnamese reason (`TemplateError`), never given a workbook.
+The sheets carry the unit's title (`Reference.unit_title`: "UBND XÃ LẠC SƠN", "UBND HUYỆN
+LẠC SƠN"); without a unit, a placeholder for the level of that year ("UBND XÃ/PHƯỜNG: …"
+from 2025, "UBND HUYỆN/THÀNH PHỐ: …" before).
 
 Sheets: "Hướng dẫn" (instructions in Vietnamese), then one sheet per form HTX, THT and
 HO_TRO with the contract's headers (the first accepted header of each column, with its
@@ -14,20 +23,22 @@ labels come from the project reference (`coop.reference`).
 Public:
     template_columns(form) -> list[TemplateColumn]
     vocab_choices(vocab) -> list[str]
-    valid_example(column, year) -> str     (also used by the district feedback)
-    build_template(year, out_dir, district=None) -> Path
+    valid_example(column, year) -> str     (also used by the unit feedback)
+    resolve_unit(unit, year) -> Unit | None (TemplateError when the unit does not report that year)
+    template_file_name(year, unit) -> str  ('bieu-mau-ktt-2026-05266-xa-lac-son.xlsx')
+    build_template(year, out_dir, unit=None) -> Path
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from coop.exports import SafeWorkbook
-from coop.reference import load_reference
+from coop.reference import REFORM_YEAR, Unit, load_reference
+from coop.text import fold
 from schemas.forms import FORMS, ColumnSpec
 
 TEMPLATE_FORMS = ("HTX", "THT", "HO_TRO")
@@ -75,11 +86,6 @@ KIND_HELP = {
     "stars": "3, 4 hoặc 5 sao",
     "target": "một số hoặc một khoảng",
 }
-
-
-def _fold(text: str) -> str:
-    s = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
 
 
 def _kind_from_spec(c: ColumnSpec) -> str:
@@ -154,59 +160,98 @@ def header_text(col: TemplateColumn) -> str:
     return f"{col.header} ({col.unit})" if col.unit else col.header
 
 
-INSTRUCTIONS = [
-    "HƯỚNG DẪN ĐIỀN BIỂU MẪU BÁO CÁO KINH TẾ TẬP THỂ NĂM {year}",
-    "",
-    "1. Biểu mẫu gồm 3 trang tính: HTX (danh sách hợp tác xã, liên hiệp hợp tác xã), THT (danh sách tổ hợp tác) "
-    "và Hỗ trợ HTX (kinh phí hỗ trợ hợp tác xã bố trí trong năm {year}).",
-    "2. Mỗi HTX, THT ghi trên một dòng, bắt đầu ngay dưới dòng tiêu đề cột. Không đổi tên, không xóa dòng tiêu đề cột; "
-    "có thể thêm cột ghi chú ở bên phải (cột lạ được bỏ qua).",
-    "3. Danh sách là tình hình tại ngày 31/12/{year}: ghi cả HTX, THT đã ngừng hoạt động hoặc giải thể, "
-    "ghi rõ tình trạng.",
-    "4. Cột có tiêu đề tô màu cam là bắt buộc (xem bảng dưới). Dòng thiếu thông tin bắt buộc hoặc sai định dạng sẽ không được tính vào chỉ tiêu "
-    "và được gửi lại huyện trong tệp phản hồi.",
-    "5. Ngày ghi theo ngày/tháng/năm (ví dụ 15/03/{year}), không sau ngày 31/12/{year}.",
-    "6. Số tiền tính bằng triệu đồng; thu nhập bình quân tính bằng triệu đồng/người/tháng. "
-    "Dấu chấm phân cách hàng nghìn, dấu phẩy phân cách thập phân (ví dụ 1.250,5).",
-    "7. Lĩnh vực, tình trạng, loại hình, xếp loại, nội dung hỗ trợ: chọn trong danh sách thả xuống.",
-    "8. Mã số HTX: ghi mã số đăng ký (mã số thuế) của HTX, giữ nguyên số 0 ở đầu; mỗi HTX chỉ ghi một dòng. "
-    "Trang Hỗ trợ HTX dùng cùng mã số này.",
-    "9. Gửi tệp về tỉnh trong thư mục của huyện; có thể tự kiểm tra trước bằng lệnh `coop validate <tệp>`.",
-    "",
-    "Các cột của từng trang tính:",
-]
+def instructions(year: int, unit: Unit | None = None) -> list[str]:
+    """The lines of the "Hướng dẫn" sheet for report year `year` (and the unit, when known):
+    who reports (district up to 2024, commune from 2025) and where the file goes."""
+    communes = year >= REFORM_YEAR
+    who = "xã, phường" if communes else "huyện"
+    ref = load_reference()
+    if unit is not None:
+        folder = f"thư mục {year}/{unit.code}/ (mã đơn vị của {unit.full_name}"
+        if ref.find_unit(unit.full_name, year).unit == unit:  # the name alone names it too
+            folder += f"; cũng nhận thư mục {year}/{unit.full_name}/"
+        folder += ")"
+    else:
+        level = "xã, phường" if communes else "huyện"
+        folder = f"thư mục {year}/<tên hoặc mã {level}>/"
+        example = ref.units_expected(year)[:1]
+        if example:
+            folder += f" (ví dụ {year}/{example[0].code}/ hoặc {year}/{example[0].full_name}/)"
+    lines = [
+        f"HƯỚNG DẪN ĐIỀN BIỂU MẪU BÁO CÁO KINH TẾ TẬP THỂ NĂM {year}",
+        "",
+        "1. Biểu mẫu gồm 3 trang tính: HTX (danh sách hợp tác xã, liên hiệp hợp tác xã), THT (danh sách tổ hợp tác) "
+        f"và Hỗ trợ HTX (kinh phí hỗ trợ hợp tác xã bố trí trong năm {year}).",
+        "2. Mỗi HTX, THT ghi trên một dòng, bắt đầu ngay dưới dòng tiêu đề cột. Không đổi tên, không xóa dòng tiêu đề cột; "
+        "có thể thêm cột ghi chú ở bên phải (cột lạ được bỏ qua).",
+        f"3. Danh sách là tình hình tại ngày 31/12/{year}: ghi cả HTX, THT đã ngừng hoạt động hoặc giải thể, "
+        "ghi rõ tình trạng.",
+        "4. Cột có tiêu đề tô màu cam là bắt buộc (xem bảng dưới). Dòng thiếu thông tin bắt buộc hoặc sai định dạng sẽ "
+        f"không được tính vào chỉ tiêu và được gửi lại {who} trong tệp phản hồi.",
+        f"5. Ngày ghi theo ngày/tháng/năm (ví dụ 15/03/{year}), không sau ngày 31/12/{year}.",
+        "6. Số tiền tính bằng triệu đồng; thu nhập bình quân tính bằng triệu đồng/người/tháng. "
+        "Dấu chấm phân cách hàng nghìn, dấu phẩy phân cách thập phân (ví dụ 1.250,5).",
+        "7. Lĩnh vực, tình trạng, loại hình, xếp loại, nội dung hỗ trợ: chọn trong danh sách thả xuống.",
+        "8. Mã số HTX: ghi mã số đăng ký (mã số thuế) của HTX, giữ nguyên số 0 ở đầu; mỗi HTX chỉ ghi một dòng "
+        "(HTX chuyển từ huyện cũ sang xã, phường mới vẫn giữ mã số cũ). Trang Hỗ trợ HTX dùng cùng mã số này.",
+        f"9. Gửi tệp về tỉnh trong {folder}; có thể tự kiểm tra trước bằng lệnh `coop validate <tệp>`.",
+    ]
+    if communes:
+        lines.append(
+            f"10. Từ ngày 01/07/2025 không còn cấp huyện: báo cáo năm {year} do xã, phường, đặc khu gửi; "
+            "cột Xã ghi tên xã, phường mới (sau sắp xếp).")
+    else:
+        lines.append(
+            f"10. Báo cáo năm {year} (trước sắp xếp đơn vị hành chính 2025) do huyện, thành phố, thị xã gửi; "
+            "cột Xã ghi tên xã, phường, thị trấn như năm đó.")
+    return [*lines, "", "Các cột của từng trang tính:"]
 
 
 class TemplateError(ValueError):
-    """The template cannot be made (unknown district)."""
+    """The template cannot be made: the unit is unknown or does not report that year."""
 
 
-def _district_name(district: str | None) -> str | None:
-    """Official name of a district given by code or name (any spelling the contract allows)."""
-    if not district:
+def resolve_unit(unit: str | None, year: int) -> Unit | None:
+    """The reporting unit `unit` (code or name, any spelling a folder may have) names in
+    report year `year`; None without a unit. Raises TemplateError with the reference's
+    Vietnamese reason when no unit of that year matches (unknown, ambiguous, a district
+    from 2025, a new commune before 2025, a district no longer existing)."""
+    if unit is None or not str(unit).strip():
         return None
-    ref = load_reference()
-    found = ref.find_district(district)
-    if found is None:
-        known = ", ".join(f"{d.code} {d.name}" for d in ref.districts)
-        raise TemplateError(f"Không biết huyện '{district}'. Các đơn vị: {known}.")
-    return found.name
+    match = load_reference().find_unit(unit, year)
+    if match.unit is None:
+        raise TemplateError(f"Không làm biểu mẫu năm {year} cho '{unit}': {match.message}. "
+                            f"[{match.reason_code}]")
+    return match.unit
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", _fold(text)).strip("-") or "x"
+    return re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-") or "x"
 
 
-def build_template(year: int, out_dir: Path, district: str | None = None) -> Path:
-    """Write the blank workbook for report year `year`; returns its path."""
-    name = _district_name(district)
-    out_dir = Path(out_dir)
-    fname = f"bieu-mau-ktt-{year}" + (f"-{slug(name)}" if name else "") + ".xlsx"
-    path = out_dir / fname
-    if name:
-        unit_line = "UBND " + (name if _fold(name).startswith(("thanh pho", "thi xa", "huyen")) else f"huyện {name}").upper()
-    else:
-        unit_line = "UBND HUYỆN/THÀNH PHỐ: ............................"
+def template_file_name(year: int, unit: Unit | None) -> str:
+    """'bieu-mau-ktt-2026-05266-xa-lac-son.xlsx', 'bieu-mau-ktt-2024-157-huyen-lac-son.xlsx';
+    'bieu-mau-ktt-2026.xlsx' without a unit. The code keeps two units of one name apart."""
+    return f"bieu-mau-ktt-{year}" + (f"-{unit.code}-{slug(unit.full_name)}" if unit else "") + ".xlsx"
+
+
+def unit_line(year: int, unit: Unit | None) -> str:
+    """Title line of every form sheet: the unit's heading, or a placeholder for the level
+    that reports `year`."""
+    if unit is not None:
+        return load_reference().unit_title(unit)
+    if year >= REFORM_YEAR:
+        return "UBND XÃ/PHƯỜNG: ............................"
+    return "UBND HUYỆN/THÀNH PHỐ: ............................"
+
+
+def build_template(year: int, out_dir: Path, unit: str | None = None, *, district: str | None = None) -> Path:
+    """Write the blank workbook for report year `year` (for `unit`, code or name; `district`
+    is the former name of that argument); returns its path. TemplateError when the unit
+    does not report that year."""
+    found = resolve_unit(unit if unit is not None else district, year)
+    path = Path(out_dir) / template_file_name(year, found)
+    title = unit_line(year, found)
     last_day = dt.datetime(year, 12, 31)
     with SafeWorkbook(path) as wb:
         ws = wb.add_worksheet("Hướng dẫn")
@@ -214,8 +259,8 @@ def build_template(year: int, out_dir: Path, district: str | None = None) -> Pat
         ws.set_column(1, 1, 14)
         ws.set_column(2, 2, 90)
         r = 0
-        for i, line in enumerate(INSTRUCTIONS):
-            wb.write(ws, r, 0, line.format(year=year), {"bold": i == 0, "font_size": 13 if i == 0 else 11})
+        for i, line in enumerate(instructions(year, found)):
+            wb.write(ws, r, 0, line, {"bold": i == 0, "font_size": 13 if i == 0 else 11})
             r += 1
         for form in TEMPLATE_FORMS:
             r += 1
@@ -230,7 +275,7 @@ def build_template(year: int, out_dir: Path, district: str | None = None) -> Pat
         for form in TEMPLATE_FORMS:
             cols = template_columns(form)
             ws = wb.add_worksheet(FORM_SHEETS[form])
-            wb.write(ws, 0, 0, unit_line, {"bold": True})
+            wb.write(ws, 0, 0, title, {"bold": True})
             wb.write(ws, 1, 0, FORM_TITLES[form].format(year=year), {"bold": True, "font_size": 13})
             hdr_row = 3
             for c, col in enumerate(cols):

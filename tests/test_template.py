@@ -1,15 +1,24 @@
-"""Blank district template: contract headers, drop-downs, validation; a filled copy loads."""
+"""Blank template: contract headers, drop-downs, validation; a filled copy loads; the unit of the
+year (a commune from 2025, a district up to 2024) on the title, a unit not reporting that year refused.
+
+Expected titles and reasons are typed from ../shared/spec/units.md and the reference files
+(05266 Xã Lạc Sơn, 157 Huyện Lạc Sơn, 151 Kỳ Sơn until 01/01/2020, 148 Thành phố Hòa Bình)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
+import json
+import subprocess
 import zipfile
+from pathlib import Path
 
 import openpyxl
 import pytest
 
-from coop.template import build_template
+from coop.template import TemplateError, build_template
+
+PROJECT = Path(__file__).resolve().parent.parent
+COOP = PROJECT / ".venv" / "bin" / "coop"
 
 # First accepted header of each column, typed from ../shared/spec/forms.md
 HEADERS = {
@@ -110,17 +119,19 @@ def _fill(path, year):
     return {"HTX": 3, "THT": 2, "HO_TRO": 2}
 
 
-def test_filled_template_round_trips(tmp_path):
-    if importlib.util.find_spec("coop.ingest") is None:
-        pytest.skip("the reader (coop.ingest) has not landed yet")
-    from coop import ingest  # noqa: F401  (the reader's public entry point is used below)
+def _ingest_one(raw, path):
+    """Read one file with the reader (FileResult per docs/architecture.md)."""
+    from coop.ingest import ingest_file
 
+    return ingest_file(path, raw_dir=raw)
+
+
+def test_filled_template_round_trips(tmp_path):
     raw = tmp_path / "raw"
-    folder = raw / "2021" / "lac-son"
-    path = build_template(2021, folder, "Lạc Sơn")
+    path = build_template(2021, raw / "2021" / "lac-son", "Lạc Sơn")
     expected = _fill(path, 2021)
     result = _ingest_one(raw, path)
-    issues = [i for i in result.file_issues if getattr(i, "severity", "rejected") == "rejected"]
+    issues = [i for i in result.file_issues if i.severity == "rejected"]
     assert not issues, issues
     assert result.rejected_rows.height == 0, result.rejected_rows.to_dicts()
     assert {form: df.height for form, df in result.forms.items() if df.height} == expected
@@ -130,56 +141,122 @@ def test_filled_template_round_trips(tmp_path):
     assert htx["5400999888"]["kind"] == "union" and htx["5400999888"]["status"] == "suspended"
 
 
-def _ingest_one(raw, path):
-    """Read one file with the reader (FileResult per docs/architecture.md)."""
-    from coop.ingest import ingest_file
-
-    return ingest_file(path, raw_dir=raw)
+def _coop(*args, cwd):
+    return subprocess.run([str(COOP), *map(str, args)], capture_output=True, text=True, timeout=900, cwd=str(cwd))
 
 
-def test_filled_template_loads_through_coop_run(tmp_path):
-    """The filled template in a raw folder of its own, through the real nightly run."""
-    import subprocess
-    import sys
-
+def test_filled_templates_load_through_coop_run(tmp_path):
+    """A district's 2021 template and a commune's 2026 template, filled, through the real nightly run."""
     import duckdb
 
-    if any(importlib.util.find_spec(m) is None for m in ("coop.runner", "coop.ingest", "coop.load")):
-        pytest.skip("coop run has not landed yet")
     raw = tmp_path / "raw"
-    path = build_template(2021, raw / "2021" / "lac-son", "Lạc Sơn")
-    _fill(path, 2021)
+    _fill(build_template(2021, raw / "2021" / "lac-son", "Lạc Sơn"), 2021)
+    _fill(build_template(2026, raw / "2026" / "05266", "05266"), 2026)
     wh = tmp_path / "wh" / "coop.duckdb"
-    res = subprocess.run([sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
-                         capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    res = _coop("run", "--raw-dir", raw, "--warehouse", wh, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     con = duckdb.connect(str(wh), read_only=True)
     assert con.execute("SELECT count(*) FROM audit.rejected_rows").fetchall() == [(0,)]
     issues = con.execute("SELECT source_file, sheet, reason FROM audit.file_issues "
                          "WHERE coalesce(severity, 'rejected') = 'rejected'").fetchall()
     assert issues == []
-    assert con.execute("SELECT rows_loaded, rows_rejected FROM audit.runs").fetchall() == [(7, 0)]
-    # by hand from _fill: HTX — one active (formed 2021, 25 members, revenue 1250.5, profit -20),
-    # one suspended union, one dissolved; THT — two active (one formed 2021), 12 + 9 members
-    got = {r[0]: r[1:] for r in con.execute(
-        "SELECT entity_type, new_formed, active_count, members, avg_revenue_mvnd, avg_profit_mvnd "
-        "FROM marts.province_indicators WHERE year = 2021").fetchall()}
-    assert got == {"HTX": (1, 1, 25, 1250.5, -20.0), "THT": (1, 2, 21, 300.0, 25.5)}
-    # the establishment support of 0101234567 keeps it out of the backlog; training counts 40 turns
-    assert con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = 2021").fetchall() == [(0,)]
+    assert con.execute("SELECT rows_loaded, rows_rejected FROM audit.runs").fetchall() == [(14, 0)]
+    assert sorted(con.execute("SELECT DISTINCT year, unit_code FROM audit.files").fetchall()) == [
+        (2021, "157"), (2026, "05266")]
+    # by hand from _fill (dates relative to the year): HTX — one active (formed that year, 25 members,
+    # revenue 1250.5, profit -20), one suspended union, one dissolved; THT — two active (one formed
+    # that year), 12 + 9 members
+    for year in (2021, 2026):
+        got = {r[0]: r[1:] for r in con.execute(
+            "SELECT entity_type, new_formed, active_count, members, avg_revenue_mvnd, avg_profit_mvnd "
+            "FROM marts.province_indicators WHERE year = ?", [year]).fetchall()}
+        assert got == {"HTX": (1, 1, 25, 1250.5, -20.0), "THT": (1, 2, 21, 300.0, 25.5)}, year
+        # the establishment support of 0101234567 keeps it out of the backlog
+        assert con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = ?", [year]).fetchall() == [(0,)]
     con.close()
 
 
-def test_district_by_code_or_spelling_and_unknown_district(tmp_path):
+def _title(path, sheet="HTX"):
+    """A1 of a sheet, read back with the project's reader."""
+    from coop.read import read_sheets
+
+    sh = next(s for s in read_sheets(path) if s.name == sheet)
+    return sh.text(0, 0) if sh.first_column == 0 and sh.row_numbers[0] == 1 else None
+
+
+def test_commune_template_2026_reads_back_and_validates_empty(tmp_path):
+    folder = tmp_path / "2026" / "05266"
+    path = build_template(2026, folder, "05266")
+    assert path.name == "bieu-mau-ktt-2026-05266-xa-lac-son.xlsx"
+    for sheet in ("HTX", "THT", "Hỗ trợ HTX"):
+        assert _title(path, sheet) == "UBND XÃ LẠC SƠN"
+    text = "\n".join(str(c.value) for row in openpyxl.load_workbook(path)["Hướng dẫn"].iter_rows()
+                     for c in row if c.value)
+    assert "thư mục 2026/05266/" in text and "không còn cấp huyện" in text
+
+    res = _coop("validate", "--format", "json", path, cwd=tmp_path)  # year and unit from the path
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(res.stdout)
+    (f,) = doc["files"]
+    assert (doc["ok"], f["ok"], f["year"], f["unit_code"], f["unit_name"]) == (True, True, 2026, "05266", "Xã Lạc Sơn")
+    assert (f["rows_accepted"], f["rows_rejected"]) == (0, 0)
+    assert [(m["sheet"], m["form"], m["header_row"], m["rows_accepted"]) for m in f["forms"]] == [
+        ("HTX", "HTX", HEADER_ROW, 0), ("THT", "THT", HEADER_ROW, 0), ("Hỗ trợ HTX", "HO_TRO", HEADER_ROW, 0)]
+    assert [p["severity"] for p in f["problems"]] == ["ignored"]  # the instructions sheet, listed only
+
+
+def test_district_template_2024_and_by_code_or_spelling(tmp_path):
+    path = build_template(2024, tmp_path, "Lạc Sơn")
+    assert path.name == "bieu-mau-ktt-2024-157-huyen-lac-son.xlsx"
+    assert _title(path) == "UBND HUYỆN LẠC SƠN"
+    text = "\n".join(str(c.value) for row in openpyxl.load_workbook(path)["Hướng dẫn"].iter_rows()
+                     for c in row if c.value)
+    assert "thư mục 2024/157/" in text and "do huyện, thành phố, thị xã gửi" in text
+    path = build_template(2022, tmp_path, "148")
+    assert path.name == "bieu-mau-ktt-2022-148-thanh-pho-hoa-binh.xlsx"
+    assert _title(path, "THT") == "UBND THÀNH PHỐ HÒA BÌNH"
+    assert _title(build_template(2022, tmp_path / "b", "huyen lac son")) == "UBND HUYỆN LẠC SƠN"
+    assert _title(build_template(2025, tmp_path / "c", "Phường Hòa Bình")) == "UBND PHƯỜNG HÒA BÌNH"
+    # Kỳ Sơn existed on 31/12/2019 (it joined Hòa Bình city on 01/01/2020)
+    assert _title(build_template(2019, tmp_path / "d", "Kỳ Sơn")) == "UBND HUYỆN KỲ SƠN"
+
+
+def test_template_without_unit_titled_for_the_level_of_the_year(tmp_path):
+    assert build_template(2026, tmp_path).name == "bieu-mau-ktt-2026.xlsx"
+    assert _title(tmp_path / "bieu-mau-ktt-2026.xlsx").startswith("UBND XÃ/PHƯỜNG")
+    assert _title(build_template(2024, tmp_path)).startswith("UBND HUYỆN/THÀNH PHỐ")
+
+
+@pytest.mark.parametrize(("unit", "year", "code", "words"), [
+    ("Kỳ Sơn", 2022, "district_not_valid_for_year", "không tồn tại vào năm 2022"),
+    ("Huyện Lạc Sơn", 2026, "district_after_reform", "không còn cấp huyện"),
+    ("157", 2025, "district_after_reform", "không còn cấp huyện"),
+    ("Xã Lạc Sơn", 2022, "commune_before_reform", "do huyện gửi"),
+    ("Lạc Dương", 2022, "unknown_district", "Không nhận ra huyện/thành phố 'Lạc Dương'"),
+    ("Lạc Dương", 2026, "unknown_commune", "Không nhận ra xã/phường 'Lạc Dương'"),
+])
+def test_unit_not_reporting_that_year_is_refused(tmp_path, unit, year, code, words):
     from typer.testing import CliRunner
 
     from coop.cli import app
-    from coop.template import TemplateError
 
-    assert build_template(2022, tmp_path, "148").name == "bieu-mau-ktt-2022-thanh-pho-hoa-binh.xlsx"
-    path = build_template(2022, tmp_path, "huyen lac son")
-    assert openpyxl.load_workbook(path)["THT"]["A1"].value == "UBND HUYỆN LẠC SƠN"
-    with pytest.raises(TemplateError, match="Không biết huyện 'Lạc Dương'"):
-        build_template(2022, tmp_path, "Lạc Dương")
-    res = CliRunner().invoke(app, ["template", "--year", "2022", "--district", "Lạc Dương", "--out", str(tmp_path)])
-    assert res.exit_code == 1
+    with pytest.raises(TemplateError) as err:
+        build_template(year, tmp_path, unit)
+    assert words in str(err.value) and f"[{code}]" in str(err.value)
+    for option in ("--unit", "--district"):
+        res = CliRunner().invoke(app, ["template", "--year", str(year), option, unit, "--out", str(tmp_path)])
+        assert res.exit_code == 1 and words in res.output, res.output
+    assert list(tmp_path.iterdir()) == []  # no workbook for a unit that does not report that year
+
+
+def test_cli_unit_and_district_alias(tmp_path):
+    from typer.testing import CliRunner
+
+    from coop.cli import app
+
+    res = CliRunner().invoke(app, ["template", "--year", "2026", "--unit", "Xã Lạc Sơn", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["template", "--year", "2024", "--district", "157", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bieu-mau-ktt-2024-157-huyen-lac-son.xlsx",
+                                                          "bieu-mau-ktt-2026-05266-xa-lac-son.xlsx"]
