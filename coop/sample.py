@@ -1,22 +1,30 @@
-"""Deterministic sample province (Hòa Bình, 2018–2021) with its ground truth.
+"""Deterministic sample province (today's Phú Thọ, 25: Hòa Bình's history 2018–2026) with its ground truth.
 
-`python -m coop.sample --out data/raw [--seed N] [--scale K]` writes district workbooks as
-districts really send them (see `../shared/spec/forms.md`) and the ground truth (every valid
-row with its file, sheet and Excel row number; planted invalid rows; rejected files;
-superseded forms; plan rows) as JSON to `data/sample/ground_truth.json`.
+`python -m coop.sample --out data/raw [--seed N] [--scale K]` writes the reports as units really
+send them (see `../shared/spec/forms.md` and `units.md`) and the ground truth (every valid row
+with its file, sheet and Excel row number and its reporting unit; planted invalid rows; rejected
+files; superseded forms; plan rows) as JSON to `data/sample/ground_truth.json`.
+
+- 2018–2021: Hòa Bình's districts, calibrated to the province's reports (2020 and 2021 exactly,
+  see `../shared/reference/`; 2018/2019 plausible). Unchanged, byte for byte, by what follows.
+- 2022–2024: Hòa Bình's districts continue the same cooperatives (reg_codes), plus small
+  registers of the former Phú Thọ (2023–2024) and Vĩnh Phúc (4 districts 2023, all 2024).
+- 2025–2026: the communes of today: all 46 of the Hòa Bình area, a few of the two others.
+  `reform_years` generates them from streams seeded by (seed, year, ...).
+
+`--province 48` (any other province of today) writes instead the small sample of
+`generate_small_province`. Units come from `schemas/reference/*.csv` (reference data).
 
 The generator is deliberately independent of the pipeline's reading code: it writes the
 files straight from the contract with xlsxwriter (.xlsx), xlwt (.xls), odfpy (.ods) and csv.
 It is seeded (`random.Random`), uses no wall clock, and fixes the timestamps inside the
 files, so a regeneration gives the same truth and the same bytes.
-
-Calibration (scale 1, computed on VALID rows with the warehouse definitions): 2020 and 2021
-reproduce the province's reports (see `../shared/reference/`); 2018/2019 are plausible.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -31,7 +39,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-YEARS = (2018, 2019, 2020, 2021)
+YEARS = (2018, 2019, 2020, 2021)              # calibrated to the articles (district reports of Hòa Bình)
+EXT_YEARS = (2022, 2023, 2024, 2025, 2026)     # generated from separate streams (see reform_years)
+REFORM_YEAR = 2025                             # from report year 2025 communes report, not districts
 
 # code, name, weight (share of cooperatives), last valid year (None = still valid)
 DISTRICTS: list[tuple[str, str, float, int | None]] = [
@@ -169,6 +179,10 @@ EXTRA_COLUMNS = ["Ghi chú", "Người đại diện", "Số điện thoại", "
 
 # Columns of each form in the truth, in order (lineage first).
 LINEAGE = ["year", "district_code", "source_file", "sheet", "row_number"]
+# The reporting unit across the 2025 reform (every form) and the commune of a register row (HTX, THT):
+# appended after the form's columns, so a row of 2018-2021 is its old row plus these.
+UNIT_COLUMNS = ["unit_code", "unit_level", "area_code"]
+COMMUNE_COLUMNS = ["old_commune_code", "commune_code", "approximate"]
 FORM_COLUMNS = {
     "HTX": ["reg_code", "name", "commune", "kind", "established_on", "sector", "status", "members", "workers",
             "revenue", "profit", "income", "rating", "ocop_stars", "high_tech"],
@@ -234,6 +248,11 @@ class Err(str):
 # ----------------------------------------------------------------------------- truth
 
 
+def truth_columns(form: str) -> list[str]:
+    """Columns of a form in ground_truth.json: lineage, the form's columns, the unit (and commune) columns."""
+    return LINEAGE + FORM_COLUMNS[form] + UNIT_COLUMNS + (COMMUNE_COLUMNS if form in ("HTX", "THT") else [])
+
+
 @dataclass
 class Truth:
     seed: int
@@ -251,7 +270,7 @@ class Truth:
         out = ['{', f'"seed": {self.seed}, "scale": {self.scale},', '"forms": {']
         names = list(self.forms)
         for i, form in enumerate(names):
-            cols = LINEAGE + FORM_COLUMNS[form]
+            cols = truth_columns(form)
             out.append(f'{json.dumps(form)}: {{"columns": {json.dumps(cols)}, "rows": [')
             rows = self.forms[form]
             for j, r in enumerate(rows):
@@ -301,11 +320,19 @@ class Ent:
     ocop_from: int | None           # year from which it has an OCOP product
     ocop_stars: int | None
     status: dict[int, str] = field(default_factory=dict)
+    old_commune: str | None = None  # former commune (GSO code) it is registered in, district era from 2022
+    today: str | None = None        # commune of today that registers it from 2025
+    area: str = "17"                # former province
 
     def district(self, year: int) -> str:
         return "148" if self.home == "151" and year >= 2020 else self.home
 
+    def unit(self, year: int) -> str:
+        """The reporting unit whose register holds it in `year`: district until 2024, commune from 2025."""
+        return self.today if year >= REFORM_YEAR else self.district(year)  # type: ignore[return-value]
 
+
+@functools.lru_cache(maxsize=1 << 16)
 def fold(s: str) -> str:
     s = unicodedata.normalize("NFD", s.replace("đ", "d").replace("Đ", "D"))
     s = "".join(ch for ch in s if not unicodedata.combining(ch))
@@ -328,8 +355,15 @@ class Population:
         ds = [(c, w) for c, _, w, last in DISTRICTS if last is None or year <= last]
         return self.rng.choices([c for c, _ in ds], weights=[w for _, w in ds])[0]
 
-    def new_code(self) -> str:
+    def new_code(self, prefix: str | None = None) -> str:
         r = self.rng
+        while prefix is not None:                  # a province's tax-code prefix (reform years, other provinces)
+            code = prefix + f"{r.randrange(100000, 999999)}"
+            if r.random() < 0.06:
+                code += "-00" + str(r.randrange(1, 4))
+            if code not in self.codes:
+                self.codes.add(code)
+                return code
         while True:
             u = r.random()
             if u < 0.84:
@@ -348,10 +382,13 @@ class Population:
         names = list(SECTORS)
         return self.rng.choices(names, weights=[SECTORS[s][0] for s in names])[0]
 
-    def make(self, etype: str, year_est: date, district: str, *, sector: str | None = None, union: bool | None = None) -> Ent:
+    def make(self, etype: str, year_est: date, district: str, *, sector: str | None = None, union: bool | None = None,
+             commune: str | None = None, words: list[str] | None = None, code_prefix: str | None = None) -> Ent:
+        """`district` is the unit whose register holds it (a commune code from 2025); `commune` its commune
+        name (default: one of COMMUNES[district]), `words` name words, `code_prefix` see new_code."""
         r = self.rng
         sector = sector or self.sector()
-        commune = r.choice(COMMUNES[district])
+        commune = commune if commune is not None else r.choice(COMMUNES[district])
         if etype == "HTX":
             kind = "union" if (union if union is not None else r.random() < 0.08) else "htx"
             tries = 0
@@ -361,7 +398,7 @@ class Population:
                     name = name.replace("Trấn ", "").replace("trấn ", "")
                 else:
                     act = r.choice(SECTORS[sector][1])
-                    word = r.choice(HTX_WORDS)
+                    word = r.choice(words or HTX_WORDS)
                     prefix = "Liên hiệp HTX" if kind == "union" else r.choice(["HTX", "HTX", "Hợp tác xã"])
                     name = f"{prefix} {act} {word}"
                     if r.random() < 0.5:
@@ -373,7 +410,7 @@ class Population:
                 if key not in self.htx_names:
                     self.htx_names.add(key)
                     break
-            code = self.new_code()
+            code = self.new_code(code_prefix)
             if sector == "credit_fund":
                 members = r.uniform(150, 320)
                 revenue = r.uniform(6000, 12000)
@@ -580,6 +617,8 @@ class WRow:
     valid: bool = True
     counted: bool = True                                        # False: rejected/superseded file
     row_number: int | None = None
+    old_commune: str | None = None                              # the former commune meant (district era from 2022)
+    commune_set: bool = False                                   # old_commune is planned (else: matched by name)
 
 
 def vn_number(v: float | int, rng: random.Random, dot_decimal: bool = False) -> str:
@@ -706,8 +745,12 @@ def title_lines(lay: Layout, year: int, district: str | None) -> list[str]:
     what = {"HTX": "DANH SÁCH HỢP TÁC XÃ, LIÊN HIỆP HỢP TÁC XÃ", "THT": "DANH SÁCH TỔ HỢP TÁC",
             "HO_TRO": "TỔNG HỢP KINH PHÍ HỖ TRỢ HỢP TÁC XÃ", "CHI_TIEU": "KẾ HOẠCH PHÁT TRIỂN KINH TẾ TẬP THỂ"}[lay.form]
     dname = DISTRICT_NAME.get(district or "", "")
-    unit = "UBND TỈNH HÒA BÌNH" if district is None else (
-        f"UBND {'THÀNH PHỐ' if district == '148' else 'HUYỆN'} {dname.replace('Thành phố ', '').upper()}")
+    if district is None:
+        unit = "UBND TỈNH HÒA BÌNH" if year < REFORM_YEAR else "UBND TỈNH PHÚ THỌ"
+    elif district in DISTRICT_NAME:
+        unit = f"UBND {'THÀNH PHỐ' if district == '148' else 'HUYỆN'} {dname.replace('Thành phố ', '').upper()}"
+    else:
+        unit = "UBND " + load_ref().unit_title(district).upper()
     if lay.title == ["short"]:
         return [f"{strip_accents(what)} NAM {year}"]
     lines = [unit, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "", f"{what} NĂM {year}"]
@@ -817,7 +860,9 @@ def build_grid(lay: Layout, rows: list[WRow], cm: CellMaker, year: int, district
     if lay.signature:
         grid.append(blank())
         r = blank()
-        r[-1] = f"{DISTRICT_NAME.get(district or '', 'Hòa Bình')}, ngày 15 tháng 01 năm {year + 1}"
+        place = DISTRICT_NAME.get(district or '', 'Hòa Bình') if district is None or district in DISTRICT_NAME \
+            else load_ref().place(district)
+        r[-1] = f"{place}, ngày 15 tháng 01 năm {year + 1}"
         grid.append(r)
         r = blank()
         if "__stt" in cols:
@@ -840,11 +885,13 @@ def roman(n: int) -> str:
 # ----------------------------------------------------------------------------- writers
 
 
-def write_xlsx(path: Path, grids: list[Grid]) -> None:
+def write_xlsx(path: Path, grids: list[Grid], in_memory: bool = False) -> None:
+    """in_memory (the files of 2022 on): faster, no temporary files; zip entries then carry other
+    fixed dates and attributes, which is why the files of 2018-2021 are written without it."""
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
-                                         "strings_to_urls": False})
+                                         "strings_to_urls": False, "in_memory": in_memory})
     wb.set_properties({"created": datetime(2021, 1, 15, 8, 0, 0), "author": "UBND", "title": path.stem})
     f_date = wb.add_format({"num_format": "dd/mm/yyyy"})
     f_head = wb.add_format({"bold": True, "text_wrap": True, "align": "center", "valign": "vcenter", "border": 1})
@@ -1018,11 +1065,13 @@ class SheetPlan:
     layout: Layout
     name: str
     year: int
-    district: str | None
+    district: str | None                      # the reporting unit: district code, or commune code from 2025
     hidden: bool = False
     rows: list[WRow] = field(default_factory=list)
     counted: bool = True
     rejected: str | None = None               # expected sheet-level reason code (file still read)
+    level: str = "district"                   # district | commune | province (the unit's level)
+    province: str | None = None               # province folder: the province whose plan it is
 
 
 @dataclass
@@ -1036,6 +1085,7 @@ class FilePlan:
     payload: bytes = b""
     rejected: str | None = None               # expected file-level reason code
     superseded_forms: tuple[str, ...] = ()
+    wr_seed: str | None = None                # own writer stream (years from 2022), else the shared one
 
 
 PACKS = ["official", "official_b", "separate", "misleading", "offset", "noaccent_one"]
@@ -1044,6 +1094,10 @@ FIXED_PACKS = {
     (2020, "159"): "misleading", (2020, "152"): "resubmission", (2021, "157"): "official",
     (2020, "148"): "official", (2019, "153"): "official_b", (2018, "158"): "offset",
     (2018, "157"): "separate", (2019, "157"): "noaccent_one",
+    # the years since 2022 (districts, then communes of today)
+    (2022, "150"): "csv1", (2022, "157"): "official", (2023, "158"): "xls", (2023, "230"): "csv3",
+    (2024, "155"): "ods", (2024, "243"): "official_b", (2025, "05200"): "csv3", (2025, "04924"): "ods",
+    (2025, "05266"): "official", (2026, "04795"): "xls", (2026, "05128"): "csv1",
 }
 
 
@@ -1133,7 +1187,8 @@ def plan_packs(rng: random.Random, year: int, district: str, folder: str) -> lis
 
 
 def row_values(e: Ent, year: int, status: str, r: random.Random) -> dict[str, Any]:
-    growth = {2018: 0.93, 2019: 0.97, 2020: 1.0, 2021: 1.04}[year]
+    growth = {2018: 0.93, 2019: 0.97, 2020: 1.0, 2021: 1.04, 2022: 1.06, 2023: 1.08, 2024: 1.1, 2025: 1.12,
+              2026: 1.14}[year]
     members = max(1.0, e.base_members * growth * r.gauss(1, 0.05))
     active = status == "active"
     rev = e.base_revenue * r.lognormvariate(0, 0.15) * (1 if active else 0.2)
@@ -1520,25 +1575,35 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
                              counted=False))
     d_plan.sheets.append(sp_)
 
-    # 7. write
+    # 6b. the years since 2022 (own streams: the files and rows of 2018-2021 do not change)
+    supported = {v["reg_code"] for _, _, v in sup_rows if v["support_type"] == "establishment"}
+    reform_files = reform_years(pop, seed, scale, supported)
+
+    # 7. write (the years from 2022 after 2018-2021, each file of theirs with its own writer stream)
     truth = Truth(seed=seed, scale=scale, forms={f: [] for f in FORM_COLUMNS})
-    wr_rng = random.Random(f"write-{seed}")
+    write_files(out_dir, files + reform_files, truth, random.Random(f"write-{seed}"))
+    return truth
+
+
+def write_files(out_dir: Path, files: list[FilePlan], truth: Truth, wr_rng: random.Random) -> None:
+    """Write the planned files and record them (valid rows, planted problems, rejections) in `truth`."""
     for fpl in files:
         path = out_dir / fpl.rel
         path.parent.mkdir(parents=True, exist_ok=True)
         grids: list[Grid] = []
+        frng = random.Random(fpl.wr_seed) if fpl.wr_seed else wr_rng
         for s in fpl.sheets:
             if isinstance(s, Grid):
                 grids.append(s)
                 if fpl.rejected is None:
                     truth.ignored_sheets.append({"source_file": fpl.rel, "sheet": s.name, "reason_code": "unrecognized_sheet"})
                 continue
-            cm = CellMaker(wr_rng, s.layout, csv_mode=fpl.fmt == "csv")
+            cm = CellMaker(frng, s.layout, csv_mode=fpl.fmt == "csv")
             g = build_grid(s.layout, s.rows, cm, s.year, s.district, s.name)
             g.hidden = s.hidden
             grids.append(g)
         if fpl.fmt == "xlsx":
-            write_xlsx(path, grids)
+            write_xlsx(path, grids, in_memory=fpl.wr_seed is not None)
         elif fpl.fmt == "xls":
             write_xls(path, grids)
         elif fpl.fmt == "ods":
@@ -1571,9 +1636,8 @@ def generate(out_dir: Path, seed: int = 2020, scale: int = 1) -> Truth:
                 truth.forms[s.form].append(_truth_row(s, fpl.rel, w))
     truth.files.sort()
     for f in truth.forms.values():
-        f.sort(key=lambda r: (r["year"], r["district_code"] or "", r["source_file"], r["sheet"], r["row_number"]))
+        f.sort(key=lambda r: (r["year"], r["unit_code"] or "", r["source_file"], r["sheet"], r["row_number"]))
     truth.invalid_rows.sort(key=lambda r: (r["source_file"], r["sheet"], r["row_number"], r["column_name"]))
-    return truth
 
 
 def _raw_text(v: Any) -> str | None:
@@ -1588,12 +1652,23 @@ def _raw_text(v: Any) -> str | None:
 
 def _truth_row(s: SheetPlan, rel: str, w: WRow) -> dict[str, Any]:
     v = w.values
-    row: dict[str, Any] = {"year": s.year, "district_code": s.district, "source_file": rel, "sheet": s.name,
-                           "row_number": w.row_number}
+    ref = load_ref()
+    row: dict[str, Any] = {"year": s.year, "district_code": s.district if s.level == "district" else None,
+                           "source_file": rel, "sheet": s.name, "row_number": w.row_number}
     if s.form == "CHI_TIEU":
         raw, lo, hi = _target_text(v["target"])
         row.update(code=v["code"], label=v["label"], unit=v["unit"], target_raw=raw, target_min=lo, target_max=hi)
+        prov = s.province or "17"          # the province whose plan it is (its code that year)
+        row.update(unit_code=prov, unit_level="province", area_code=prov if s.year < REFORM_YEAR else None)
         return row
+    row.update(unit_code=s.district, unit_level=s.level, area_code=ref.area(s.district, s.level))
+    if s.form in ("HTX", "THT"):
+        if s.level == "commune":
+            old, new = None, s.district
+        else:
+            old = w.old_commune if w.commune_set else ref.match_former(s.district, v.get("commune"))
+            new = ref.default_new[old] if old else None
+        row.update(old_commune_code=old, commune_code=new, approximate=old in ref.split if old else False)
     for c in FORM_COLUMNS[s.form]:
         x = v.get(c) if c in s.layout.columns else None      # a column the sheet lacks is not reported
         if isinstance(x, date):
@@ -1606,6 +1681,822 @@ def _truth_row(s: SheetPlan, rel: str, w: WRow) -> dict[str, Any]:
     return row
 
 
+# ----------------------------------------------------------------------------- reference units (the 2025 reform)
+
+REF_DIR = Path(__file__).resolve().parent.parent / "schemas" / "reference"
+_COMMUNE_PREFIXES = ("thi tran ", "phuong ", "xa ", "dac khu ", "tt. ", "tt ")
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    with open(REF_DIR / name, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def commune_key(text: str) -> str:
+    """A commune name folded (case, diacritics, tone-mark placement) and without its type prefix."""
+    f = fold(text)
+    for p in _COMMUNE_PREFIXES:
+        if f.startswith(p):
+            return f[len(p):].strip()
+    return f
+
+
+class Ref:
+    """Units of Vietnam from `schemas/reference/*.csv` (reference data read as CSV, not pipeline code)."""
+
+    def __init__(self) -> None:
+        self.districts = {r["district_code"]: r for r in _read_csv("districts.csv")}
+        self.former = {r["commune_code"]: r for r in _read_csv("former_communes.csv")}
+        self.communes = {r["commune_code"]: r for r in _read_csv("communes.csv")}
+        self.by_district: dict[str, list[str]] = {}
+        for c, r in self.former.items():
+            self.by_district.setdefault(r["district_code"], []).append(c)
+        self.default_new: dict[str, str] = {}
+        self.split: set[str] = set()
+        for r in _read_csv("commune_lineage.csv"):
+            old = r["old_commune_code"]
+            if not old:
+                continue
+            if r["split"] == "true":
+                self.split.add(old)
+            if r["is_default"] == "true":
+                self.default_new[old] = r["new_commune_code"]
+        self.merge = {r["former_province_code"]: r["current_province_code"] for r in _read_csv("province_merge.csv")}
+        self.province_names = {(r["province_code"], r["era"]): r["province_name"] for r in _read_csv("provinces.csv")}
+        self.successor = {r["unit_code"]: r["successor_code"] for r in _read_csv("unit_history.csv")}
+        self._names: dict[str, list[tuple[str, str, str]]] = {}
+
+    def former_of(self, district: str) -> list[str]:
+        """Former communes of a district; a district merged before the dataset's date (Kỳ Sơn) has them
+        listed under its successor."""
+        seen: set[str] = set()
+        while district not in self.by_district and district in self.successor and district not in seen:
+            seen.add(district)
+            district = self.successor[district]
+        return sorted(self.by_district.get(district, []))
+
+    def match_former(self, district: str, text: str | None) -> str | None:
+        """The former commune of `district` a commune cell names: by full name, else by the name without
+        its type (Xã Dân Chủ is the Phường Dân Chủ of the dataset); None when blank, unknown or ambiguous."""
+        if not text or not text.strip():
+            return None
+        if district not in self._names:
+            self._names[district] = [(c, fold(self.former[c]["commune_name"]), commune_key(self.former[c]["commune_name"]))
+                                     for c in self.former_of(district)]
+        cands = self._names[district]
+        f = fold(text)
+        full = [c for c, name, _ in cands if name == f]
+        if len(full) == 1:
+            return full[0]
+        key = commune_key(text)
+        short = [c for c, _, k in cands if k == key]
+        return short[0] if len(short) == 1 else None
+
+    def area(self, unit: str, level: str) -> str:
+        return self.communes[unit]["area_code"] if level == "commune" else self.districts[unit]["province_code"]
+
+    def districts_valid(self, provinces: set[str], year: int) -> list[str]:
+        end = date(year, 12, 31).isoformat()
+        return sorted(c for c, r in self.districts.items() if r["province_code"] in provinces
+                      and (not r["valid_from"] or r["valid_from"] <= end) and (not r["valid_to"] or r["valid_to"] > end))
+
+    def communes_of(self, province: str, area: str | None = None) -> list[str]:
+        return sorted(c for c, r in self.communes.items()
+                      if r["province_code"] == province and (area is None or r["area_code"] == area))
+
+    def areas_of(self, province: str) -> list[str]:
+        return sorted(f for f, c in self.merge.items() if c == province)
+
+    def unit_title(self, unit: str) -> str:
+        if unit in self.districts:
+            r = self.districts[unit]
+            return f"Huyện {r['district_name']}" if r["district_type"] == "Huyện" else r["district_name"]
+        return self.communes[unit]["commune_name"] if unit in self.communes else unit
+
+    def place(self, unit: str) -> str:
+        if unit in self.districts:
+            name = self.districts[unit]["district_name"]
+            for p in ("Thành phố ", "Thị xã "):
+                name = name.removeprefix(p)
+            return name
+        return self.communes[unit]["commune_short"] if unit in self.communes else unit
+
+
+@functools.lru_cache(maxsize=None)
+def load_ref() -> Ref:
+    return Ref()
+
+
+# ----------------------------------------------------------------------------- 2022-2026: across the reform
+
+VP_2023 = ("243", "246", "249", "252")   # the Vĩnh Phúc districts that reported for 2023 (5 of 9 did not)
+SPLIT_COMMUNE = "05221"                  # Xã Đồng Tân (Mai Châu, 156): split, default successor 05200 Xã Mai Châu
+CROSSING = ("157", "05323", "HTX Nông sản sạch Chí Đạo", date(2024, 3, 12))      # -> 05323 Xã Quyết Thắng
+FUNDED_2025 = ("155", "05164", "HTX Chè Shan tuyết Tử Nê", date(2024, 5, 20))    # -> 05128 Xã Tân Lạc
+SMALL_COMMUNES = {2025: {"25": 10, "26": 5}, 2026: {"25": 12, "26": 6}}         # reporting, of 66 / 36
+CODE_PREFIX = {"17": "5400", "25": "2600", "26": "2500"}
+AREA_WORDS = {
+    "25": ["Đất Tổ", "Hùng Vương", "Chè Phú Thọ", "Bưởi Đoan Hùng", "Sông Thao", "Sông Lô", "Cọ Xanh", "Phú Hộ",
+           "Đồng Xanh", "Thành Công", "Tân Tiến", "Hợp Lực", "Phát Đạt", "Hưng Thịnh"],
+    "26": ["Tam Đảo", "Đại Lải", "Su Su Tam Đảo", "Bí Đỏ", "Vĩnh Phúc", "Lập Thạch", "Phó Đáy", "Đồng Xanh",
+           "Thành Công", "Hợp Lực", "Phát Đạt", "Bình Minh", "Đoàn Kết"],
+}
+# Hòa Bình area, per year at scale 1: new, exits to suspended, direct dissolutions, reactivations
+HB_FLOWS = {
+    "HTX": {2022: (45, 12, 8, 2), 2023: (42, 12, 8, 2), 2024: (40, 10, 8, 2), 2025: (30, 14, 10, 2), 2026: (34, 10, 8, 2)},
+    "THT": {2022: (12, 3, 2, 1), 2023: (11, 3, 2, 1), 2024: (10, 3, 2, 1), 2025: (8, 4, 3, 1), 2026: (9, 3, 2, 1)},
+}
+# Hòa Bình area, calibrated exactly (members sum x scale, avg revenue, avg profit, weighted income)
+HB_TARGETS = {
+    ("HTX", 2022): (14000, 2580, 290, 4.35), ("HTX", 2023): (14500, 2790, 318, 4.52),
+    ("HTX", 2024): (14900, 3010, 342, 4.70), ("HTX", 2025): (15000, 3150, 360, 4.85),
+    ("HTX", 2026): (15400, 3320, 381, 5.02),
+    ("THT", 2022): (3250, 305, 50, 1.52), ("THT", 2023): (3320, 360, 52, 1.58), ("THT", 2024): (3380, 410, 55, 1.63),
+    ("THT", 2025): (3400, 440, 57, 1.68), ("THT", 2026): (3460, 470, 59, 1.74),
+}
+HB_HIGH_TECH = {2022: 25, 2023: 27, 2024: 30, 2025: 32, 2026: 35}
+HB_TRAINING = {2022: 520, 2023: 560, 2024: 610, 2025: 580, 2026: 640}
+PLANS_EXT = {
+    2022: [("new_htx", "Thành lập mới HTX, liên hiệp HTX", "HTX", 50), ("new_tht", "Thành lập mới tổ hợp tác", "THT", 12),
+           ("htx_revenue_growth_pct", "Doanh thu bình quân 1 HTX tăng", "%", "10 - 15"),
+           ("htx_income_growth_pct", "Thu nhập bình quân của lao động tăng", "%", "từ 4"),
+           ("training_turns", "Bồi dưỡng cán bộ, thành viên HTX", "lượt người", 500),
+           ("high_tech_htx", "HTX ứng dụng công nghệ cao", "HTX", 25)],
+    2023: [("new_htx", "Thành lập mới HTX, liên hiệp HTX", "HTX", 45), ("new_tht", "Thành lập mới tổ hợp tác", "THT", 12),
+           ("htx_revenue_growth_pct", "Doanh thu bình quân 1 HTX tăng", "%", "6 - 8"),
+           ("htx_income_growth_pct", "Thu nhập bình quân của lao động tăng", "%", "3 - 5"),
+           ("training_turns", "Bồi dưỡng cán bộ, thành viên HTX", "lượt người", 550),
+           ("high_tech_htx", "HTX ứng dụng công nghệ cao", "HTX", 28)],
+    2024: [("new_htx", "Thành lập mới HTX, liên hiệp HTX", "HTX", "từ 40"), ("new_tht", "Thành lập mới tổ hợp tác", "THT", 10),
+           ("htx_revenue_growth_pct", "Doanh thu bình quân 1 HTX tăng", "%", "6-8%"),
+           ("htx_income_growth_pct", "Thu nhập bình quân của lao động tăng", "%", 4),
+           ("training_turns", "Bồi dưỡng cán bộ, thành viên HTX", "lượt người", 600),
+           ("high_tech_htx", "HTX ứng dụng công nghệ cao", "HTX", 30)],
+    2025: [("new_htx", "Thành lập mới HTX, liên hiệp HTX", "HTX", 80), ("new_tht", "Thành lập mới tổ hợp tác", "THT", 25),
+           ("htx_revenue_growth_pct", "Doanh thu bình quân 1 HTX tăng", "%", "5 - 7"),
+           ("htx_income_growth_pct", "Thu nhập bình quân của lao động tăng", "%", "từ 5"),
+           ("training_turns", "Bồi dưỡng cán bộ, thành viên HTX", "lượt người", 1200),
+           ("high_tech_htx", "HTX ứng dụng công nghệ cao", "HTX", 60)],
+    2026: [("new_htx", "Thành lập mới HTX, liên hiệp HTX", "HTX", "từ 90"), ("new_tht", "Thành lập mới tổ hợp tác", "THT", 30),
+           ("htx_revenue_growth_pct", "Doanh thu bình quân 1 HTX tăng", "%", 6),
+           ("htx_income_growth_pct", "Thu nhập bình quân của lao động tăng", "%", "5 - 7"),
+           ("training_turns", "Bồi dưỡng cán bộ, thành viên HTX", "lượt người", 1500),
+           ("high_tech_htx", "Mô hình HTX điển hình tiên tiến, ứng dụng công nghệ cao", "mô hình", 70)],
+}
+PROVINCE_FOLDERS_EXT = {2022: "province", 2023: "tinh", 2024: "tỉnh", 2025: "province", 2026: "tinh"}
+PLAN_FILES_EXT = {2022: "ke-hoach-KTTT-2022.xlsx", 2023: "Chi tieu KTTT 2023.xlsx", 2024: "KH phat trien KTTT 2024.xlsx",
+                  2025: "Ke hoach KTTT 2025 - tinh Phu Tho.xlsx", 2026: "Chi tieu KTTT 2026.xlsx"}
+# Hòa Bình district folders 2022, 2023, 2024 ("NFD:" = written decomposed)
+FOLDERS_EXT: dict[str, list[str]] = {
+    "148": ["Thanh pho Hoa Binh", "TP Hòa Bình", "148"], "150": ["Huyện Đà Bắc", "150", "da_bac"],
+    "152": ["152", "Lương Sơn", "huyen-luong-son"], "153": ["kim_boi", "Huyện Kim Bôi", "153"],
+    "154": ["Cao Phong", "cao-phong", "Huyện Cao Phong"], "155": ["tan-lac", "Tân Lạc", "155"],
+    "156": ["Huyện Mai Châu", "156", "Mai Chau"], "157": ["157", "Huyện Lạc Sơn", "lac-son"],
+    "158": ["Yên Thủy", "huyen_yen_thuy", "Yên Thuỷ"], "159": ["lac-thuy", "159", "Huyen Lac Thuy"],
+}
+COMMUNE_FOLDERS: dict[tuple[int, str], str] = {
+    (2025, "05266"): "Lac Son", (2026, "05266"): "05266",                # bare name: the commune in 2025
+    (2025, "04795"): "Phường Hòa Bình", (2026, "04795"): "phuong-hoa-binh",
+    (2025, "04894"): "phuong_ky_son", (2026, "04894"): "Phường Kỳ Sơn",
+    (2025, "05128"): "NFD:Xã Tân Lạc", (2026, "05128"): "tan-lac",
+    (2025, "05323"): "xa-quyet-thang", (2026, "05323"): "Xã Quyết Thắng",
+    (2025, "05200"): "Xã Mai Châu", (2026, "05200"): "Mai Chau",
+    (2025, "07942"): "Phường Phú Thọ", (2026, "08716"): "Phường Vĩnh Phúc",   # not bare: they read as provinces
+}
+UNKNOWN_PLACES = ["Bản Khả", "Xóm Mới", "Bản Lác", "Xóm Bãi", "Bản Chiềng", "Khu 5", "Xóm Đồi", "Tổ 7"]
+_OLD_TONE = {"òa": "oà", "óa": "oá", "ỏa": "oả", "õa": "oã", "ọa": "oạ", "òe": "oè", "óe": "oé",
+             "ủy": "uỷ", "úy": "uý", "ùy": "uỳ", "ũy": "uỹ", "ụy": "uỵ"}
+
+
+def old_tone(s: str) -> str:
+    """The old placement of the tone mark (Hòa -> Hoà, Thủy -> Thuỷ)."""
+    for a, b in _OLD_TONE.items():
+        s = s.replace(a, b)
+    return s
+
+
+def slug(s: str, sep: str = "-") -> str:
+    return sep.join(strip_accents(s).lower().split())
+
+
+def spell_former(row: dict[str, str], r: random.Random) -> str:
+    """A former commune as clerks write it: `Xã Chí Đạo`, `Chí Đạo`, `xã chí đạo`, `TT Vụ Bản`, `Xa Chi Dao`."""
+    full, short, typ = row["commune_name"], row["commune_short"], row["commune_type"]
+    u = r.random()
+    if u < 0.45:
+        return full
+    if u < 0.65:
+        return short
+    if u < 0.77:
+        return full.lower()
+    if u < 0.87 and typ == "Thị trấn":
+        return f"TT {short}"
+    if u < 0.93:
+        return strip_accents(full)
+    return old_tone(full)
+
+
+def spell_today(row: dict[str, str], r: random.Random) -> str:
+    full, short = row["commune_name"], row["commune_short"]
+    u = r.random()
+    return full if u < 0.55 else short if u < 0.8 else full.lower() if u < 0.9 else strip_accents(full) if u < 0.95 \
+        else old_tone(full)
+
+
+def unit_folder(ref: Ref, unit: str, level: str, year: int) -> str:
+    """The folder a unit's files go into: by code or by name, varied as clerks name them."""
+    if level == "commune":
+        name = COMMUNE_FOLDERS.get((year, unit))
+        if name is None:
+            row = ref.communes[unit]
+            full, short = row["commune_name"], row["commune_short"]
+            opts = [full, unit, slug(full), strip_accents(short), strip_accents(full), slug(full, "_"), short]
+            name = opts[(int(unit) // 3 + year) % len(opts)]
+    elif unit in FOLDERS_EXT:
+        name = FOLDERS_EXT[unit][year - 2022]
+    else:
+        row = ref.districts[unit]
+        typ, dname = row["district_type"], row["district_name"]
+        full = f"Huyện {dname}" if typ == "Huyện" else dname
+        bare = dname if typ == "Huyện" else (f"TP {ref.place(unit)}" if typ == "Thành phố" else unit)
+        opts = [full, slug(full), unit, strip_accents(full), bare]
+        name = opts[(int(unit) + year) % len(opts)]
+    return unicodedata.normalize("NFD", name[4:]) if name.startswith("NFD:") else name
+
+
+def report_mtime(year: int, unit: str) -> datetime:
+    """When the unit's report was saved: January after the year (the 2026 reports: November 2026)."""
+    day = 5 + int(unit) % 20
+    return datetime(year + 1, 1, day, 8, 30, 0) if year < 2026 else datetime(2026, 11, day, 8, 30, 0)
+
+
+def _fake_register_row(form: str, year: int, commune: str | None, name: str, code: str | None) -> dict[str, Any]:
+    if form == "HTX":
+        return {"reg_code": code, "name": name, "commune": commune, "kind": "htx", "established_on": date(year - 3, 5, 12),
+                "sector": "agriculture", "status": "active", "members": 17, "workers": 12, "revenue": 820.0,
+                "profit": 60.0, "income": 3.5, "rating": "fair", "ocop_stars": None, "high_tech": False}
+    return {"name": name, "commune": commune, "established_on": date(year - 2, 3, 2), "sector": "agriculture",
+            "status": "active", "members": 11, "workers": 9, "revenue": 310.0, "profit": 28.0, "income": 1.3}
+
+
+def reform_years(pop: Population, seed: int, scale: int, supported: set[str]) -> list[FilePlan]:
+    """2022-2026 of today's Phú Thọ (25): Hòa Bình's districts (2022-2024) and communes (2025-2026) continuing
+    the 2018-2021 population, plus small registers of the former Phú Thọ and Vĩnh Phúc areas. Every stream is
+    seeded from (seed, year, ...) so that 2018-2021 stay byte-identical. `supported`: reg_codes that already
+    had establishment support (updated)."""
+    ref = load_ref()
+    k = scale
+    pop.codes.add("5400999001")            # the support row of 2021 that no register holds
+    assignable: dict[str, list[str]] = {}
+
+    def places(district: str) -> list[str]:
+        """Former communes where the generator places cooperatives: not the split ones (one is chosen)."""
+        if district not in assignable:
+            assignable[district] = [c for c in ref.former_of(district) if c not in ref.split]
+        return assignable[district]
+
+    # 0. the former commune of every cooperative of 2018-2021 (its commune cell, else one of its district)
+    for e in pop.ents:
+        d = e.district(2022)
+        code = ref.match_former(d, e.commune)
+        if code is None or code in ref.split:
+            code = random.Random(f"commune-{seed}-{e.uid}").choice(places(d))
+        e.old_commune = code
+
+    hb_communes = ref.communes_of("25", "17")
+    protected: set[int] = set()
+    specials: dict[str, Ent] = {}
+    small_rank: dict[str, list[str]] = {}
+    files: list[FilePlan] = []
+
+    def new_ent(etype: str, est: date, area: str, unit: str, old: str | None = None, today: str | None = None,
+                **kw: Any) -> Ent:
+        place = ref.former[old]["commune_name"] if old else ref.communes[today]["commune_name"]  # type: ignore[index]
+        e = pop.make(etype, est, unit, commune=place, words=AREA_WORDS.get(area), code_prefix=CODE_PREFIX[area], **kw)
+        e.home, e.area, e.old_commune, e.today = unit, area, old, today
+        if e.ocop_from is not None:
+            e.ocop_from = max(e.ocop_from, est.year + 1)
+        return e
+
+    def evolve_hb(etype: str, year: int) -> None:
+        r = pop.rng
+        n_new, x, d, re_ = (v * k for v in HB_FLOWS[etype][year])
+        prev = [e for e in pop.ents if e.area == "17" and e.etype == etype and year - 1 in e.status]
+        act = [e for e in prev if e.status[year - 1] == "active"]
+        sus = [e for e in prev if e.status[year - 1] == "suspended"]
+        for e in act:
+            e.status[year] = "active"
+        for e in sus:
+            e.status[year] = "suspended"
+        cand = [e for e in act if e.sector != "credit_fund" and e.uid not in protected]
+        r.shuffle(cand)
+        for e in cand[:x]:
+            e.status[year] = "suspended"
+        for e in cand[x:x + d]:
+            e.status[year] = "dissolved"
+        r.shuffle(sus)
+        for e in sus[:re_]:
+            e.status[year] = "active"
+        for e in sus[re_:re_ + 2 * k]:
+            e.status[year] = "dissolved"
+        for i in range(n_new):
+            est = pop.rand_date(year, year)
+            if year >= REFORM_YEAR:
+                c = r.choice(hb_communes)
+                e = new_ent(etype, est, "17", c, today=c)
+            elif year == 2022 and i < (2 if etype == "HTX" else 1) * k:      # into the split former commune
+                e = new_ent(etype, est, "17", "156", old=SPLIT_COMMUNE)
+            else:
+                dist = pop.pick_district(year)
+                e = new_ent(etype, est, "17", dist, old=r.choice(places(dist)))
+            e.status[year] = "active"
+
+    def evolve_small(year: int) -> None:
+        r = pop.rng
+        for e in [e for e in pop.ents if e.area != "17" and year - 1 in e.status]:
+            s, u = e.status[year - 1], r.random()
+            if s == "active":
+                e.status[year] = "suspended" if u < 0.06 else "dissolved" if u < 0.09 else "active"
+            elif s == "suspended":
+                e.status[year] = "dissolved" if u < 0.3 else "active" if u < 0.5 else "suspended"
+
+    def small_district_ents(year: int, first: bool) -> None:
+        r = pop.rng
+        for area in ("25", "26"):
+            for dist in ref.districts_valid({area}, year):
+                if first:
+                    for etype, lo, hi, p_new in (("HTX", 3, 7, 0.4), ("THT", 1, 3, 0.25)):
+                        for i in range(r.randint(lo, hi) * k):
+                            fresh = i == 0 and r.random() < p_new
+                            est = pop.rand_date(year, year) if fresh else pop.rand_date(2006 if etype == "HTX" else 2012, year - 1)
+                            e = new_ent(etype, est, area, dist, old=r.choice(places(dist)))
+                            e.status[year] = "suspended" if (not fresh and r.random() < 0.1) else "active"
+                else:
+                    for etype, p_new in (("HTX", 0.45), ("THT", 0.25)):
+                        for _ in range(k):
+                            if r.random() < p_new:
+                                e = new_ent(etype, pop.rand_date(year, year), area, dist, old=r.choice(places(dist)))
+                                e.status[year] = "active"
+
+    def fill_communes(year: int, units: list[str]) -> None:
+        """Every reporting commune holds an active HTX (and, in the small areas, 2 HTX and a THT)."""
+        r = pop.rng
+        by_unit: dict[str, list[Ent]] = {}
+        for e in pop.ents:
+            if year in e.status:
+                by_unit.setdefault(e.unit(year), []).append(e)
+        for c in units:
+            area = ref.communes[c]["area_code"]
+            here = by_unit.get(c, [])
+            need = {"HTX": 1 if area == "17" else 2, "THT": 0 if area == "17" else 1}
+            for etype, n in need.items():
+                have = [e for e in here if e.etype == etype and e.status[year] == "active"]
+                for _ in range(max(0, n * (1 if area == "17" else k) - len(have))):
+                    e = new_ent(etype, pop.rand_date(2012, year - 1), area, c, today=c)
+                    e.status[year] = "active"
+                if area != "17" and r.random() < 0.4:
+                    e = new_ent(etype, pop.rand_date(year, year), area, c, today=c)
+                    e.status[year] = "active"
+
+    def dedupe_tht(year: int) -> None:
+        """A group is identified by unit, commune and name: keep names unique within a unit-year."""
+        seen: set[tuple[str, str]] = set()
+        for e in sorted((e for e in pop.ents if e.etype == "THT" and year in e.status), key=lambda e: e.uid):
+            u = e.unit(year)
+            n = 1
+            base = e.name
+            while (u, fold(e.name)) in seen:
+                n += 1
+                tail = ref.former[e.old_commune]["commune_short"] if (n == 2 and e.old_commune) else str(n)
+                e.name = f"{base} {tail}"
+            seen.add((u, fold(e.name)))
+
+    bad = random.Random(f"bad-{seed}-reform")
+
+    def fresh_code(prefix: str) -> str:
+        saved, pop.rng = pop.rng, bad
+        try:
+            return pop.new_code(prefix)
+        finally:
+            pop.rng = saved
+
+    for year in EXT_YEARS:
+        pop.rng = random.Random(f"pop-{seed}-{year}")
+        # 1. who is registered where
+        if year == REFORM_YEAR:
+            for e in pop.ents:
+                if e.today is None and e.old_commune is not None:
+                    e.today = ref.default_new[e.old_commune]
+            for area in ("25", "26"):
+                cnt: dict[str, int] = {}
+                for e in pop.ents:
+                    if e.area == area and e.etype == "HTX" and e.status.get(2024) in ("active", "suspended"):
+                        cnt[e.today] = cnt.get(e.today, 0) + 1  # type: ignore[index]
+                small_rank[area] = sorted(ref.communes_of("25", area), key=lambda c: (-cnt.get(c, 0), c))
+        evolve_hb("HTX", year)
+        evolve_hb("THT", year)
+        if year == 2024:
+            for key, (dist, old, name, est) in (("crossing", CROSSING), ("funded_2025", FUNDED_2025)):
+                e = new_ent("HTX", est, "17", dist, old=old, sector="agriculture", union=False)
+                e.name = name
+                e.ocop_from = None
+                e.status[2024] = "active"
+                protected.add(e.uid)
+                specials[key] = e
+        if year == 2023:
+            small_district_ents(year, first=True)
+        elif year > 2023:
+            evolve_small(year)
+            if year == 2024:
+                small_district_ents(year, first=False)
+        if year < REFORM_YEAR:
+            provinces = {"17"} if year == 2022 else {"17", "25", "26"}
+            units = [(d, "district") for d in ref.districts_valid(provinces, year)
+                     if year != 2023 or ref.districts[d]["province_code"] != "26" or d in VP_2023]
+        else:
+            small = [c for a in ("25", "26") for c in small_rank[a][:SMALL_COMMUNES[year][a]]]
+            fill_communes(year, hb_communes + small)
+            units = [(c, "commune") for c in hb_communes + sorted(small)]
+        dedupe_tht(year)
+        unit_set = {u for u, _ in units}
+        register: dict[tuple[str, str], list[Ent]] = {(u, t): [] for u, _ in units for t in ("HTX", "THT")}
+        for e in pop.ents:
+            if year in e.status and e.unit(year) in unit_set:
+                register[(e.unit(year), e.etype)].append(e)
+        level_of = dict(units)
+        area_of = {u: ref.area(u, lvl) for u, lvl in units}
+
+        # 2. support
+        srng = random.Random(f"support-{seed}-{year}")
+        sup: dict[str, list[dict[str, Any]]] = {u: [] for u, _ in units}
+        dec = [srng.randrange(100, 200)]
+
+        def date_in(after: date | None = None) -> date:
+            a = max(date(year, 1, 1), after or date(year, 1, 1))
+            return a + timedelta(days=srng.randrange((date(year, 12, 31) - a).days + 1))
+
+        def support(e: Ent, unit: str, stype: str, on: date, amount: float, participants: int | None = None) -> None:
+            dec[0] += srng.randrange(3, 30)
+            sup[unit].append({"reg_code": e.reg_code, "htx_name": e.name, "support_type": stype, "amount": float(amount),
+                              "participants": participants, "decision_no": f"{dec[0]}/QĐ-UBND", "allocated_on": on})
+
+        active = {u: [e for e in register[(u, "HTX")] if e.status[year] == "active"] for u, _ in units}
+        for u, _ in units:
+            for e in active[u]:
+                if e.reg_code in supported or e.uid in protected or not year - 2 <= e.established_on.year <= year:
+                    continue
+                if srng.random() < 0.3:
+                    support(e, u, "establishment", date_in(e.established_on), srng.choice([30, 40, 50, 50, 60, 100]))
+                    supported.add(e.reg_code)  # type: ignore[arg-type]
+        if year == 2025:
+            e = specials["funded_2025"]
+            support(e, e.today, "establishment", date(2025, 9, 18), 50.0)  # type: ignore[arg-type]
+            supported.add(e.reg_code)  # type: ignore[arg-type]
+        hb_units = [u for u, _ in units if area_of[u] == "17"]
+        district_era = year < REFORM_YEAR
+        parts = [(u, srng.randint(15, 45) if district_era else srng.randint(6, 22))
+                 for u in hb_units for _ in range(srng.choice([1, 2, 2]) if district_era else 1)]
+        vals = _fix_total([p for _, p in parts], HB_TRAINING[year] * k, 5 if district_era else 3)
+        for (u, _), p in zip(parts, vals):
+            pool = [e for e in active[u] if e.sector != "credit_fund"] or active[u]
+            support(srng.choice(pool), u, "training", date_in(), float(srng.randrange(15, 90)), p)
+        for u, _ in units:
+            pool = active[u]
+            if area_of[u] == "17":
+                n_other = srng.choice([0, 1, 2]) if district_era else int(srng.random() < 0.35)
+            else:
+                if srng.random() < 0.7 or not sup[u]:
+                    support(srng.choice(pool), u, "training", date_in(), float(srng.randrange(10, 40)), srng.randint(8, 30))
+                n_other = int(srng.random() < 0.5)
+            for _ in range(n_other):
+                st = srng.choice(["trade_promotion", "technology", "infrastructure", "credit", "other"])
+                support(srng.choice(pool), u, st, date_in(), float(srng.randrange(50, 800)))
+            sup[u].sort(key=lambda v: (v["allocated_on"], v["decision_no"]))
+
+        # 3. files per unit (the layouts of 2018-2021, each unit-year from its own stream)
+        sheet: dict[tuple[str, str], SheetPlan] = {}
+        sheet_fmt: dict[tuple[str, str], str] = {}
+        for u, lvl in units:
+            forms = {f for f in ("HTX", "THT") if register[(u, f)]} | ({"HO_TRO"} if sup[u] else set())
+            folder = unit_folder(ref, u, lvl, year)
+            for fpl in plan_packs(random.Random(f"layout-{seed}-{year}-{u}"), year, u, folder):
+                fpl.sheets = [s for s in fpl.sheets if isinstance(s, Grid) or s.form in forms]
+                if not any(isinstance(s, SheetPlan) for s in fpl.sheets):
+                    continue
+                fpl.mtime = report_mtime(year, u)
+                fpl.wr_seed = f"write-{seed}-{fpl.rel}"
+                for s in fpl.sheets:
+                    if isinstance(s, SheetPlan):
+                        s.level = lvl
+                        sheet[(u, s.form)] = s
+                        sheet_fmt[(u, s.form)] = fpl.fmt
+                files.append(fpl)
+            for v in sup[u]:
+                sheet[(u, "HO_TRO")].rows.append(WRow(form="HO_TRO", values=v))
+
+        # 4. register rows
+        vrng = random.Random(f"values-{seed}-{year}")
+        ent_of: dict[int, Ent] = {}
+        for u, lvl in units:
+            for etype in ("HTX", "THT"):
+                for e in register[(u, etype)]:
+                    v = row_values(e, year, e.status[year], vrng)
+                    if etype == "THT":
+                        for c in ("reg_code", "kind", "rating", "ocop_stars", "high_tech"):
+                            v.pop(c)
+                    old = None
+                    x = vrng.random()
+                    if x < 0.012:
+                        v["commune"] = None
+                    elif lvl == "district" and x < 0.022:
+                        known = {commune_key(ref.former[c]["commune_name"]) for c in ref.former_of(u)}
+                        v["commune"] = vrng.choice([p for p in UNKNOWN_PLACES if commune_key(p) not in known])
+                    elif lvl == "district":
+                        v["commune"] = spell_former(ref.former[e.old_commune], vrng)  # type: ignore[index]
+                        old = e.old_commune
+                    else:
+                        v["commune"] = spell_today(ref.communes[u], vrng)
+                    sp_ = sheet[(u, etype)]
+                    for c in FORM_COLUMNS[etype]:
+                        if c not in sp_.layout.columns:
+                            v[c] = False if c == "high_tech" else None
+                    w = WRow(form=etype, values=v, old_commune=old, commune_set=True)
+                    sp_.rows.append(w)
+                    ent_of[id(w)] = e
+        year_rows = [w for (u, f), s in sheet.items() if f in ("HTX", "THT") for w in s.rows]
+        for w in year_rows:
+            if isinstance(w.values.get("workers"), float):
+                w.values["workers"] = max(1, round(w.values["members"] * w.values["workers"]))
+            if isinstance(w.values.get("members"), float):
+                w.values["members"] = max(1, round(w.values["members"]))
+        for etype in ("HTX", "THT"):
+            rows = [w for w in year_rows if w.form == etype and ent_of[id(w)].area == "17" and w.values["status"] == "active"]
+            mt, rv, pf, inc = HB_TARGETS[(etype, year)]
+            calibrate(rows, mt * k, rv, pf, inc)
+        for w in year_rows:
+            e = ent_of[id(w)]
+            if w.values["status"] != "active":
+                for c in ("revenue", "profit"):
+                    if w.values.get(c) is not None:
+                        w.values[c] = float(round(w.values[c]))
+                if w.values.get("income") is not None:
+                    w.values["income"] = round(w.values["income"] * 4, 1)
+            elif e.area != "17":           # the small areas: plausible, not calibrated
+                for c in ("revenue", "profit"):
+                    if w.values.get(c) is not None:
+                        w.values[c] = float(round(w.values[c]))
+                if w.values.get("income") is not None:
+                    w.values["income"] = round(w.values["income"] * (4.5 if e.etype == "HTX" else 1.5)
+                                               * (1 + 0.03 * (year - 2023)), 2)
+        cand = [w for w in year_rows if w.form == "HTX" and w.values["status"] == "active"
+                and "high_tech" in sheet[(ent_of[id(w)].unit(year), "HTX")].layout.columns]
+        hb_cand = sorted((w for w in cand if ent_of[id(w)].area == "17"), key=lambda w: (-ent_of[id(w)].tech, ent_of[id(w)].uid))
+        for w in hb_cand[:HB_HIGH_TECH[year] * k]:
+            w.values["high_tech"] = True
+        for w in cand:
+            if ent_of[id(w)].area != "17" and ent_of[id(w)].tech > 0.94:
+                w.values["high_tech"] = True
+
+        # 5. planted invalid rows (a handful, counted in no indicator)
+        def plant(unit: str, form: str, values: dict[str, Any], raw: dict[str, Any], expect: list[tuple[str, str]],
+                  pos: float | None = None) -> None:
+            sp_ = sheet[(unit, form)]
+            i = int(len(sp_.rows) * (pos if pos is not None else bad.uniform(0.2, 0.8)))
+            sp_.rows.insert(i, WRow(form=form, values=values, raw=raw, expect=expect, valid=False))
+
+        def cell(unit: str) -> str:
+            if level_of[unit] == "commune":
+                return ref.communes[unit]["commune_name"]
+            return spell_former(ref.former[bad.choice(places(unit))], bad)
+
+        def xlsx_unit(form: str, prefer: list[str]) -> str:
+            """The first of `prefer` (else any unit of that area) whose `form` sheet is in an .xlsx file."""
+            area = area_of[prefer[0]]
+            others = [u for u, _ in units if area_of[u] == area and u not in prefer]
+            return next(u for u in prefer + others if (u, form) in sheet and sheet_fmt[(u, form)] == "xlsx")
+
+        if year == 2022:
+            u = xlsx_unit("HTX", ["154", "153", "159"])
+            plant(u, "HTX", _fake_register_row("HTX", year, cell(u), "HTX Dịch vụ nông nghiệp Suối Mơ", fresh_code("5400")),
+                  {"established_on": "30/02/2022"}, [("established_on", "invalid_date")])
+        elif year == 2023:
+            u = xlsx_unit("HTX", ["233", "230", "236"])
+            plant(u, "HTX", _fake_register_row("HTX", year, cell(u), "HTX Chè Đất Tổ Phù Ninh", fresh_code("2600")),
+                  {"members": -3}, [("members", "negative_value")])
+        elif year == 2024:
+            u = xlsx_unit("HTX", ["152", "153", "154"])
+            dup = fresh_code("5400")
+            v1 = _fake_register_row("HTX", year, cell(u), "HTX Nông nghiệp Đồi Bương", dup)
+            v2 = dict(v1, name="HTX Dịch vụ tổng hợp Đồi Bương", members=21)
+            plant(u, "HTX", v1, {}, [("reg_code", "duplicate_code")], pos=0.25)
+            plant(u, "HTX", v2, {}, [("reg_code", "duplicate_code")], pos=0.75)
+            u = xlsx_unit("HO_TRO", ["158", "159", "150"])
+            e = active[u][0]
+            plant(u, "HO_TRO", {"reg_code": e.reg_code, "htx_name": e.name, "support_type": "other", "amount": 75.0,
+                                "participants": None, "decision_no": "388/QĐ-UBND", "allocated_on": date(2024, 8, 6)},
+                  {"support_type": "Hỗ trợ giống cây trồng"}, [("support_type", "unknown_category")])
+        elif year == 2025:
+            plant("05266", "HTX", _fake_register_row("HTX", year, cell("05266"), "HTX Nông sản Mường Vang Xanh", None),
+                  {"reg_code": None}, [("reg_code", "missing_value")])
+            u = xlsx_unit("HTX", ["04831", "04846", "04849"])
+            plant(u, "HTX", _fake_register_row("HTX", year, cell(u), "HTX Thủy sản Sông Đà Xanh", fresh_code("5400")),
+                  {"revenue": Err("#N/A")}, [("revenue", "excel_error")])
+        elif year == 2026:
+            u = xlsx_unit("HTX", ["05287", "05290", "05293"])
+            plant(u, "HTX", _fake_register_row("HTX", year, cell(u), "HTX Dược liệu Mường Vang", fresh_code("5400")),
+                  {"established_on": date(2027, 2, 1)}, [("established_on", "date_after_report_year")])
+            u = xlsx_unit("THT", ["04846", "04849", "04873", "04876"])
+            plant(u, "THT", _fake_register_row("THT", year, cell(u), "Tổ hợp tác nuôi ong Bản Khả", None),
+                  {"status": "Đang củng cố"}, [("status", "unknown_category")])
+
+        # 6. the province plan; the files the reform rejects
+        lay = make_layout(random.Random(f"layout-{seed}-{year}-plan"), "CHI_TIEU", "official" if year % 2 else "plain", {})
+        lay.total = None
+        prov = "17" if year < REFORM_YEAR else "25"
+        sp_ = SheetPlan(form="CHI_TIEU", layout=lay, name="Kế hoạch" if year % 2 else "Sheet1", year=year, district=None,
+                        level="province", province=prov)
+        for code, label, unit, tgt in PLANS_EXT[year]:
+            sp_.rows.append(WRow(form="CHI_TIEU", values={"code": code, "label": label, "unit": unit, "target": tgt}))
+        rel = f"{year}/{PROVINCE_FOLDERS_EXT[year]}/{PLAN_FILES_EXT[year]}"
+        files.append(FilePlan(rel=rel, fmt="xlsx", sheets=[sp_], mtime=datetime(year, 1, 20, 9, 0, 0), wr_seed=f"write-{seed}-{rel}"))
+        wrong = {2024: ("05266", "commune", "Xã Lạc Sơn", "danh-sach-htx-2024.xlsx", "commune_before_reform"),
+                 2025: ("157", "district", "Huyện Lạc Sơn", "Bao cao KTTT 2025.xlsx", "district_after_reform")}.get(year)
+        if wrong:
+            u, lvl, folder, name, reason = wrong
+            sp_ = SheetPlan(form="HTX", layout=make_layout(random.Random(f"layout-{seed}-{year}-wrong"), "HTX", "plain", {}),
+                            name="HTX", year=year, district=u, counted=False, level=lvl)
+            for i in range(3):
+                commune = ref.communes["05266"]["commune_name"] if lvl == "commune" else spell_former(
+                    ref.former[bad.choice(places("157"))], bad)
+                sp_.rows.append(WRow(form="HTX", values=_fake_register_row(
+                    "HTX", year, commune, f"HTX Nông nghiệp Lạc Sơn {i + 1}", fresh_code("5400")), counted=False))
+            rel = f"{year}/{folder}/{name}"
+            files.append(FilePlan(rel=rel, fmt="xlsx", sheets=[sp_], rejected=reason, mtime=report_mtime(year, u),
+                                  wr_seed=f"write-{seed}-{rel}"))
+    return files
+
+
+# ----------------------------------------------------------------------------- a small second province
+
+TAX_PREFIX = {"17": "5400", "25": "2600", "26": "2500", "48": "0400", "49": "4000"}
+PLAIN_WORDS = ["Thành Công", "Phát Đạt", "Đoàn Kết", "Hưng Thịnh", "Tân Tiến", "Bình Minh", "Hợp Lực", "Xanh",
+               "An Phú", "Nam Tiến", "Đồng Xanh", "Quyết Thắng", "Thành Đạt", "Vạn Phúc", "Thịnh Vượng"]
+
+
+def generate_small_province(out_dir: Path, province_code: str, seed: int = 7) -> Truth:
+    """A small sample of another province of today (e.g. Đà Nẵng 48 = former 48 + 49), for a warehouse built
+    for that province by setting: 2023-2024 district reports of 3 districts (taken from two former provinces
+    when it has several), 2025 commune reports of 4 communes of today, plain layouts (one workbook per unit:
+    HTX, THT, HO_TRO), 5-10 HTX and 2-4 THT per unit; cooperatives keep their reg_code across the reform.
+    Year folders under out_dir are replaced. Returns the ground truth (same format as `generate`)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for child in out_dir.iterdir():
+        if child.is_dir() and child.name.isdigit() and len(child.name) == 4:
+            shutil.rmtree(child)
+    ref = load_ref()
+    if not ref.communes_of(province_code):
+        raise ValueError(f"no commune of today in province {province_code!r}")
+    areas = ref.areas_of(province_code)
+    areas.sort(key=lambda a: (a != province_code, a))          # the namesake former province first
+    r = random.Random(f"small-{province_code}-{seed}")
+    pop = Population(random.Random(f"small-pop-{province_code}-{seed}"), 1)
+    valid = [ref.districts_valid({a}, 2023) for a in areas]
+    valid = [[d for d in ds if d in ref.districts_valid({ref.districts[d]["province_code"]}, 2024) and ref.former_of(d)]
+             for ds in valid]
+    districts: list[str] = []
+    for i in range(3):                                         # 2 from the first area, 1 from the next
+        pool = [d for d in valid[0 if i < 2 or len(valid) == 1 else 1] if d not in districts] or \
+            [d for ds in valid for d in ds if d not in districts]
+        districts.append(r.choice(pool))
+    mine = set(ref.communes_of(province_code))
+    # the communes of today that report 2025: the main successors of the districts' former communes
+    weight: dict[str, int] = {}
+    for d in districts:
+        for c in ref.former_of(d):
+            new = ref.default_new[c]
+            if new in mine:
+                weight[new] = weight.get(new, 0) + 1
+    communes: list[str] = []
+    for d in districts:                                        # one per district first, then the largest
+        tops = sorted({ref.default_new[c] for c in ref.former_of(d)} & mine - set(communes), key=lambda c: (-weight[c], c))
+        if tops and len(communes) < 4:
+            communes.append(tops[0])
+    for c in sorted(weight, key=lambda c: (-weight[c], c)):
+        if len(communes) < 4 and c not in communes:
+            communes.append(c)
+    communes.sort()
+    chosen = set(communes)
+
+    def place_for(d: str) -> str:
+        good = [c for c in ref.former_of(d) if ref.default_new[c] in chosen and c not in ref.split]
+        rest = [c for c in ref.former_of(d) if c not in ref.split] or ref.former_of(d)
+        return r.choice(good) if good and r.random() < 0.75 else r.choice(rest)
+
+    def new_ent(etype: str, est: date, unit: str, area: str, old: str | None = None, today: str | None = None) -> Ent:
+        place = ref.former[old]["commune_name"] if old else ref.communes[today]["commune_name"]  # type: ignore[index]
+        e = pop.make(etype, est, unit, commune=place, words=PLAIN_WORDS, code_prefix=TAX_PREFIX.get(area, f"{area}00"))
+        e.home, e.area, e.old_commune, e.today = unit, area, old, today
+        if e.ocop_from is not None:
+            e.ocop_from = max(e.ocop_from, est.year + 1)
+        return e
+
+    for d in districts:
+        area = ref.districts[d]["province_code"]
+        for etype, lo, hi in (("HTX", 5, 9), ("THT", 2, 3)):
+            for i in range(r.randint(lo, hi)):
+                fresh = i == 0
+                est = pop.rand_date(2023, 2023) if fresh else pop.rand_date(2008 if etype == "HTX" else 2014, 2022)
+                e = new_ent(etype, est, d, area, old=place_for(d))
+                e.status[2023] = "suspended" if (not fresh and r.random() < 0.1) else "active"
+    for year in (2024, 2025):
+        for e in [e for e in pop.ents if year - 1 in e.status]:
+            s, u = e.status[year - 1], r.random()
+            if s == "active":
+                e.status[year] = "suspended" if u < 0.06 else "dissolved" if u < 0.08 else "active"
+            elif s == "suspended":
+                e.status[year] = "dissolved" if u < 0.3 else "active" if u < 0.5 else "suspended"
+        if year == 2024:
+            for d in districts:
+                e = new_ent("HTX", pop.rand_date(2024, 2024), d, ref.districts[d]["province_code"], old=place_for(d))
+                e.status[2024] = "active"
+        else:
+            for e in pop.ents:
+                if e.old_commune is not None:
+                    e.today = ref.default_new[e.old_commune]
+            for c in communes:
+                area = ref.communes[c]["area_code"]
+                for etype, lo, hi in (("HTX", 5, 10), ("THT", 2, 4)):
+                    here = [e for e in pop.ents if e.etype == etype and 2025 in e.status and e.today == c]
+                    want = r.randint(lo, hi)
+                    for i in range(max(0, want - len(here))):
+                        est = pop.rand_date(2025, 2025) if i == 0 else pop.rand_date(2010, 2024)
+                        e = new_ent(etype, est, c, area, today=c)
+                        e.status[2025] = "active"
+
+    # the files: one plain workbook per unit and year
+    lay_rng = random.Random(f"small-layout-{province_code}-{seed}")
+    val_rng = random.Random(f"small-values-{province_code}-{seed}")
+    folder_names: dict[str, str] = {}
+    for d in districts:
+        same = [x for a in areas for x in ref.districts_valid({a}, 2023)
+                if fold(ref.districts[x]["district_name"]) == fold(ref.districts[d]["district_name"])]
+        folder_names[d] = ref.unit_title(d) if len(same) == 1 else d
+    for c in communes:
+        same = [x for x in mine if commune_key(ref.communes[x]["commune_name"]) == commune_key(ref.communes[c]["commune_name"])]
+        folder_names[c] = ref.communes[c]["commune_name"] if len(same) == 1 else c
+    files: list[FilePlan] = []
+    dec = [200]
+    for year, units, level in ((2023, districts, "district"), (2024, districts, "district"), (2025, communes, "commune")):
+        for u in units:
+            regs = {t: sorted((e for e in pop.ents if e.etype == t and year in e.status and e.unit(year) == u),
+                              key=lambda e: e.uid) for t in ("HTX", "THT")}
+            sheets: list[SheetPlan] = []
+            for form, name in (("HTX", "HTX"), ("THT", "THT"), ("HO_TRO", "Hỗ trợ")):
+                sheets.append(SheetPlan(form=form, layout=make_layout(lay_rng, form, "plain", {}), name=name, year=year,
+                                        district=u, level=level))
+            for form, sp_ in zip(("HTX", "THT"), sheets):
+                for e in regs[form]:
+                    v = row_values(e, year, e.status[year], val_rng)
+                    if form == "THT":
+                        for c in ("reg_code", "kind", "rating", "ocop_stars", "high_tech"):
+                            v.pop(c)
+                    if level == "district":
+                        v["commune"] = spell_former(ref.former[e.old_commune], val_rng)  # type: ignore[index]
+                    else:
+                        v["commune"] = ref.communes[u]["commune_name"]
+                    v["members"] = max(1, round(v["members"]))
+                    if v.get("workers") is not None:
+                        v["workers"] = max(1, round(v["members"] * v["workers"]))
+                    for c in ("revenue", "profit"):
+                        if v.get(c) is not None:
+                            v[c] = float(round(v[c]))
+                    if v.get("income") is not None:
+                        v["income"] = round(v["income"] * (4.5 if form == "HTX" else 1.5), 2)
+                    if form == "HTX" and v["status"] == "active" and e.tech > 0.9:
+                        v["high_tech"] = True
+                    sp_.rows.append(WRow(form=form, values=v, old_commune=e.old_commune if level == "district" else None,
+                                         commune_set=True))
+            act = [e for e in regs["HTX"] if e.status[year] == "active"]
+            sups = []
+            for e in act[:2]:
+                dec[0] += val_rng.randrange(3, 20)
+                est_new = e.established_on.year == year
+                sups.append({"reg_code": e.reg_code, "htx_name": e.name,
+                             "support_type": "establishment" if est_new else "training",
+                             "amount": float(val_rng.choice([30, 50, 60])), "participants": None if est_new else val_rng.randint(8, 30),
+                             "decision_no": f"{dec[0]}/QĐ-UBND",
+                             "allocated_on": max(e.established_on, date(year, 1, 1)) + timedelta(days=val_rng.randrange(0, 60))})
+            sheets[2].rows = [WRow(form="HO_TRO", values=v) for v in sorted(sups, key=lambda v: v["allocated_on"])]
+            sheets = [s for s in sheets if s.rows]
+            rel = f"{year}/{folder_names[u]}/bao-cao-kttt-{year}.xlsx"
+            files.append(FilePlan(rel=rel, fmt="xlsx", sheets=list(sheets), mtime=report_mtime(year, u),
+                                  wr_seed=f"small-write-{province_code}-{seed}-{rel}"))
+    truth = Truth(seed=seed, scale=1, forms={f: [] for f in FORM_COLUMNS})
+    write_files(out_dir, files, truth, random.Random(f"small-write-{province_code}-{seed}"))
+    return truth
+
+
 def truth_path_for(out_dir: Path) -> Path:
     from coop.paths import PROJECT_ROOT, DEFAULT_RAW_DIR
     if Path(out_dir).resolve() == DEFAULT_RAW_DIR.resolve():
@@ -1613,8 +2504,12 @@ def truth_path_for(out_dir: Path) -> Path:
     return Path(out_dir).resolve().parent / "ground_truth.json"
 
 
-def main(out: Path = Path("data/raw"), seed: int = 2020, scale: int = 1, truth: Path | None = None) -> None:
-    t = generate(out, seed=seed, scale=scale)
+def main(out: Path = Path("data/raw"), seed: int | None = None, scale: int = 1, truth: Path | None = None,
+         province: str | None = None) -> None:
+    if province and province != "25":
+        t = generate_small_province(out, province, seed=7 if seed is None else seed)
+    else:
+        t = generate(out, seed=2020 if seed is None else seed, scale=scale)
     tp = truth or truth_path_for(out)
     tp.parent.mkdir(parents=True, exist_ok=True)
     tp.write_text(t.to_json(), encoding="utf-8")
@@ -1630,11 +2525,13 @@ def _cli() -> None:
 
     @app.command()
     def run(out: Path = typer.Option(Path("data/raw"), "--out", help="raw folder to (re)write"),
-            seed: int = typer.Option(2020, "--seed"),
+            seed: int | None = typer.Option(None, "--seed", help="default 2020 (7 with --province)"),
             scale: int = typer.Option(1, "--scale", help="multiply the number of cooperatives (benchmarks)"),
-            truth: Path | None = typer.Option(None, "--truth", help="where to write ground_truth.json")) -> None:
+            truth: Path | None = typer.Option(None, "--truth", help="where to write ground_truth.json"),
+            province: str | None = typer.Option(None, "--province",
+                                                help="another province of today (GSO code, e.g. 48): the small sample")) -> None:
         """Generate the sample province and its ground truth."""
-        main(out, seed, scale, truth)
+        main(out, seed, scale, truth, province)
 
     app()
 
