@@ -1,4 +1,4 @@
--- @description Thực hiện so với kế hoạch — plan vs actual per year × indicator: target from the year-Y CHI_TIEU form, actual from the province indicators / training; status met when actual ≥ target_min, not_met when below, no_data when the actual is null
+-- @description Thực hiện so với kế hoạch — plan vs actual per year × indicator: target from the year-Y CHI_TIEU form, actual from the indicators of the province whose plan it is, as it was that year (marts.province_indicators; the whole warehouse when staging.plan.province_code is NULL) and its units' training support; status met when actual ≥ target_min, not_met when below, no_data when the actual is null
 -- @column year: Năm kế hoạch — plan year Y
 -- @column indicator_code: Mã chỉ tiêu — new_htx | new_tht | htx_revenue_growth_pct | htx_income_growth_pct | training_turns | high_tech_htx
 -- @column target_min: Kế hoạch tối thiểu — lower bound of the target (a single number is both bounds)
@@ -8,11 +8,22 @@
 -- @column label: Chỉ tiêu — indicator label as written in the plan
 -- @column unit: Đơn vị tính — unit as written in the plan
 -- @column target_raw: Kế hoạch — target as written in the plan
-WITH htx AS (
-    SELECT * FROM marts.total_indicators WHERE entity_type = 'HTX'
+-- @column province_code: Tỉnh của kế hoạch — the province whose plan it is, as it was that year (NULL: the whole warehouse)
+WITH indicators AS (
+    SELECT year, province_code, entity_type, new_formed, revenue_growth_pct, income_growth_pct, high_tech_count
+    FROM marts.province_indicators
+    UNION ALL
+    SELECT year, NULL, entity_type, new_formed, revenue_growth_pct, income_growth_pct, high_tech_count
+    FROM marts.total_indicators
 ),
-tht AS (
-    SELECT * FROM marts.total_indicators WHERE entity_type = 'THT'
+training AS (  -- participants of training support by year of allocation, per province of the reporting unit
+    SELECT s.allocated_year AS year, u.province_code, sum(s.participants)::BIGINT AS training_turns
+    FROM core.fct_support s
+    LEFT JOIN ref.units u ON u.unit_code = s.unit_code
+    WHERE s.support_type = 'training'
+    GROUP BY ALL
+    UNION ALL
+    SELECT year, NULL, training_turns FROM marts.training_turns
 ),
 actuals AS (
     SELECT
@@ -30,11 +41,15 @@ actuals AS (
         END AS actual,
         p.label,
         p.unit,
-        p.target_raw
+        p.target_raw,
+        p.province_code
     FROM staging.plan p
-    LEFT JOIN htx ON htx.year = p.year
-    LEFT JOIN tht ON tht.year = p.year
-    LEFT JOIN marts.training_turns tr ON tr.year = p.year
+    LEFT JOIN indicators htx
+        ON htx.year = p.year AND htx.entity_type = 'HTX' AND htx.province_code IS NOT DISTINCT FROM p.province_code
+    LEFT JOIN indicators tht
+        ON tht.year = p.year AND tht.entity_type = 'THT' AND tht.province_code IS NOT DISTINCT FROM p.province_code
+    LEFT JOIN training tr
+        ON tr.year = p.year AND tr.province_code IS NOT DISTINCT FROM p.province_code
 )
 SELECT
     year,
@@ -50,6 +65,7 @@ SELECT
     END AS status,
     label,
     unit,
-    target_raw
+    target_raw,
+    province_code
 FROM actuals
 ORDER BY year, indicator_code
