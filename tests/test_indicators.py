@@ -385,3 +385,18 @@ def test_units_point_5_backlog_follows_the_registration_code(sample):
     crossing = rows(c, "SELECT reg_code, list(year ORDER BY year) AS ys FROM marts.funding_backlog "
                        "GROUP BY reg_code HAVING min(year) <= 2024 AND max(year) >= 2025")
     assert crossing and all(r["ys"] == sorted(set(r["ys"])) for r in crossing)  # never twice in a year
+
+
+def test_readme_quotes_the_sample_truth():
+    """The figures the README's quick start quotes are the ground truth's (not typed from a run)."""
+    t = truth.load()
+    text = " ".join((truth.ROOT / "README.md").read_text(encoding="utf-8").split())
+    last = max(y for y, _ in truth.province_indicators(t))
+    cur = truth.current_province_indicators(t)[(last, "HTX")]
+    reported = len(truth.expected_units(last)) - len(truth.missing_units(last, t))
+    assert f"{last}: {cur['active_count']} active HTX, {cur['new_formed']} new" in text
+    assert f"{reported} of {len(truth.expected_units(last))} communes reported" in text
+    series = ", ".join(str(truth.area_indicators(t)[(y, "17", "HTX")]["active_count"]) for y in range(2018, 2022))
+    assert f"former Hòa Bình: {series}" in text
+    hb = truth.province_indicators_by_province(t)[(2020, "17", "HTX")]
+    assert f"{hb['new_formed']} new, {hb['active_count']} active, {hb['members']:,} members" in text
