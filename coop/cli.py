@@ -34,16 +34,30 @@ RawDir = Annotated[Path, typer.Option("--raw-dir", help="Folder of unit files: <
 Warehouse = Annotated[Path, typer.Option("--warehouse", help="Published DuckDB file.")]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from coop.ops import version_text
+
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     province: Annotated[Optional[str], typer.Option(
         "--province", envvar="COOP_PROVINCE",
         help="Today's province served: GSO code or name (default from coop.toml: 25 Phú Thọ); VN = whole country.",
     )] = None,
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", is_eager=True, callback=_show_version,
+        help="Print coop's version (and git describe), DuckDB's and Prefect's, and exit.")] = None,
 ) -> None:
     """Options for every command."""
     import os
 
+    from coop.runner import offline_prefect
+
+    offline_prefect()  # no telemetry, no notice, loopback never through a proxy: every command, `serve` too
     if province:
         # one setting for the whole command, Prefect flows and child processes included
         os.environ["COOP_PROVINCE"] = province
@@ -82,31 +96,63 @@ def validate(
     raise typer.Exit(run_validate(files, district=district, year=year, fmt=format.value))
 
 
+AllowShrink = Annotated[bool, typer.Option(
+    "--allow-shrink",
+    help="Publish even when files, units or register rows vanish at once, or the raw folder is empty "
+         "(the publish guards, docs/operations.md).")]
+
+
 @app.command()
 def run(
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     years: Annotated[Optional[str], typer.Option(help="Only these report years, e.g. 2019-2021.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
+    allow_shrink: AllowShrink = False,
 ) -> None:
     """The nightly run: pick up new and changed files, rebuild, test and publish."""
     from coop.runner import run_command
 
-    raise typer.Exit(run_command(raw_dir=raw_dir, warehouse=warehouse, years=parse_years(years), wait=wait))
+    raise typer.Exit(run_command(raw_dir=raw_dir, warehouse=warehouse, years=parse_years(years), wait=wait,
+                                 allow_shrink=allow_shrink))
 
 
 @app.command()
 def backfill(
-    from_year: Annotated[int, typer.Option("--from", help="First report year to reprocess.")],
-    to_year: Annotated[int, typer.Option("--to", help="Last report year to reprocess.")],
+    from_year: Annotated[Optional[int], typer.Option("--from", help="First report year to reprocess.")] = None,
+    to_year: Annotated[Optional[int], typer.Option("--to", help="Last report year to reprocess.")] = None,
+    all_years: Annotated[bool, typer.Option(
+        "--all", help="Rebuild from nothing: every year re-read, the published warehouse ignored (e.g. damaged).")] = False,
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
+    allow_shrink: AllowShrink = False,
 ) -> None:
-    """Reprocess these years whether or not their files changed."""
+    """Reprocess these years (--from/--to) or everything (--all) whether or not their files changed."""
     from coop.runner import backfill_command
 
-    raise typer.Exit(backfill_command(raw_dir=raw_dir, warehouse=warehouse, years=(from_year, to_year), wait=wait))
+    if all_years and (from_year is not None or to_year is not None):
+        raise typer.BadParameter("--all rebuilds every year: leave out --from/--to")
+    if not all_years and (from_year is None or to_year is None):
+        raise typer.BadParameter("give --from and --to, or --all")
+    years = None if all_years else (from_year, to_year)
+    raise typer.Exit(backfill_command(raw_dir=raw_dir, warehouse=warehouse, years=years, wait=wait,
+                                      allow_shrink=allow_shrink, fresh=all_years))
+
+
+@app.command()
+def rollback(
+    to: Annotated[Optional[str], typer.Option(
+        "--to", help="Run id (or a unique beginning of it) whose warehouse to publish again; default: the one "
+                     "before the published one.")] = None,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    list_versions: Annotated[bool, typer.Option("--list", help="Only list the versions kept.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
+) -> None:
+    """Publish a previous warehouse again (kept in data/warehouse/versions/), atomically."""
+    from coop.guards import rollback_command
+
+    raise typer.Exit(rollback_command(warehouse, to=to, wait=wait, list_only=list_versions))
 
 
 @app.command()
@@ -128,6 +174,64 @@ def serve() -> None:
     from flows.deployments import serve_all
 
     serve_all()
+
+
+# ---------------------------------------------------------------- operations (issue 12): coop/ops.py
+@app.command()
+def plan(
+    raw_dir: RawDir = DEFAULT_RAW_DIR,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    years: Annotated[Optional[str], typer.Option(help="Plan a run limited to these report years, e.g. 2019-2021.")] = None,
+    allow_shrink: Annotated[bool, typer.Option("--allow-shrink", help="Judge the publish guards as `coop run "
+                                               "--allow-shrink` would.")] = False,
+    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
+) -> None:
+    """What `coop run` would do now: files new/changed/removed/superseded/rejected, years and models to rebuild, the publish guards' verdict. Changes nothing (exit 0)."""
+    from coop.ops import plan_command
+
+    raise typer.Exit(plan_command(raw_dir, warehouse, parse_years(years), format.value, allow_shrink))
+
+
+@app.command()
+def check(
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
+    tests_dir: Annotated[Optional[Path], typer.Option("--tests-dir", help="Data tests to run (default sql/tests).")] = None,
+) -> None:
+    """Run the SQL data tests against the published warehouse (read-only). Exit 1 when an error-level test fails."""
+    from coop.ops import check_command
+
+    raise typer.Exit(check_command(warehouse, format.value, tests_dir))
+
+
+runs_app = typer.Typer(help="Run history: the latest runs, and one run's report.", no_args_is_help=False)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs (newest first).")] = 10,
+    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
+) -> None:
+    """The latest runs: status, start (Vietnam time), duration, files, rows, quarantined, data tests."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from coop.ops import runs_command
+
+    raise typer.Exit(runs_command(warehouse, limit, format.value))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique part of it, or `latest`).")],
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+) -> None:
+    """Print a run's report (markdown, from <warehouse folder>/reports/)."""
+    from coop.ops import runs_show_command
+
+    raise typer.Exit(runs_show_command(warehouse, run_id))
 
 
 # ---------------------------------------------------------------- outputs for people (issue 5)

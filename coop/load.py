@@ -125,6 +125,28 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+#: The current state of the audit history: rows of the latest published run (a run that
+#: rebuilt nothing or failed leaves the warehouse, and so these views, as they were).
+_LATEST_PUBLISHED_RUN = ("(SELECT run_id FROM audit.runs WHERE status = 'published' "
+                         "ORDER BY started_at DESC, run_id DESC LIMIT 1)")
+_AUDIT_VIEWS: dict[str, tuple[str, str]] = {
+    "audit.current_rejected_rows": ("audit.rejected_rows", "Dòng bị cách ly hiện nay — quarantined rows of the latest published run only (the current state; audit.rejected_rows keeps one copy per published run). Count here, not in the history"),
+    "audit.current_file_issues": ("audit.file_issues", "Tệp, trang tính bị từ chối/bỏ qua/thay thế hiện nay — rejected, ignored or superseded files and sheets of the latest published run only (the current state; audit.file_issues keeps one copy per published run)"),
+}
+
+
+def audit_view_statements() -> list[str]:
+    """CREATE OR REPLACE VIEW audit.current_* (rows of the latest published run) with their
+    COMMENT ON, the column comments copied from the history tables."""
+    stmts = []
+    for view, (table, desc) in _AUDIT_VIEWS.items():
+        stmts.append(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table} WHERE run_id = {_LATEST_PUBLISHED_RUN}")
+        stmts.append(f"COMMENT ON VIEW {view} IS {sql_literal(desc)}")
+        for col, d in _AUDIT_COMMENTS[table][1].items():
+            stmts.append(f"COMMENT ON COLUMN {view}.{col} IS {sql_literal(d)}")
+    return stmts
+
+
 # --------------------------------------------------------------------------- build file
 def open_build(build_file: Path, storage: str | None = "default") -> duckdb.DuckDBPyConnection:
     """Create (or open) the private build file, in a storage version DuckDB 1.5 can read.
@@ -149,10 +171,15 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     for name, cols in _AUDIT_DDL.items():
         stmts.append(f"CREATE TABLE IF NOT EXISTS {name} {cols}")
     stmts += comment_statements(_AUDIT_COMMENTS)
+    stmts += audit_view_statements()
     run_in_transaction(con, stmts)
+    from coop.ops import create_meta_tables
+
+    create_meta_tables(con)  # meta.schema_version (its row) and meta.build_info (filled by finish_run)
 
     frames = reference_frames(reference)
     merged = dict(DEFAULT_SETTINGS)
+    merged.update(plan_provinces(reference))
     for k, v in (settings or {}).items():
         merged[str(k)] = str(v)
     sv = storage_version()
@@ -165,6 +192,26 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame").fetchall()
         con.execute("DELETE FROM ref.settings").fetchall()
         con.execute("INSERT INTO ref.settings BY NAME SELECT * FROM settings_df").fetchall()
+
+
+def plan_provinces(reference: Reference | None = None) -> dict[str, str]:
+    """ref.settings keys telling whose plan the province folder holds: `plan_province_current`
+    (today's province, from 2025) and `plan_province_former` (before 2025: the setting
+    `former_plan_province`, else the only predecessor); a key is left out when there is none
+    (the plan is then compared with the whole warehouse, e.g. for VN)."""
+    from coop.settings import load_settings
+
+    reference = reference if reference is not None else load_reference()
+    out: dict[str, str] = {}
+    if reference.is_country or not reference.areas:
+        return out
+    out["plan_province_current"] = reference.province_code
+    former = load_settings().former_plan_province
+    if former and former.zfill(2) in reference.areas:
+        out["plan_province_former"] = former.zfill(2)
+    elif len(reference.areas) == 1:
+        out["plan_province_former"] = next(iter(reference.areas))
+    return out
 
 
 def _units_frame(units: list[Unit]) -> pl.DataFrame:
@@ -190,6 +237,9 @@ def reference_frames(reference: Reference | None = None) -> dict[str, pl.DataFra
     communes and lineage (the last three only when the reference folder has the 2025 files)."""
     reference = reference if reference is not None else load_reference()
     out = {"ref.units": _units_frame(reference.units), "ref.districts": districts_frame(reference)}
+    from schemas.vocabularies import vocabularies_frame  # ref.vocabularies: vocabularies.toml
+
+    out["ref.vocabularies"] = vocabularies_frame(reference)
     d = reference.directory
     if not (d / "provinces.csv").exists():
         return out
@@ -653,6 +703,9 @@ def finish_run(build: Path, run: RunRecord) -> None:
     try:
         con.execute("DELETE FROM audit.runs WHERE run_id = ?", [run.run_id]).fetchall()  # idempotent
         record_runs(con, [run])
+        from coop.ops import write_build_info
+
+        write_build_info(con, run.run_id, run.finished_at)  # meta.build_info: the build this file is
         con.execute("CHECKPOINT").fetchall()
     finally:
         con.close()

@@ -94,7 +94,9 @@ class LockHolder:
         who = f"pid {self.pid}" if self.pid else "another process"
         if self.host and self.host != socket.gethostname():
             who += f" on {self.host}"
-        since = f", started {self.started_at}" if self.started_at else ""
+        from coop.settings import local_time  # the operators' zone, named (the file keeps ISO 8601)
+
+        since = f", started {local_time(self.started_at)}" if self.started_at else ""
         cmd = f" ({self.command})" if self.command else ""
         return f"{who}{since}{cmd}"
 

@@ -84,6 +84,7 @@ INPUT_TABLES_DDL: dict[str, str] = {
     old_commune_code VARCHAR, old_district_code VARCHAR, old_province_code VARCHAR,
     new_commune_code VARCHAR, new_province_code VARCHAR, split BOOLEAN, is_default BOOLEAN)""",
     "ref.settings": "(key VARCHAR, value VARCHAR)",
+    "ref.vocabularies": "(vocabulary VARCHAR, code VARCHAR, label_vi VARCHAR, spellings VARCHAR[], position INTEGER)",
 }
 
 # Name key of a unit or commune cell, equal to coop.text.unit_key (tested over every unit name):
@@ -195,6 +196,13 @@ INPUT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "key": "Tên tham số — setting name",
         "value": "Giá trị — setting value (text)",
     }),
+    "ref.vocabularies": ("Danh mục mã — every code of the categorical columns (sector, status, kind, rating, support_type, plan_code) with its official Vietnamese label, from schemas/reference/vocabularies.toml; the accepted-values data tests read it", {
+        "vocabulary": "Danh mục — vocabulary name: sector | status | support_type | kind | rating | plan_code",
+        "code": "Mã — the code stored in the warehouse ('agriculture', 'active')",
+        "label_vi": "Tên tiếng Việt — official Vietnamese label (the form's first spelling: 'Nông nghiệp')",
+        "spellings": "Cách ghi được chấp nhận — every spelling a clerk may write for the code (case, diacritics and spaces around '-', ',', '/' are ignored)",
+        "position": "Thứ tự — display order of the code within its vocabulary (1 = first)",
+    }),
 }
 
 
@@ -208,6 +216,9 @@ def create_input_tables(con: duckdb.DuckDBPyConnection) -> None:
     stmts += comment_statements(INPUT_COMMENTS)
     stmts.append(UNIT_KEY_MACRO)
     run_in_transaction(con, stmts)
+    from schemas.vocabularies import ensure_vocabularies  # shipped vocabularies when empty
+
+    ensure_vocabularies(con)
 
 
 # --------------------------------------------------------------------------- discovery

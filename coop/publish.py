@@ -10,6 +10,11 @@ published file.
 
 On failure `discard(build)` removes the build file (and its .wal); the published file is
 untouched, byte for byte.
+
+Around it (`coop.guards`): the flow compares the build with the published file before
+calling `publish` (the publish guards), and keeps a read-only copy of what it published in
+`versions/` after; `coop rollback` publishes such a copy again through this same function
+(staged as `.coop.duckdb.publish-<id>`, a name `cleanup_stale` removes if a rollback dies).
 """
 
 from __future__ import annotations

@@ -20,12 +20,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+#: Offline by default (every coop command, before Prefect is imported; an operator's own value
+#: wins): no usage data leaves the machine, no first-run telemetry notice, no "Failed to send
+#: telemetry" ERROR when there is no network (settings of Prefect 3.9, checked in its source).
+PREFECT_OFFLINE = {
+    "DO_NOT_TRACK": "1",  # client SDK analytics and its notice (prefect._internal.analytics)
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # server telemetry heartbeat (server/services/telemetry.py)
+    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",  # run traces (Prefect Cloud only)
+    "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",  # the UI of a `prefect server start`
+}
+#: The local Prefect API (the temporary server of `coop run`, a `prefect server start`) is on
+#: the loopback: never reach it through an HTTP(S)_PROXY (offline, the proxy is unreachable).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 #: Prefect settings applied (unless already set) before Prefect is imported.
 PREFECT_QUIET = {
+    **PREFECT_OFFLINE,
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",  # no state lines / tracebacks on the console
     "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",  # prefect._internal (shutdown noise)
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",  # temporary server start/stop, uvicorn
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no telemetry (and its offline error)
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # slow machines: wait, don't fail
 }
@@ -34,7 +47,20 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
+def offline_prefect() -> None:
+    """PREFECT_OFFLINE, and the loopback added to NO_PROXY/no_proxy when a proxy is set."""
+    for k, v in PREFECT_OFFLINE.items():
+        os.environ.setdefault(k, v)
+    if any(os.environ.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                                       "all_proxy")):
+        hosts = [h.strip() for k in ("NO_PROXY", "no_proxy") for h in os.environ.get(k, "").split(",") if h.strip()]
+        hosts += [h for h in LOOPBACK_HOSTS if h not in hosts]
+        value = ",".join(dict.fromkeys(hosts))
+        os.environ["NO_PROXY"] = os.environ["no_proxy"] = value
+
+
 def quiet_prefect() -> None:
+    offline_prefect()
     for k, v in PREFECT_QUIET.items():
         os.environ.setdefault(k, v)
 
@@ -97,23 +123,32 @@ def _setup_logging() -> None:
     logger.propagate = False
 
 
-def run_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, wait: bool) -> int:
+def run_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, wait: bool,
+                allow_shrink: bool = False) -> int:
     """`coop run`: exit 0 when published (or nothing changed), 1 when nothing could be
-    published, 75 when another run holds the lock."""
-    return _run(Path(raw_dir), Path(warehouse), years=years, backfill_years=None, wait=wait)
+    published (a publish guard included: see coop.guards), 75 when another run holds the lock."""
+    return _run(Path(raw_dir), Path(warehouse), years=years, backfill_years=None, wait=wait,
+                allow_shrink=allow_shrink)
 
 
-def backfill_command(raw_dir: Path, warehouse: Path, years: tuple[int, int], wait: bool) -> int:
-    """`coop backfill --from A --to B`: re-read every file of those years, rebuild, publish."""
-    if years[0] > years[1]:
-        from rich.console import Console
+def backfill_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, wait: bool,
+                     allow_shrink: bool = False, fresh: bool = False) -> int:
+    """`coop backfill --from A --to B`: re-read every file of those years, rebuild, publish.
+    `fresh` (`--all`): rebuild from nothing, every year, ignoring the published file."""
+    from rich.console import Console
 
+    if not fresh and years is None:
+        Console(stderr=True).print("[red]Give --from and --to, or --all.[/red]")
+        return 2
+    if years is not None and years[0] > years[1]:
         Console(stderr=True).print(f"[red]--from {years[0]} is after --to {years[1]}[/red]")
         return 2
-    return _run(Path(raw_dir), Path(warehouse), years=None, backfill_years=years, wait=wait)
+    return _run(Path(raw_dir), Path(warehouse), years=None, backfill_years=None if fresh else years, wait=wait,
+                allow_shrink=allow_shrink, fresh=fresh)
 
 
-def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> int:
+def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allow_shrink: bool = False,
+         fresh: bool = False) -> int:
     quiet_prefect()
     _setup_logging()
     from rich.console import Console
@@ -122,17 +157,19 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> i
 
     console = Console() if sys.stdout.isatty() else Console(width=110)
     err = Console(stderr=True)
-    if not raw_dir.is_dir():
-        err.print(f"[red]Không thấy thư mục dữ liệu {raw_dir} (raw folder not found).[/red] Nothing was changed.")
-        return EXIT_FAILED
     try:
         with run_lock(warehouse, wait=wait):
             cleanup_stale(warehouse)  # leftovers of a killed run, also when nothing else changed
-            summary = None
-            if backfill_years is None and not prefect_api_url():
+            from coop.guards import ALL_YEARS, refuse_at_start
+
+            # raw folder missing/unreadable/empty, published file damaged: refused and recorded, no Prefect
+            summary = refuse_at_start(raw_dir, warehouse, kind="backfill" if backfill_years or fresh else "nightly",
+                                      years=years, backfill_years=ALL_YEARS if fresh else backfill_years,
+                                      allow_shrink=allow_shrink, fresh=fresh)
+            if summary is None and backfill_years is None and not fresh and not prefect_api_url():
                 summary = _fast_unchanged(raw_dir, warehouse, years)
             if summary is None:
-                summary = _run_flow(raw_dir, warehouse, years, backfill_years, wait)
+                summary = _run_flow(raw_dir, warehouse, years, backfill_years, wait, allow_shrink, fresh)
     except RunLockBusy as e:
         err.print(f"[yellow]{e}[/yellow]", soft_wrap=True, highlight=False)
         return EXIT_BUSY
@@ -165,13 +202,14 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
     return summary
 
 
-def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool) -> Any:
+def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allow_shrink: bool = False,
+              fresh: bool = False) -> Any:
     set_db = private_ephemeral_database(warehouse)  # before Prefect is imported
     try:
         from flows.nightly import RunFailed, nightly_run
 
         state = nightly_run(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
-                            wait=wait, return_state=True)
+                            wait=wait, allow_shrink=allow_shrink, fresh=fresh, return_state=True)
     finally:
         if set_db and os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL") == set_db:
             del os.environ["PREFECT_API_DATABASE_CONNECTION_URL"]  # don't leak into later runs in-process

@@ -6,10 +6,16 @@ named by `COOP_CONFIG`, else `coop.toml` in the project root, then the defaults 
 
     [coop]
     province = "25"          # today's province: GSO code or name; "VN" = the whole country
+    former_plan_province = "17"  # before 2025 the province folder holds this former province's plans
+    timezone = "Asia/Ho_Chi_Minh"   # zone of every time shown to people (the warehouse stores UTC)
 
 `province` is the province as it is today (one of the 34 since 1 July 2025). Its
 predecessor provinces and their districts come from the reference data
 (`schemas/reference/`), so the district-era history loads without more configuration.
+
+`timezone` (env `COOP_TIMEZONE`) is an IANA zone name; `local_time(dt)` writes a moment in it
+with the zone named: "29/11/2026 08:15 (giờ Việt Nam, UTC+07:00)". Naive datetimes (as
+stored in the warehouse) are UTC.
 """
 
 from __future__ import annotations
@@ -17,15 +23,21 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import Any
 
 from coop.paths import PROJECT_ROOT
 
-__all__ = ["Settings", "load_settings", "DEFAULT_PROVINCE", "CONFIG_FILE", "ENV_PROVINCE", "SettingsError"]
+__all__ = ["Settings", "load_settings", "DEFAULT_PROVINCE", "CONFIG_FILE", "ENV_PROVINCE", "SettingsError",
+           "DEFAULT_TIMEZONE", "ENV_TIMEZONE", "local_time", "zone_label", "local_zone", "to_local"]
 
 CONFIG_FILE = PROJECT_ROOT / "coop.toml"
 DEFAULT_PROVINCE = "25"  # Phú Thọ (Hòa Bình, Vĩnh Phúc and Phú Thọ since 1 July 2025)
 ENV_PROVINCE = "COOP_PROVINCE"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # the operators' zone: UTC+7 all year (no summer time)
+ENV_TIMEZONE = "COOP_TIMEZONE"
+_VIETNAM_ZONES = {"Asia/Ho_Chi_Minh", "Asia/Saigon"}
 
 
 class SettingsError(Exception):
@@ -36,6 +48,10 @@ class SettingsError(Exception):
 class Settings:
     province: str = DEFAULT_PROVINCE
     source: str = "defaults"  # where the settings came from, for messages
+    timezone: str = DEFAULT_TIMEZONE  # IANA zone of the times shown to people
+    # the former province whose plans the province folder holds before 2025 (a province of today
+    # formed from several: which history this installation carries); None = the only predecessor
+    former_plan_province: str | None = None
 
 
 def _config_path() -> Path:
@@ -64,4 +80,92 @@ def load_settings(path: Path | None = None) -> Settings:
         source = f"${ENV_PROVINCE}"
     if not isinstance(province, (str, int)):
         raise SettingsError(f"{source}: province must be a GSO code or a name, got {province!r}")
-    return Settings(province=str(province).strip(), source=source)
+    tz = os.environ.get(ENV_TIMEZONE) or data.get("timezone") or DEFAULT_TIMEZONE
+    where = f"${ENV_TIMEZONE}" if os.environ.get(ENV_TIMEZONE) else source
+    if not isinstance(tz, str) or _zone(tz.strip()) is None:
+        raise SettingsError(f"{where}: timezone must be an IANA zone name such as {DEFAULT_TIMEZONE!r}, got {tz!r}")
+    plan = os.environ.get("COOP_FORMER_PLAN_PROVINCE") or data.get("former_plan_province")
+    return Settings(province=str(province).strip(), source=source, timezone=tz.strip(),
+                    former_plan_province=str(plan).strip() if plan else None)
+
+
+# --------------------------------------------------------------------------- times shown to people
+def _zone(name: str) -> tzinfo | None:
+    """The zone called `name`, None when unknown. Vietnam without a tz database (bare
+    Windows): a fixed UTC+7, which is exact (no summer time since 1975)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(name)
+    except Exception:  # noqa: BLE001 — ZoneInfoNotFoundError, ValueError, no tzdata
+        if name in _VIETNAM_ZONES:
+            return timezone(timedelta(hours=7), name)
+        return None
+
+
+_zone_cache: dict[tuple, str] = {}
+
+
+def local_zone() -> str:
+    """The `timezone` setting (COOP_TIMEZONE, coop.toml, default Asia/Ho_Chi_Minh); the
+    default when the setting cannot be read (a time is never worth an exception)."""
+    path = _config_path()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = None
+    key = (os.environ.get(ENV_TIMEZONE), str(path), mtime)
+    if key not in _zone_cache:
+        try:
+            _zone_cache.clear()
+            _zone_cache[key] = load_settings().timezone
+        except Exception:  # noqa: BLE001 — SettingsError: the command that loads settings says so
+            return DEFAULT_TIMEZONE
+    return _zone_cache[key]
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)  # naive = UTC (warehouse)
+
+
+def to_local(value: Any, zone: str | None = None) -> datetime | None:
+    """`value` (aware datetime, naive UTC datetime or ISO text) in the `timezone` setting
+    (or `zone`); None when it is not a time."""
+    t = _as_datetime(value)
+    if t is None:
+        return None
+    tz = _zone(zone or local_zone()) or _zone(DEFAULT_TIMEZONE)
+    return t.astimezone(tz)
+
+
+def zone_label(zone: str | None = None, at: datetime | None = None) -> str:
+    """'giờ Việt Nam, UTC+07:00' (another zone: 'Europe/Paris, UTC+01:00')."""
+    name = zone or local_zone()
+    t = to_local(at or datetime.now(timezone.utc), name)
+    off = t.strftime("%z") if t else ""
+    off = f"UTC{off[:3]}:{off[3:]}" if len(off) == 5 else "UTC"
+    return f"giờ Việt Nam, {off}" if name in _VIETNAM_ZONES else f"{name}, {off}"
+
+
+def local_time(dt: Any, zone: str | None = None, *, seconds: bool = False, marker: bool = True) -> str:
+    """A moment for people: '29/11/2026 08:15 (giờ Việt Nam, UTC+07:00)', in the `timezone`
+    setting (or `zone`). Accepts aware datetimes, naive ones (UTC, as the warehouse stores
+    them) and ISO 8601 text; '—' for None, the text itself when it is not a time. Never raises."""
+    if dt is None:
+        return "—"
+    try:
+        name = zone or local_zone()
+        t = to_local(dt, name)
+        if t is None:
+            return str(dt)
+        text = t.strftime("%d/%m/%Y %H:%M:%S" if seconds else "%d/%m/%Y %H:%M")
+        return f"{text} ({zone_label(name, t)})" if marker else text
+    except Exception:  # noqa: BLE001 — shown in messages: never the cause of a failure
+        return str(dt)

@@ -15,19 +15,29 @@ from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 
 @flow(name="coop-backfill", log_prints=True)
 def backfill_run(
-    from_year: int,
-    to_year: int,
+    from_year: int | None = None,
+    to_year: int | None = None,
     raw_dir: str | None = None,
     warehouse: str | None = None,
+    all_years: bool = False,
+    allow_shrink: bool = False,
 ):
     """Reprocess report years `from_year`..`to_year` (after a rule or vocabulary change),
-    then rebuild, test and publish like the nightly run."""
-    if from_year > to_year:
-        raise ValueError(f"from_year {from_year} is after to_year {to_year}")
+    then rebuild, test and publish like the nightly run. `all_years=True` rebuilds from
+    nothing: every year re-read, the published file ignored (`coop backfill --all`, e.g.
+    when the published warehouse is damaged). `allow_shrink` lets the publish guards'
+    shrink checks through."""
+    if not all_years:
+        if from_year is None or to_year is None:
+            raise ValueError("give from_year and to_year, or all_years=true")
+        if from_year > to_year:
+            raise ValueError(f"from_year {from_year} is after to_year {to_year}")
     from flows.nightly import nightly_run
 
     return nightly_run(
         raw_dir=Path(raw_dir) if raw_dir else DEFAULT_RAW_DIR,
         warehouse=Path(warehouse) if warehouse else DEFAULT_WAREHOUSE,
-        backfill_years=(int(from_year), int(to_year)),
+        backfill_years=None if all_years else (int(from_year), int(to_year)),
+        allow_shrink=allow_shrink,
+        fresh=all_years,
     )

@@ -8,7 +8,11 @@ side (see docs/architecture.md, "The nightly flow"):
 - `coop.lock.stage_checkpoint(stage)` is called at the start of each stage
   (`reading`, `loading`, `models`, `tests`, `publish`);
 - the run report (`coop.reports.write_run_report` + Prefect artifacts) is written in
-  `report_task`, for published, unchanged and failed runs alike.
+  `report_task`, for published, unchanged and failed runs alike;
+- `coop.guards`: the raw folder and the published file are checked first
+  (`start_failures`), the finished build is compared with the published warehouse just
+  before the rename (`guard_publish`: files, units, register rows that vanish), and the
+  published file is kept in `versions/` after the rename (`keep_version`).
 
 `nightly_run` returns a `coop.reports.RunSummary` (status `published` or `unchanged`); when
 nothing could be published it raises `RunFailed` (carrying the summary) so the Prefect flow
@@ -27,7 +31,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from coop import cache, load, publish
+from coop import cache, guards, load, publish
 from coop.lock import build_path, cleanup_stale, run_lock, stage_checkpoint
 from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, SQL_DIR
 from coop.reports import RunSummary, progress
@@ -152,19 +156,28 @@ def nightly_run(
     sql_dir: Path | None = None,
     tests_dir: Path | None = None,
     wait: bool = False,
+    allow_shrink: bool = False,
+    fresh: bool = False,
 ) -> RunSummary:
     """One run: pick up new and changed files, rebuild, test and publish atomically.
 
     `years` limits the run to those report years (the other years stay as published);
-    `backfill_years` re-reads the files of those years whatever the cache says."""
+    `backfill_years` re-reads the files of those years whatever the cache says.
+    `allow_shrink` lets the publish guards' shrink checks through (`coop run --allow-shrink`);
+    `fresh` rebuilds from nothing, every year re-read, the published file ignored
+    (`coop backfill --all`, e.g. when the published file is damaged)."""
     raw_dir, warehouse = Path(raw_dir).resolve(), Path(warehouse).resolve()
     sql_dir = Path(sql_dir) if sql_dir else SQL_DIR
     tests_dir = Path(tests_dir) if tests_dir else sql_dir / "tests"
     started = datetime.now(timezone.utc)
     run_id = load.new_run_id(started)
+    if fresh:
+        years, backfill_years = None, guards.ALL_YEARS
     kind = "backfill" if backfill_years else "nightly"
     summary = RunSummary(run_id=run_id, kind=kind, status="failed", started_at=started,
-                         raw_dir=str(raw_dir), warehouse=str(warehouse), years=backfill_years or years)
+                         raw_dir=str(raw_dir), warehouse=str(warehouse),
+                         years=None if fresh else (backfill_years or years))
+    previous = guards.previous_for(warehouse, run_id, fresh)  # what the build starts from
     log = _log()
     state = cache.state_dir(warehouse)
     build = build_path(warehouse, run_id)
@@ -181,11 +194,16 @@ def nightly_run(
     with run_lock(warehouse, wait=wait):
         cleanup_stale(warehouse)
         run = load.RunRecord(run_id=run_id, started_at=started, kind=kind, status="failed",
-                             years=load.years_text(years), backfill_years=load.years_text(backfill_years))
+                             years=load.years_text(years),
+                             backfill_years="all" if fresh else load.years_text(backfill_years))
         try:
+            guard_settings = guards.GuardSettings.load(allow_shrink=allow_shrink)
+            refused = guards.blocking(guards.start_failures(raw_dir, warehouse, fresh), guard_settings)
+            if refused:
+                raise guards.PublishRefused(refused)
             reference, raw_files, issues = discover_task(raw_dir, years)
             lap("discover")
-            plan = plan_task(raw_files, issues, raw_dir, warehouse, years, backfill_years, sql_dir, tests_dir)
+            plan = plan_task(raw_files, issues, raw_dir, previous, years, backfill_years, sql_dir, tests_dir)
             cache.fill_summary_files(summary, plan)
             lap("plan")
             if cache.is_unchanged(plan, warehouse):
@@ -211,8 +229,8 @@ def nightly_run(
 
             selected = select_submissions(results)
             extra_issues = list(issues) + cache.superseded_issues(results, selected)
-            built = load_task(build, warehouse, reference, plan, selected, extra_issues, run,
-                              load.read_ledger(warehouse), cache.read_pending_runs(state))
+            built = load_task(build, previous, reference, plan, selected, extra_issues, run,
+                              load.read_ledger(previous), cache.read_pending_runs(state))
             cache.fill_summary_load(summary, built, reference)
             run.files_seen, run.files_loaded = built.files_seen, built.files_loaded
             run.files_rejected, run.rows_loaded, run.rows_rejected = built.files_rejected, built.rows_loaded, built.rows_rejected
@@ -233,6 +251,7 @@ def nightly_run(
                     f"{len(blocking)} error-level data test(s) failed; nothing published:\n"
                     + "\n".join(r.message() for r in blocking))
 
+            run.message = guards.guard_publish(build, warehouse, guard_settings)  # raises PublishRefused
             stage_checkpoint("publish")
             run.status = "published"
             run.finished_at = datetime.now(timezone.utc)
@@ -257,6 +276,10 @@ def nightly_run(
             cache.after_publish(plan, warehouse, run, built)
         except Exception as e:  # only the incremental state: the next run rebuilds instead of skipping
             log.warning("Published, but could not update the incremental state: %s", e)
+        try:
+            guards.keep_version(warehouse, run_id, guard_settings.keep_versions)
+        except Exception as e:  # the publish stands; only the copy to roll back to is missing
+            log.warning("Published, but could not keep a version to roll back to: %s", e)
         lap("publish")
         try:
             report_task(summary, warehouse)

@@ -1,23 +1,28 @@
-"""The four district/province report forms of forms.md as data, and their pandera models.
+"""The four district/province report forms of forms.md as data, and the pandera schemas
+generated from them: the input contract written once.
 
 - `FORMS[name]` -> `FormSpec(name, columns)`; each `ColumnSpec` has the canonical name, the
   header aliases exactly as forms.md writes them (matched by `coop.text.header_key`), whether
-  it is required, its kind, vocabulary and minimum.
+  it is required, its kind, vocabulary, minimum, pattern, allowed values and default.
+  `ColumnSpec.rules()` -> its value rules (`Rule`: a polars expression and a reason code).
 - `match_header(form, header_text)` -> canonical column or None.
 - `detect_form(headers)` -> the form a header row belongs to (or None).
 - `ColumnSpec.parse(value, report_year, reference)` -> typed value, raising `CellError`.
 - `TYPED_SCHEMAS[form]` -> polars dtypes of the typed (accepted-row) frame, per
   docs/architecture.md; `empty_frame(form)`.
-- `MODELS[form]` pandera (polars backend) DataFrameModels on the typed frame, and
-  `validate_frame(form, df) -> (valid, failures)`.
+- `SCHEMAS[form]` pandera (polars backend) `DataFrameSchema` of the typed frame, generated
+  from `FORMS` with pandera's object API: one `Column` per typed column (dtype, nullable =
+  not required and no default, one `Check` per rule whose `error` is the rule's reason code,
+  `metadata` with the form column and the reason code of a null), and
+  `validate_frame(form, df) -> (valid, failures)`: reason codes read from pandera's failure
+  cases (column + check number -> the Check object), never from check names.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import pandera.errors as pa_errors
 import pandera.polars as pa
@@ -38,16 +43,53 @@ __all__ = [
     "TYPED_SCHEMAS",
     "LINEAGE_SCHEMA",
     "FAILURE_SCHEMA",
-    "MODELS",
+    "Rule",
+    "SCHEMAS",
+    "form_schema",
     "match_header",
     "header_map",
     "detect_form",
     "empty_frame",
     "validate_frame",
+    "validate_frames",
     "reason_text",
 ]
 
 ColumnKind = Literal["text", "reg_code", "date", "int", "number", "category", "yesno", "ocop", "target"]
+REG_CODE_PATTERN = r"^[0-9-]+$"  # a registration code: digits and '-' only
+OCOP_STARS = (3, 4, 5)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One value rule of a typed column: `expr(column)` is true where a value passes; a null
+    passes (required-ness is the column's nullable flag). `check()` is the same expression as
+    a pandera Check whose `error` is the reason code; the screen in `validate_frame`
+    evaluates the expressions of every rule at once."""
+
+    op: Literal["ge", "gt", "isin", "matches"]
+    value: Any
+    reason_code: str
+
+    def expr(self, column: str) -> pl.Expr:
+        c = pl.col(column)
+        if self.op == "ge":
+            return c >= self.value
+        if self.op == "gt":
+            return c > self.value
+        if self.op == "isin":
+            return c.is_in(pl.lit(pl.Series(list(self.value))).implode())
+        if self.op == "matches":
+            return c.str.contains(self.value)
+        raise ValueError(f"unknown rule {self.op!r}")
+
+    def check(self) -> pa.Check:
+        """The rule as a pandera Check: `error` = the reason code, `statistics['rule']` = self."""
+        return pa.Check(self._pandera_fn, name=self.op, error=self.reason_code,
+                        statistics={"value": self.value, "rule": self})
+
+    def _pandera_fn(self, data: Any) -> pl.LazyFrame:  # data: pandera PolarsData
+        return data.lazyframe.select(self.expr(data.key))
 
 
 @dataclass(frozen=True)
@@ -59,11 +101,48 @@ class ColumnSpec:
     vocab: str | None = None
     minimum: float | None = None
     strict_minimum: bool = False  # True: value must be > minimum; False: >= minimum
+    pattern: str | None = None  # regular expression the whole typed text must match
+    allowed: tuple[Any, ...] | None = None  # accepted typed values outside a vocabulary (OCOP stars)
+    default: Any = None  # typed value of an empty cell (so the column is never null)
 
     @property
     def label(self) -> str:
         """The column's Vietnamese header as the official form writes it (first alias)."""
         return self.aliases[0]
+
+    @property
+    def unknown_code(self) -> str:
+        """Reason code of a value outside the column's vocabulary or allowed values."""
+        return "unknown_plan_code" if self.vocab == "plan_code" else "unknown_category"
+
+    @property
+    def nullable(self) -> bool:
+        """An empty cell is accepted: the column is not required and has no default."""
+        return not self.required and self.default is None
+
+    def typed_columns(self) -> dict[str, Any]:
+        """Typed column(s) of the accepted-row frame -> polars dtype (a target gives three)."""
+        if self.kind == "target":
+            return {"target_raw": pl.String, "target_min": pl.Float64, "target_max": pl.Float64}
+        return {self.name: _KIND_DTYPE[self.kind]}
+
+    def rules(self, reference: Reference | None = None) -> list["Rule"]:
+        """The value rules of the column, in check order (nulls pass; required-ness is the
+        column's `nullable`): minimum -> negative_value (or not_positive when strict),
+        vocabulary -> its codes (unknown_category / unknown_plan_code), allowed values ->
+        unknown_category, pattern -> invalid_reg_code."""
+        out: list[Rule] = []
+        if self.minimum is not None:
+            out.append(Rule("gt", self.minimum, "not_positive") if self.strict_minimum
+                       else Rule("ge", self.minimum, "negative_value"))
+        if self.vocab is not None:
+            codes = (reference or load_reference()).vocab(self.vocab).codes
+            out.append(Rule("isin", tuple(codes), self.unknown_code))
+        if self.allowed is not None:
+            out.append(Rule("isin", tuple(self.allowed), self.unknown_code))
+        if self.pattern is not None:
+            out.append(Rule("matches", self.pattern, "invalid_reg_code" if self.kind == "reg_code" else "invalid_value"))
+        return out
 
     def parse(self, value: Any, report_year: int | None = None, reference: Reference | None = None) -> Any:
         """Typed value of a raw cell for this column (None = not reported); CellError if bad.
@@ -97,9 +176,8 @@ class ColumnSpec:
             voc = (reference or load_reference()).vocab(self.vocab or "")
             code = voc.match(text)
             if code is None:
-                rc = "unknown_plan_code" if self.vocab == "plan_code" else "unknown_category"
-                raise V.CellError(rc, f"Giá trị '{text}' không có trong danh mục {self.label} "
-                                      f"(ghi một trong: {voc.accepted()})")
+                raise V.CellError(self.unknown_code, f"Giá trị '{text}' không có trong danh mục {self.label} "
+                                  f"(ghi một trong: {voc.accepted()})")
             return code
         raise ValueError(f"unknown column kind {k!r}")
 
@@ -152,15 +230,16 @@ def _register_tail() -> list[ColumnSpec]:
 
 FORMS: dict[str, FormSpec] = {
     "HTX": FormSpec("HTX", [
-        ColumnSpec("reg_code", _REG_CODE, True, "reg_code"),
+        ColumnSpec("reg_code", _REG_CODE, True, "reg_code", pattern=REG_CODE_PATTERN),
         ColumnSpec("name", ("Tên HTX", "Tên hợp tác xã", "Tên đơn vị", "Tên HTX, liên hiệp HTX"), True, "text"),
         ColumnSpec("commune", _COMMUNE, False, "text"),
-        ColumnSpec("kind", ("Loại hình",), False, "category", "kind"),
+        ColumnSpec("kind", ("Loại hình",), False, "category", "kind", default="htx"),
         ColumnSpec("established_on", _ESTABLISHED, True, "date"),
         *_register_tail(),
         ColumnSpec("rating", ("Xếp loại", "Phân loại", "Đánh giá"), False, "category", "rating"),
-        ColumnSpec("ocop_stars", ("OCOP", "Sản phẩm OCOP", "Số sao OCOP"), False, "ocop"),
-        ColumnSpec("high_tech", ("Ứng dụng công nghệ cao", "UDCNC", "HTX điển hình, ứng dụng CNC"), False, "yesno"),
+        ColumnSpec("ocop_stars", ("OCOP", "Sản phẩm OCOP", "Số sao OCOP"), False, "ocop", allowed=OCOP_STARS),
+        ColumnSpec("high_tech", ("Ứng dụng công nghệ cao", "UDCNC", "HTX điển hình, ứng dụng CNC"), False, "yesno",
+                   default=False),
     ], "Danh sách hợp tác xã, liên hiệp hợp tác xã"),
     "THT": FormSpec("THT", [
         # "Tên đơn vị" is shared with form HTX: a sheet with it and no reg_code column is THT
@@ -170,7 +249,7 @@ FORMS: dict[str, FormSpec] = {
         *_register_tail(),
     ], "Danh sách tổ hợp tác"),
     "HO_TRO": FormSpec("HO_TRO", [
-        ColumnSpec("reg_code", _REG_CODE, True, "reg_code"),
+        ColumnSpec("reg_code", _REG_CODE, True, "reg_code", pattern=REG_CODE_PATTERN),
         ColumnSpec("support_type", ("Nội dung hỗ trợ", "Loại hỗ trợ", "Hình thức hỗ trợ"), True, "category", "support_type"),
         ColumnSpec("amount", ("Số tiền", "Kinh phí", "Kinh phí hỗ trợ"), True, "number", minimum=0, strict_minimum=True),
         ColumnSpec("participants", ("Số lượt", "Số lượt người", "Số người tham gia"), False, "int", minimum=0),
@@ -264,10 +343,7 @@ _KIND_DTYPE: dict[str, Any] = {
 def _typed_schema(form: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in FORMS[form].columns:
-        if c.kind == "target":
-            out.update({"target_raw": pl.String, "target_min": pl.Float64, "target_max": pl.Float64})
-        else:
-            out[c.name] = _KIND_DTYPE[c.kind]
+        out.update(c.typed_columns())
     return out
 
 
@@ -282,74 +358,41 @@ def empty_frame(form: str, lineage: bool = True) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-# ------------------------------------------------------------------ pandera models
+# ------------------------------------------------------------------ pandera schemas (generated from FORMS)
 def _vocab_codes(name: str) -> list[str]:
     return list(load_reference().vocab(name).codes)
 
 
-_REG_CODE_PATTERN = r"^[0-9-]+$"
+def _null_reason(column: str) -> str:
+    """Reason code of a null in a non-nullable typed column: a target cell that gave no lower
+    bound is `invalid_target`, any other empty cell `missing_value`."""
+    return "invalid_target" if column == "target_min" else "missing_value"
 
 
-class _RegisterModel(pa.DataFrameModel):
-    """Columns shared by the HTX and THT registers."""
-
-    name: str = pa.Field(nullable=False)
-    commune: Optional[str] = pa.Field(nullable=True)
-    established_on: _dt.date = pa.Field(nullable=False)
-    sector: str = pa.Field(nullable=False, isin=_vocab_codes("sector"))
-    status: str = pa.Field(nullable=False, isin=_vocab_codes("status"))
-    members: int = pa.Field(nullable=False, ge=0)
-    workers: Optional[int] = pa.Field(nullable=True, ge=0)
-    revenue: Optional[float] = pa.Field(nullable=True, ge=0)
-    profit: Optional[float] = pa.Field(nullable=True)
-    income: Optional[float] = pa.Field(nullable=True, ge=0)
-
-    class Config:
-        strict = False
-        coerce = False
+def _schema_columns(spec: ColumnSpec) -> dict[str, pa.Column]:
+    checks = [r.check() for r in spec.rules()]
+    out: dict[str, pa.Column] = {}
+    for name, dtype in spec.typed_columns().items():
+        # target_max is the open end of 'từ N': always nullable; the rules go to the value column
+        nullable = spec.nullable or name == "target_max"
+        out[name] = pa.Column(
+            dtype, checks=checks if name == spec.name else None, nullable=nullable, coerce=False, required=True,
+            name=name, metadata={"form_column": spec.name, "null_reason": _null_reason(name)},
+        )
+    return out
 
 
-class HtxModel(_RegisterModel):
-    reg_code: str = pa.Field(nullable=False, str_matches=_REG_CODE_PATTERN)
-    kind: str = pa.Field(nullable=False, isin=_vocab_codes("kind"))
-    rating: Optional[str] = pa.Field(nullable=True, isin=_vocab_codes("rating"))
-    ocop_stars: Optional[int] = pa.Field(nullable=True, isin=[3, 4, 5])
-    high_tech: bool = pa.Field(nullable=False)
+def form_schema(form: str) -> pa.DataFrameSchema:
+    """The pandera schema of a form's typed frame, built from `FORMS[form]` (not strict: the
+    lineage columns pass through)."""
+    columns: dict[str, pa.Column] = {}
+    for spec in FORMS[form].columns:
+        columns.update(_schema_columns(spec))
+    return pa.DataFrameSchema(columns, strict=False, coerce=False, name=form,
+                              title=FORMS[form].title or form)
 
 
-class ThtModel(_RegisterModel):
-    """Form THT: the shared register columns only (no reg_code)."""
-
-
-class HoTroModel(pa.DataFrameModel):
-    reg_code: str = pa.Field(nullable=False, str_matches=_REG_CODE_PATTERN)
-    support_type: str = pa.Field(nullable=False, isin=_vocab_codes("support_type"))
-    amount: float = pa.Field(nullable=False, gt=0)
-    participants: Optional[int] = pa.Field(nullable=True, ge=0)
-    decision_no: Optional[str] = pa.Field(nullable=True)
-    allocated_on: _dt.date = pa.Field(nullable=False)
-
-    class Config:
-        strict = False
-        coerce = False
-
-
-class ChiTieuModel(pa.DataFrameModel):
-    code: str = pa.Field(nullable=False, isin=_vocab_codes("plan_code"))
-    label: Optional[str] = pa.Field(nullable=True)
-    unit: Optional[str] = pa.Field(nullable=True)
-    target_raw: str = pa.Field(nullable=False)
-    target_min: float = pa.Field(nullable=False)
-    target_max: Optional[float] = pa.Field(nullable=True)
-
-    class Config:
-        strict = False
-        coerce = False
-
-
-MODELS: dict[str, type[pa.DataFrameModel]] = {
-    "HTX": HtxModel, "THT": ThtModel, "HO_TRO": HoTroModel, "CHI_TIEU": ChiTieuModel,
-}
+SCHEMAS: dict[str, pa.DataFrameSchema] = {f: form_schema(f) for f in FORMS}
 
 FAILURE_SCHEMA: dict[str, Any] = {
     "row_index": pl.Int64, "column_name": pl.String, "value": pl.String,
@@ -397,81 +440,169 @@ def reason_text(form: str, column: str, reason_code: str, value: str | None = No
     return f"{msg} [{reason_code}]"
 
 
-def _reason_code(form: str, column: str, check: str) -> str:
-    if check == "not_nullable":
-        return "invalid_target" if column == "target_min" else "missing_value"
-    if check.startswith("greater_than_or_equal_to"):
-        return "negative_value"
-    if check.startswith("greater_than"):
-        return "not_positive"
-    if check.startswith("isin"):
-        return "unknown_plan_code" if (form, column) == ("CHI_TIEU", "code") else "unknown_category"
-    if check.startswith("str_matches"):
-        return "invalid_reg_code"
-    return "invalid_value"
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    f: {c.name: c.default for c in spec.columns if c.default is not None} for f, spec in FORMS.items()}
+_NO_OPTIMIZATION = pl.QueryOptFlags.none()  # plain projections: the optimizer only costs time
 
 
 def _conform(form: str, df: pl.DataFrame) -> pl.DataFrame:
     """Cast the canonical columns to their typed dtypes, add missing ones as nulls, and
-    apply the contract's defaults (kind -> 'htx', high_tech -> False)."""
+    apply the contract's defaults (`ColumnSpec.default`: kind -> 'htx', high_tech -> False);
+    canonical columns first, then the others (lineage) as they were. One projection."""
     schema = TYPED_SCHEMAS[form]
-    exprs = []
+    have = dict(df.schema)
+    exprs: list[pl.Expr] = []
     for name, dtype in schema.items():
-        if name in df.columns:
-            if df.schema[name] != dtype:
-                exprs.append(pl.col(name).cast(dtype, strict=True))
+        if name not in have:
+            e = pl.lit(None, dtype=dtype)
+        elif have[name] != dtype:
+            e = pl.col(name).cast(dtype, strict=True)
         else:
-            exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    if exprs:
-        df = df.with_columns(exprs)
-    if form == "HTX":
-        df = df.with_columns(pl.col("kind").fill_null("htx"), pl.col("high_tech").fill_null(False))
-    return df.select([*schema, *[c for c in df.columns if c not in schema]])
+            e = pl.col(name)
+        default = _DEFAULTS[form].get(name)
+        if default is not None:
+            e = e.fill_null(default)
+        exprs.append(e.alias(name))
+    exprs += [pl.col(c) for c in have if c not in schema]
+    return df.lazy().select(exprs).collect(optimizations=_NO_OPTIMIZATION)
+
+
+@lru_cache(maxsize=None)
+def _screen_exprs(form: str) -> tuple[tuple[str, ...], tuple[pl.Expr, ...]]:
+    """One boolean expression per (typed column, check) of the form's pandera schema, true
+    where the cell passes: not-null for a non-nullable Column (pandera counts NaN as null in
+    a float column), and each Check's rule with the Check's ignore_na (a null passes).
+    Returns (the typed column of each expression, the expressions)."""
+    owners: list[str] = []
+    exprs: list[pl.Expr] = []
+    for name, col in SCHEMAS[form].columns.items():
+        if not col.nullable:
+            e = pl.col(name).is_not_null()
+            if TYPED_SCHEMAS[form][name] == pl.Float64:
+                e = e & pl.col(name).is_not_nan()
+            owners.append(name)
+            exprs.append(e.fill_null(False))
+        for check in col.checks:
+            rule: Rule = check.statistics["rule"]
+            owners.append(name)
+            exprs.append(rule.expr(name).fill_null(bool(check.ignore_na)))
+    return tuple(owners), tuple(e.alias(f"_{i}") for i, e in enumerate(exprs))
+
+
+@lru_cache(maxsize=None)
+def _sub_schema(form: str, columns: tuple[str, ...]) -> pa.DataFrameSchema:
+    full = SCHEMAS[form]
+    return pa.DataFrameSchema({c: full.columns[c] for c in columns}, strict=False, coerce=False, name=form)
+
+
+def _screen(form: str, df: pl.DataFrame) -> tuple[list[int], tuple[str, ...]]:
+    """Positions of the rows with at least one failing cell and the typed columns that fail,
+    from ONE polars pass over every rule of the schema (no per-row Python)."""
+    owners, exprs = _screen_exprs(form)
+    ok = df.lazy().select(exprs).collect(optimizations=_NO_OPTIMIZATION)  # rows x rules, bool
+    failing = [i for i, s in enumerate(ok.iter_columns()) if not s.all()]
+    if not failing:
+        return [], ()
+    bad = ~ok.to_series(failing[0])
+    for i in failing[1:]:
+        bad = bad | ~ok.to_series(i)
+    rows = bad.arg_true().to_list()
+    return rows, tuple(dict.fromkeys(owners[i] for i in failing))
+
+
+def _check_reason(schema: pa.DataFrameSchema, column: str | None, check: str, check_number: Any) -> str:
+    """Reason code of one pandera failure case, from the schema objects: a failed Check gives
+    its `error` (the rule's reason code), a null in a non-nullable column the column's
+    `metadata['null_reason']`, a missing column `missing_value`."""
+    if column is None or column not in schema.columns:
+        return "missing_value" if check == "column_in_dataframe" else "invalid_value"
+    col = schema.columns[column]
+    if check_number is not None:
+        return str(col.checks[int(check_number)].error)
+    if check == "not_nullable":
+        return str((col.metadata or {}).get("null_reason", "missing_value"))
+    return "invalid_value"  # e.g. a dtype failure (cannot happen after _conform)
+
+
+def _failures(form: str, df: pl.DataFrame) -> pl.DataFrame:
+    """The failing cells of a conformed frame (FAILURE_SCHEMA, sorted by row then column).
+
+    One polars pass evaluates every rule of the schema (`_screen`); when every cell passes
+    pandera is not called. Otherwise pandera validates the failing rows against the columns
+    that failed (the same Column and Check objects), and its failure cases give the cells and
+    their reason codes."""
+    if df.height == 0:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    rows, cols = _screen(form, df)
+    if not rows:
+        return pl.DataFrame(schema=FAILURE_SCHEMA)
+    schema = _sub_schema(form, cols)
+    position = rows if len(rows) < df.height else None
+    try:
+        schema.validate(df[rows] if position is not None else df, lazy=True)
+        return pl.DataFrame(schema=FAILURE_SCHEMA)  # pandera is the authority: nothing fails
+    except pa_errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+    order = {n: i for i, n in enumerate(TYPED_SCHEMAS[form])}
+    cells: dict[tuple[int, str, str], dict[str, Any]] = {}  # one failure per (row, column, reason)
+    for rec in fc.iter_rows(named=True):
+        column = rec.get("column")
+        code = _check_reason(schema, column, str(rec.get("check") or ""), rec.get("check_number"))
+        value = rec.get("failure_case")
+        value = None if value in (None, "null") else str(value)
+        index = rec.get("index")
+        if index is None:  # schema-level: every validated row
+            targets = position if position is not None else list(range(df.height))
+        else:
+            targets = [position[int(index)] if position is not None else int(index)]
+        column = column or ""
+        for i in targets:
+            if (int(i), column, code) not in cells:
+                cells[(int(i), column, code)] = {"row_index": int(i), "column_name": column, "value": value,
+                                                 "reason_code": code, "reason": reason_text(form, column, code, value)}
+    ranked = sorted(cells.values(), key=lambda r: (r["row_index"], order.get(r["column_name"], len(order))))
+    return pl.DataFrame(ranked, schema=FAILURE_SCHEMA)
+
+
+def _without_rows(df: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
+    if failures.height == 0:
+        return df
+    bad = failures.get_column("row_index").unique()
+    return df.filter(~pl.int_range(pl.len(), dtype=pl.Int64).is_in(pl.lit(bad).implode()))
 
 
 def validate_frame(form: str, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Validate a typed frame of `form` with its pandera model (lazy: every failure).
+    """Validate a typed frame of `form` with its pandera schema (lazy: every failure).
 
     Returns (valid rows, failures). Valid rows keep every column of `df` (lineage included),
     canonical columns cast to their typed dtypes and defaults applied. `failures` has one
     row per failing cell: row_index (position in df), column_name, value (the typed value
     as text, may be null), reason_code, reason (Vietnamese + ' [code]'); sorted by
-    row_index then the form's column order."""
-    if form not in MODELS:
+    row_index then the form's column order. A frame where every cell passes costs one
+    polars pass; pandera runs on the failing rows only (see `_failures`)."""
+    if form not in SCHEMAS:
         raise KeyError(f"unknown form {form!r}")
     df = _conform(form, df)
-    failures = pl.DataFrame(schema=FAILURE_SCHEMA)
-    if df.height == 0:
-        return df, failures
-    try:
-        MODELS[form].validate(df, lazy=True)
-        return df, failures
-    except pa_errors.SchemaErrors as exc:
-        fc = exc.failure_cases
-    rows: list[dict[str, Any]] = []
-    for rec in fc.iter_rows(named=True):
-        column = rec.get("column")
-        check = str(rec.get("check") or "")
-        index = rec.get("index")
-        value = rec.get("failure_case")
-        value = None if value in (None, "null") else str(value)
-        if column is None:
-            column = ""
-        code = _reason_code(form, column, check)
-        targets = [index] if index is not None else list(range(df.height))  # schema-level: all rows
-        for i in targets:
-            rows.append({
-                "row_index": int(i), "column_name": column, "value": value,
-                "reason_code": code, "reason": reason_text(form, column, code, value),
-            })
-    order = {n: i for i, n in enumerate(TYPED_SCHEMAS[form])}
-    failures = (
-        pl.DataFrame(rows, schema=FAILURE_SCHEMA)
-        .unique(subset=["row_index", "column_name", "reason_code"], keep="first", maintain_order=True)
-        .with_columns(pl.col("column_name").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o"))
-        .sort(["row_index", "_o"])
-        .drop("_o")
-    )
-    bad = failures.get_column("row_index").unique()
-    valid = df.with_row_index("_ri").filter(~pl.col("_ri").is_in(bad.implode())).drop("_ri")
-    return valid, failures
+    failures = _failures(form, df)
+    return _without_rows(df, failures), failures
+
+
+def validate_frames(form: str, frames: list[pl.DataFrame]) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+    """`validate_frame` of several frames of one form at once (e.g. every sheet of a file):
+    one screen and at most one pandera run over their typed columns; for each frame the same
+    (valid, failures) as `validate_frame(form, frame)` (row_index within that frame)."""
+    if form not in SCHEMAS:
+        raise KeyError(f"unknown form {form!r}")
+    conformed = [_conform(form, df) for df in frames]
+    if len(conformed) <= 1:
+        return [(_without_rows(df, f), f) for df in conformed for f in [_failures(form, df)]]
+    typed = list(TYPED_SCHEMAS[form])
+    failures = _failures(form, pl.concat([df.select(typed) for df in conformed], how="vertical"))
+    out: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+    offset = 0
+    for df in conformed:
+        mine = failures.filter(pl.col("row_index").is_between(offset, offset + df.height - 1)) \
+            .with_columns(pl.col("row_index") - offset)
+        out.append((_without_rows(df, mine), mine))
+        offset += df.height
+    return out

@@ -80,7 +80,9 @@ def test_changed_file_replaces_its_rows_removed_file_removes_them(setup):
 
     calls.clear()
     (raw / "2020" / "148" / "htx.csv").unlink()
-    assert run_command(raw, wh, None, False) == 0
+    # a unit that reported last night is gone: the publish guard refuses it unless the operator says so
+    assert run_command(raw, wh, None, False) == 1
+    assert run_command(raw, wh, None, False, allow_shrink=True) == 0
     assert calls == []
     assert _q(wh, "SELECT count(*) FROM raw.htx WHERE unit_code='148'") == [(0,)]
     assert _q(wh, "SELECT count(*) FROM audit.rejected_rows r JOIN (SELECT run_id FROM audit.runs "

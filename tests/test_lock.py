@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from coop.settings import local_time
+
 from coop.lock import (
     EXIT_BUSY,
     RunLockBusy,
@@ -80,7 +82,7 @@ def test_second_locker_fails_at_once_naming_the_holder(tmp_path):
                 pytest.fail("must not get the lock while another process holds it")
         msg = str(err.value)
         assert f"pid {proc.pid}" in msg
-        assert holder.started_at in msg
+        assert local_time(holder.started_at) in msg
         assert "--wait" in msg
     finally:
         _stop(proc)
@@ -243,7 +245,7 @@ def test_second_coop_run_exits_at_once_with_the_message(tmp_path, command):
         assert res.returncode == EXIT_BUSY, res.stdout + res.stderr
         out = " ".join((res.stdout + res.stderr).split())  # the console may wrap long lines
         assert f"pid {holder.pid}" in out
-        assert read_holder(wh).started_at in out
+        assert local_time(read_holder(wh).started_at).split(" (")[0] in out
         assert "--wait" in out
         assert "Traceback" not in out
         assert not wh.exists()  # damaged nothing, built nothing

@@ -171,7 +171,8 @@ def test_failing_model_rolls_back_everything(tmp_path):
 
 def test_project_graph_reads_dependencies():
     g = model_graph(SQL_DIR)
-    assert g["marts.plan_vs_actual"] == {"staging.plan", "marts.total_indicators", "marts.training_turns"}
+    assert g["marts.plan_vs_actual"] == {"staging.plan", "marts.province_indicators", "marts.total_indicators",
+                                         "marts.training_turns", "core.fct_support", "ref.units"}
     assert g["marts.current_province_indicators"] == {"core.agg_indicators", "core.fct_register", "ref.units",
                                                       "ref.provinces"}
     assert g["core.fct_register"] == {"staging.htx", "staging.tht", "ref.units", "ref.provinces",
@@ -195,7 +196,7 @@ def test_project_models_every_table_and_column_commented():
     assert uncommented == []
     tables = con.sql("SELECT schema_name || '.' || table_name, comment FROM duckdb_tables() "
                      "WHERE schema_name IN ('raw', 'ref', 'staging', 'core', 'marts')").fetchall()
-    assert len(tables) == 10 + len(order)  # raw.* (4), ref.* (6) and the models
+    assert len(tables) == 11 + len(order)  # raw.* (4), ref.* (7) and the models
     assert all(c for _, c in tables)
     # the spec's columns, in its words
     cols = {r[0] for r in con.sql("SELECT column_name FROM duckdb_columns() "

@@ -1,6 +1,6 @@
 -- severity: error
--- description: plan indicator codes are the six of the contract
+-- description: plan indicator codes are codes of the plan_code vocabulary (ref.vocabularies, from vocabularies.toml)
 SELECT year, indicator_code, source_file, sheet, row_number
 FROM staging.plan
-WHERE indicator_code IS NULL OR indicator_code NOT IN
-    ('new_htx', 'new_tht', 'htx_revenue_growth_pct', 'htx_income_growth_pct', 'training_turns', 'high_tech_htx')
+WHERE indicator_code IS NULL
+   OR indicator_code NOT IN (SELECT code FROM ref.vocabularies WHERE vocabulary = 'plan_code')
