@@ -775,7 +775,13 @@ def render_text(status: Status, console, full: bool | None = None) -> None:
 
 def status_command(raw_dir: Path, warehouse: Path, fmt: str = "text", year: int | None = None) -> int:
     """`coop status`. Exit 0 (it is a report, not a check); 1 when the warehouse exists but
-    cannot be read, or the reference cannot be loaded."""
+    cannot be read (a damaged file: the advice of `coop.guards`), or the reference cannot be loaded."""
+    from coop.guards import warehouse_problem
+
+    problem = warehouse_problem(Path(warehouse))
+    if problem:
+        sys.stderr.write(problem + "\n")
+        return 1
     status = collect_status(Path(raw_dir), Path(warehouse), year=year)
     if fmt == "json":
         sys.stdout.write(json.dumps(status.as_dict(), ensure_ascii=False, indent=2, default=str) + "\n")

@@ -509,3 +509,14 @@ def test_new_changed_and_touched_files_against_the_ledger(reform):
     assert (f.status, f.ledger_status, f.rows_loaded, f.rows_rejected) == ("loaded", "unchanged", 1, 0)
     vn = finished[run2].replace(tzinfo=timezone.utc).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
     assert f.loaded_at == vn.isoformat(timespec="seconds") and finished[run2] < finished[run3]
+
+
+def test_a_damaged_warehouse_gives_advice_not_a_duckdb_error(tmp_path, capsys):
+    from coop.status import status_command
+
+    wh = tmp_path / "coop.duckdb"
+    wh.write_bytes(b"\0" * 8192 + b"not a database" * 100)
+    (tmp_path / "raw").mkdir()
+    assert status_command(tmp_path / "raw", wh) == 1
+    err = capsys.readouterr().err
+    assert "coop rollback" in err and "backfill --all" in err and "Traceback" not in err
