@@ -35,7 +35,6 @@ Public:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from typing import Any
 import duckdb
 from xlsxwriter.utility import xl_col_to_name
 
+from coop.cache import sha256_file
 from coop.exports import SafeWorkbook
 from coop.read import ReadError, find_header, read_sheets
 from coop.reference import REFORM_YEAR, Reference, Unit, load_reference
@@ -389,14 +389,6 @@ class SourceSheet:
     changed: bool = False      # the file on disk is not the one the run judged (hash differs)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _read_failure(e: Exception) -> str:
     """A reader exception as a Vietnamese sentence with the detail after it."""
     text = " ".join(str(e).split("\n")[0].split()) if str(e) else type(e).__name__
@@ -417,7 +409,7 @@ def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers:
     if path is None:
         return None
     try:
-        changed = bool(file_hash) and _sha256(path) != file_hash
+        changed = bool(file_hash) and sha256_file(path) != file_hash
         sheets = read_sheets(path)
     except (ReadError, OSError) as e:
         return SourceSheet(error=_read_failure(e))

@@ -69,7 +69,7 @@ import json
 import sys
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -92,14 +92,6 @@ _LEDGER_LOADED = {"new", "changed", "unchanged"}  # its rows are in the warehous
 _LEDGER = {"new": LOADED, "changed": LOADED, "unchanged": LOADED, "rejected": REJECTED,
            "superseded": SUPERSEDED, "removed": REMOVED}
 
-TIMEZONE = "Asia/Ho_Chi_Minh"
-ZONE_LABEL = "giờ Việt Nam, UTC+7"
-try:
-    from zoneinfo import ZoneInfo
-
-    _VN: Any = ZoneInfo(TIMEZONE)
-except Exception:  # noqa: BLE001 - no tz database (bare Windows): Vietnam has no summer time
-    _VN = timezone(timedelta(hours=7), "UTC+7")
 
 
 # --------------------------------------------------------------------------- data
@@ -222,7 +214,7 @@ class Status:
         return {
             "raw_dir": self.raw_dir, "raw_dir_exists": self.raw_dir_exists, "warehouse": self.warehouse,
             "published": self.published, "published_at": self.published_at,
-            "province_code": self.province_code, "province_name": self.province_name, "timezone": TIMEZONE,
+            "province_code": self.province_code, "province_name": self.province_name, "timezone": _zone_name(),
             "last_run": self.last_run, "later_run": self.later_run,
             "current_year": self.current_year, "focus_year": self.focus_year,
             "years": [{"year": y, "level": _level(y),
@@ -248,20 +240,23 @@ def _nfc(path: str) -> str:
     return unicodedata.normalize("NFC", str(path))
 
 
+def _zone_name() -> str:
+    from coop.settings import local_zone
+
+    return local_zone()
+
+
+def zone_label() -> str:
+    from coop.settings import zone_label as label
+
+    return label()
+
+
 def _vn(value: Any) -> datetime | None:
-    """A stored time (naive = UTC) in Vietnam time."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(_VN)
+    """A stored time (naive = UTC) in the operators' zone (the `timezone` setting)."""
+    from coop.settings import to_local
+
+    return to_local(value)
 
 
 def _iso(value: Any) -> str | None:
@@ -270,11 +265,10 @@ def _iso(value: Any) -> str | None:
 
 
 def when(value: Any, zone: bool = True) -> str:
-    """'29/11/2026 08:15 (giờ Việt Nam, UTC+7)' (zone=False: '29/11/2026 08:15')."""
-    t = _vn(value)
-    if t is None:
-        return "—" if value is None else str(value)
-    return t.strftime("%d/%m/%Y %H:%M") + (f" ({ZONE_LABEL})" if zone else "")
+    """'29/11/2026 08:15 (giờ Việt Nam, UTC+07:00)' (zone=False: '29/11/2026 08:15')."""
+    from coop.settings import local_time
+
+    return local_time(value, marker=zone)
 
 
 @functools.lru_cache(maxsize=8)
@@ -689,7 +683,7 @@ def render_text(status: Status, console, full: bool | None = None) -> None:
                   + ("" if status.raw_dir_exists else " [bold red]không tồn tại (not found)[/]"))
     if status.province_name:
         console.print(f"Tỉnh (province) {escape(status.province_code)} {escape(status.province_name)}; "
-                      f"giờ hiển thị: {ZONE_LABEL}")
+                      f"giờ hiển thị: {zone_label()}")
 
     for year, rows in sorted(status.years.items()):
         focus = year == status.focus_year

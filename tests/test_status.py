@@ -179,7 +179,7 @@ def test_status_text_shows_missing_and_who_to_call(setup, capsys):
     raw, wh = setup
     assert status_command(raw, wh, "text") == 0
     out = capsys.readouterr().out
-    assert "công bố lần cuối (last published) 27/11/2026 01:00 (giờ Việt Nam, UTC+7)" in out
+    assert "công bố lần cuối (last published) 27/11/2026 01:00 (giờ Việt Nam, UTC+07:00)" in out
     assert "bị thay thế (superseded): cu.xlsx" in out
     assert "bị từ chối (rejected): hong.xlsx — Không mở được tệp [unreadable_file]" in out
     assert "chờ lần chạy tới (waiting for next run): new.xlsx" in out
@@ -294,7 +294,7 @@ def test_status_names_a_later_run_that_published_nothing(setup):
     assert st.later_run == {"run_id": "run-3", "started_at": "2026-11-28T01:00:00+07:00",
                             "finished_at": "2026-11-28T01:05:00+07:00", "status": "failed",
                             "message": "2 error-level data test(s) failed; nothing published"}
-    assert "Lần chạy sau đó (later run) run-3 lúc 28/11/2026 01:00 (giờ Việt Nam, UTC+7): failed" in _text(st)
+    assert "Lần chạy sau đó (later run) run-3 lúc 28/11/2026 01:00 (giờ Việt Nam, UTC+07:00): failed" in _text(st)
 
 
 def test_status_unicode_forms_of_a_path_are_one_file(setup):
