@@ -15,6 +15,13 @@ State lives in `<warehouse folder>/.state/` (default `data/warehouse/.state/`):
   (source_file, hash), same reader/SQL/settings) and finds that file in place is a no-op.
 - `pending_runs.jsonl` — runs not recorded in any published warehouse yet (no-op and failed
   runs); the next published build copies them into `audit.runs`.
+- `retry.json` — files whose last read failed in a way the same bytes may not repeat (not
+  readable right now, time limit, killed reader: `FileResult.transient`): source_file ->
+  hash. Such a result is never cached, and while a file is listed no run is a no-op, so the
+  restored file is read again by the next run.
+
+A file that cannot be stat'ed or hashed (no permission, vanished, I/O error) is planned with
+an empty hash: it is read (and rejected by the reader with the reason), never fatal to the run.
 
 Plain functions; no Prefect.
 """
@@ -27,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -44,7 +52,7 @@ PARSER_VERSION = "1"
 
 #: Source files whose content defines how a spreadsheet is read (part of the cache key).
 READER_SOURCES = ("coop/read.py", "coop/ingest.py", "coop/values.py", "coop/text.py", "coop/discover.py",
-                  "coop/reference.py", "schemas/forms.py")
+                  "coop/reference.py", "schemas/forms.py", "coop/isolation.py")
 
 _CHUNK = 1 << 20
 
@@ -93,9 +101,11 @@ def _hash_paths(paths: Iterable[Path], h: "hashlib._Hash") -> None:
 def reader_fingerprint() -> str:
     """Changes whenever the reading code, the form schemas, the reference data or the
     province served (which decides what each folder means) change."""
+    from coop.isolation import limits_key
     from coop.reference import load_reference
 
-    h = hashlib.sha256(f"parser:{PARSER_VERSION}\nprovince:{load_reference().province_code}".encode())
+    h = hashlib.sha256(f"parser:{PARSER_VERSION}\nprovince:{load_reference().province_code}\n"
+                       f"limits:{limits_key()}".encode())
     paths = [PROJECT_ROOT / s for s in READER_SOURCES]
     if REFERENCE_DIR.is_dir():
         paths += sorted(p for p in REFERENCE_DIR.rglob("*") if p.is_file())
@@ -133,29 +143,44 @@ class HashedFile:
 
 def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
     """sha256 of each file (source_file -> path). Reuses the stored hash when path, size and
-    mtime equal the stat cache's entry; updates the cache. Files that vanished are skipped."""
+    mtime equal the stat cache's entry; updates the cache. Files that vanished are skipped; a
+    file that cannot be stat'ed or read (no permission, I/O error) gets an empty hash and no
+    stat-cache entry (the reader then rejects it with the reason; never fatal to the run)."""
     cache_file = Path(state) / "hashes.json"
     known: dict[str, Any] = _read_json(cache_file, {})
     out: dict[str, HashedFile] = {}
     fresh: dict[str, Any] = {}
-    wanted = {str(Path(p).resolve()) for p in paths.values()}
+    wanted: set[str] = set()
     for source, path in sorted(paths.items()):
-        ident = str(Path(path).resolve())  # keyed by absolute path: another raw folder is another file
+        try:
+            ident = str(Path(path).resolve())  # keyed by absolute path: another raw folder is another file
+        except (OSError, RuntimeError):  # a link loop
+            ident = str(Path(path).absolute())
+        wanted.add(ident)
         try:
             st = os.stat(path)
         except FileNotFoundError:
+            continue
+        except OSError as e:  # no permission on the folder, a link loop, I/O error
+            log.warning("Cannot stat %s: %s", source, e)
+            out[source] = HashedFile(source, Path(path), 0, 0, "", True)
             continue
         k = known.get(ident)
         if k and k.get("size") == st.st_size and k.get("mtime_ns") == st.st_mtime_ns and k.get("sha256"):
             digest, now = k["sha256"], False
         else:
-            digest, now = sha256_file(Path(path)), True
+            try:
+                digest, now = sha256_file(Path(path)), True
+            except OSError as e:  # no read permission, vanished meanwhile, I/O error
+                log.warning("Cannot hash %s: %s", source, e)
+                out[source] = HashedFile(source, Path(path), st.st_size, st.st_mtime_ns, "", True)
+                continue
         out[source] = HashedFile(source, Path(path), st.st_size, st.st_mtime_ns, digest, now)
         fresh[ident] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
     # keep entries of files outside this run's scope (e.g. other years); drop vanished ones
     merged = {s: v for s, v in {**known, **fresh}.items() if s in fresh or s not in wanted}
-    if merged != known:
-        _atomic_write_text(cache_file, json.dumps(merged, ensure_ascii=False, sort_keys=True, indent=0))
+    if merged != known:  # ASCII JSON: a path that is not UTF-8 is stored escaped, never an encode error
+        _atomic_write_text(cache_file, json.dumps(merged, ensure_ascii=True, sort_keys=True, indent=0))
     return out
 
 
@@ -332,6 +357,7 @@ class Plan:
     years: tuple[int, int] | None = None
     backfill_years: tuple[int, int] | None = None
     fingerprint: str = ""
+    retry: list[str] = field(default_factory=list)  # files of retry.json: this run is never a no-op
 
     @property
     def to_read(self) -> list[PlannedFile]:
@@ -506,13 +532,15 @@ def plan_from_discovery(raw_files: Sequence[Any], issues: Sequence[Any], raw_dir
         if not s:
             continue
         p = raw_dir / s
-        if p.is_file():
+        if p.is_file() and not p.is_symlink():  # a link out of the raw folder is not even hashed
             issue_paths[str(s)] = p
             y = _issue_value(i, "year")
             issue_where[str(s)] = (y, _issue_value(i, "unit_code")) if y is not None else _where_from_path(str(s))
     previous = read_ledger(Path(warehouse))
     plan = make_plan(raw_files, raw_dir, state_dir(warehouse), previous, issue_paths, years, backfill_years)
     plan.issue_where = issue_where
+    planned = {f.source_file for f in plan.files}
+    plan.retry = sorted(s for s in read_retry(state_dir(warehouse)) if s in planned)
     plan.fingerprint = build_fingerprint(plan, {"settings": DEFAULT_SETTINGS, "storage": storage_version(),
                                                 "sql": sql_fingerprint(Path(sql_dir)),
                                                 "tests": sql_fingerprint(Path(tests_dir or Path(sql_dir) / "tests")),
@@ -527,7 +555,7 @@ def is_unchanged(plan: Plan, warehouse: Path) -> bool:
     file that build published): nothing to rebuild. Never for --years runs or backfills."""
     from coop.publish import file_identity
 
-    if plan.years is not None or plan.backfill_years is not None:
+    if plan.years is not None or plan.backfill_years is not None or plan.retry:
         return False
     pub = read_published(state_dir(warehouse))
     ident = file_identity(Path(warehouse))
@@ -569,35 +597,81 @@ def record_unchanged(plan: Plan, warehouse: Path, run: Any, summary: Any) -> Non
 
 
 def _failed_result(f: PlannedFile, exc: BaseException) -> Any:
-    """A FileResult for a file whose reading crashed: the file is rejected, the others go on."""
+    """A FileResult for a file whose reading crashed: the file is rejected, the others go on.
+    Marked transient: it is not cached, and the next run reads the file again."""
     import coop.ingest as ingest
 
-    reason = f"Không đọc được tệp: {type(exc).__name__}: {exc} [unreadable_file]"
-    issue = ingest.FileIssue(source_file=f.source_file, sheet=None, reason_code="unreadable_file",
+    if isinstance(exc, MemoryError):
+        code, text = "resource_limit", "Không đủ bộ nhớ để xử lý tệp"
+    else:
+        code, text = "unreadable_file", "Không đọc được tệp"
+    reason = f"{text}: {type(exc).__name__}: {exc} [{code}]"
+    issue = ingest.FileIssue(source_file=f.source_file, sheet=None, reason_code=code,
                              reason=reason, severity="rejected")
-    return ingest.FileResult(source_file=f.source_file, year=f.year, unit_code=f.unit_code,
-                             file_hash=f.file_hash, modified_at=f.modified_at, forms={},
-                             rejected_rows=pl.DataFrame(schema=ingest.REJECTED_ROW_SCHEMA),
-                             file_issues=[issue], sheets=[])
+    res = ingest.FileResult(source_file=f.source_file, year=f.year, unit_code=f.unit_code,
+                            file_hash=f.file_hash, modified_at=f.modified_at, forms={},
+                            rejected_rows=pl.DataFrame(schema=ingest.REJECTED_ROW_SCHEMA),
+                            file_issues=[issue], sheets=[])
+    res.transient = True
+    return res
+
+
+_RETRY_LOCK = threading.Lock()
+
+
+def read_retry(state: Path) -> dict[str, str]:
+    """retry.json: source_file -> hash of the files whose last read failed transiently."""
+    data = _read_json(Path(state) / "retry.json", {})
+    return data if isinstance(data, dict) else {}
+
+
+def _note_retry(state: Path, results: Sequence[tuple[str, str, bool]]) -> None:
+    """Add (transient failure) or drop (read) each (source_file, hash, transient) in retry.json."""
+    with _RETRY_LOCK:
+        data = read_retry(state)
+        new = dict(data)
+        for source, digest, transient in results:
+            if transient:
+                new[source] = digest
+            else:
+                new.pop(source, None)
+        if new != data:
+            _atomic_write_text(Path(state) / "retry.json", json.dumps(new, ensure_ascii=True, sort_keys=True))
 
 
 def read_files(batch: Sequence[PlannedFile], reference: Any, state: Path) -> list[Any]:
     """Read (ingest) each file and store its result in the cache. A file whose reading
-    raises is rejected (`unreadable_file`) and not cached, so the next run tries again."""
-    from coop.ingest import ingest_file
+    raises (any exception but Ctrl-C/exit/cancellation: a reader panic is a BaseException)
+    is rejected (`unreadable_file`); such a result, and any result marked transient, is not
+    cached and the file is listed in retry.json, so the next run reads it again."""
+    import coop.ingest
+    from coop.read import is_fatal
     from coop.reports import progress_tick
 
     out = []
+    noted: list[tuple[str, str, bool]] = []
     for f in batch:
         try:
-            r = ingest_file(f.raw, reference)
-        except Exception as e:  # noqa: BLE001 — one bad file never stops the others
-            log.warning("Reading %s failed: %s", f.source_file, e)
-            out.append(_failed_result(f, e))
-        else:
-            store_result(state, f.cache_key, r, replace=True)
-            out.append(r)
+            r = coop.ingest.ingest_file(f.raw, reference)
+        except BaseException as e:  # noqa: BLE001 — one bad file never stops the others
+            if is_fatal(e):
+                raise
+            log.warning("Reading %s failed: %s: %s", f.source_file, type(e).__name__, e)
+            r = _failed_result(f, e)
+        transient = bool(getattr(r, "transient", False))
+        if not transient:
+            try:
+                store_result(state, f.cache_key, r, replace=True)
+            except Exception as e:  # noqa: BLE001 — the cache is only a cache: read again next run
+                log.warning("Could not cache the result of %s: %s", f.source_file, e)
+                transient = True
+        noted.append((f.source_file, f.file_hash, transient))
+        out.append(r)
         progress_tick(f.source_file)  # the flow's "Reading files" display, when there is one
+    try:
+        _note_retry(state, noted)
+    except OSError as e:
+        log.warning("Could not update %s: %s", Path(state) / "retry.json", e)
     return out
 
 

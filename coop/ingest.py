@@ -14,6 +14,14 @@
 - A file never raises: unreadable -> `unreadable_file`, nothing in it -> `empty_file`, no
   sheet of any form -> `no_recognized_form`; sheets without a recognizable header are
   listed as `unrecognized_sheet` (severity ignored). Blank sheets are skipped silently.
+- The spreadsheet is read under the reading limits (`coop.isolation.read_sheets_limited`:
+  container pre-checks, then a worker process with memory and time limits): over a limit
+  -> `resource_limit` with the figure; a reader crash or panic -> `unreadable_file`. Every
+  exception but Ctrl-C/exit/cancellation is caught at the file boundary (a reader panic is a
+  BaseException). `FileResult.transient` marks a failure the same bytes may not repeat
+  (file not readable right now, time limit, killed worker): such a result is never cached.
+- A duplicate's reason names how many rows share the code and the first few of them
+  (`DUPLICATE_ROWS_SHOWN`), so 30,000 rows sharing a code stay linear in memory.
 - `select_submissions(results)`: of two files of one year/district folder carrying the same
   form, the most recently modified (tie: later source_file) keeps it; the other loses that
   form's rows (accepted and quarantined) and gets a `superseded` issue naming the winner. A
@@ -30,12 +38,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
 import polars as pl
 
 from coop.discover import FileIssue, RawFile, file_issue
-from coop.read import FormSheet, ReadError, Sheet, form_sheet, read_sheets
+from coop.read import FormSheet, ReadError, Sheet, form_sheet, is_fatal
 from coop.reference import Reference, Unit as District
 from coop.values import CellError, format_raw
 
@@ -77,6 +85,9 @@ class FileResult:
     rejected_rows: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTED_ROW_SCHEMA))
     file_issues: list[FileIssue] = field(default_factory=list)
     sheets: list[SheetInfo] = field(default_factory=list)
+    #: The failure may not repeat with the same bytes (never cache this result). Set on the
+    #: instance; not a dataclass field (not stored in the cache, `replace` drops it).
+    transient: ClassVar[bool] = False
 
     @property
     def rejected(self) -> bool:
@@ -169,6 +180,15 @@ def _fold_series(values: list[Any]) -> list[str | None]:
             .str.replace_all(r"\s+", " ").str.strip_chars().to_list())
 
 
+#: Row numbers named in a duplicate's reason (then "…"; the count is always given).
+DUPLICATE_ROWS_SHOWN = 5
+
+
+def _rows_text(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:DUPLICATE_ROWS_SHOWN])
+    return shown + (", …" if len(rows) > DUPLICATE_ROWS_SHOWN else "")
+
+
 def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
     """Extra bad cells from the duplicate rules, per index into `parsed`."""
     out: dict[int, list[_Bad]] = defaultdict(list)
@@ -191,7 +211,7 @@ def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
     for key, where in groups.items():
         if len(where) < 2:
             continue
-        rows_txt = ", ".join(str(parsed[pi].row_numbers[k]) for pi, k in where)
+        rows_txt = _rows_text([parsed[pi].row_numbers[k] for pi, k in where[:DUPLICATE_ROWS_SHOWN + 1]])
         for pi, k in where:
             p = parsed[pi]
             if form == "HTX":
@@ -209,23 +229,22 @@ def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
 
 def _finish_form(form: str, parsed: list[_Parsed], source_file: str) -> tuple[pl.DataFrame, list[dict], list[SheetInfo]]:
     """Accepted rows of one form (all its sheets), rejected-row records, sheet infos."""
-    from schemas.forms import FORMS, TYPED_SCHEMAS, empty_frame, validate_frame
+    from schemas.forms import FORMS, TYPED_SCHEMAS, empty_frame, validate_frames
 
     dups = _duplicates(form, parsed)
     order = {c: i for i, c in enumerate(FORMS[form].column_names)}
     frames: list[pl.DataFrame] = []
     rejected: list[dict] = []
     infos: list[SheetInfo] = []
+    typed = [_typed_frame(form, p).with_columns(
+        pl.lit(source_file, dtype=pl.String).alias("source_file"),
+        pl.lit(p.fs.name, dtype=pl.String).alias("sheet"),
+        pl.Series("row_number", p.row_numbers, dtype=pl.Int64),
+        pl.Series("__pos", list(range(len(p.row_numbers))), dtype=pl.Int64),
+    ) for p in parsed]
+    checked = validate_frames(form, typed)  # one validation per file and form, not per sheet
     for pi, p in enumerate(parsed):
-        n = len(p.row_numbers)
-        df = _typed_frame(form, p)
-        df = df.with_columns(
-            pl.lit(source_file, dtype=pl.String).alias("source_file"),
-            pl.lit(p.fs.name, dtype=pl.String).alias("sheet"),
-            pl.Series("row_number", p.row_numbers, dtype=pl.Int64),
-            pl.Series("__pos", list(range(n)), dtype=pl.Int64),
-        )
-        valid, failures = validate_frame(form, df)
+        valid, failures = checked[pi]
         bad = list(p.bad) + dups.get(pi, [])
         seen = {(b.row, b.column) for b in bad}
         for f in failures.iter_rows(named=True):
@@ -285,17 +304,34 @@ def ingest_path(path: Path, *, year: int | None, district: District | None, sour
         digest = _sha256(path)
     except OSError as e:
         res = FileResult(source, year, district.code if district else None, "", modified_at or datetime.now(timezone.utc))
-        res.file_issues.append(file_issue(source, "unreadable_file", f"Không mở được tệp: {e.strerror or e}"))
+        res.file_issues.append(file_issue(source, "unreadable_file", os_error_text(e)))
+        res.transient = True  # readable again once restored or its permissions fixed
         return res
     res = FileResult(source, year, district.code if district else None, digest, mtime)
     try:
         _ingest_into(res, path, st.st_size, year, district, reference, province)
-    except Exception as e:  # noqa: BLE001 — one bad file never stops the others
+    except BaseException as e:  # noqa: BLE001 — one bad file never stops the others (panics included)
+        if is_fatal(e):
+            raise
         log.exception("reading %s failed", source)
         res.forms, res.sheets = {}, []
         res.rejected_rows = pl.DataFrame(schema=REJECTED_ROW_SCHEMA)
-        res.file_issues = [file_issue(source, "unreadable_file", f"Không đọc được tệp ({type(e).__name__}: {e})")]
+        if isinstance(e, MemoryError):
+            res.file_issues = [file_issue(source, "resource_limit", "Không đủ bộ nhớ để xử lý tệp; tệp quá lớn")]
+        else:
+            res.file_issues = [file_issue(source, "unreadable_file", f"Không đọc được tệp ({type(e).__name__}: {e})")]
+        res.transient = True  # not a property of the file's bytes: try again next run
     return res
+
+
+def os_error_text(e: OSError) -> str:
+    """A Vietnamese sentence for an error opening a file, the technical detail after it."""
+    detail = f"({type(e).__name__}: {e.strerror or e})"
+    if isinstance(e, PermissionError):
+        return f"Không có quyền đọc tệp trên máy chủ {detail}; kiểm tra quyền của tệp/thư mục"
+    if isinstance(e, FileNotFoundError):
+        return f"Tệp không còn ở đó (bị xoá, đổi tên hoặc liên kết hỏng) {detail}"
+    return f"Không mở được tệp {detail}"
 
 
 def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, district: District | None,
@@ -306,14 +342,23 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
     if size == 0:
         res.file_issues.append(file_issue(source, "empty_file", "Tệp rỗng (0 byte), không có dữ liệu"))
         return
+    from coop.isolation import IsolatedReadError, read_sheets_limited
+
     try:
-        sheets = read_sheets(path)
+        sheets = read_sheets_limited(path)
+    except IsolatedReadError as e:  # over a reading limit, the reader crashed, or not readable now
+        res.file_issues.append(file_issue(source, e.reason_code, str(e)))
+        res.transient = e.transient
+        return
     except ReadError as e:
         res.file_issues.append(file_issue(
             source, "unreadable_file",
             f"Không đọc được tệp (hỏng, có mật khẩu hoặc không đúng định dạng {path.suffix}): "
             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"))
         return
+    from coop.legacy_text import legacy_issues
+
+    res.file_issues += legacy_issues(source, sheets)  # TCVN3/VNI text converted to Unicode, noted per sheet
     broken = [s for s in sheets if s.error]
     sheets = [s for s in sheets if not s.error and not _sheet_blank(s)]
     for s in broken:

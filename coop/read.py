@@ -6,15 +6,25 @@ Cell types (checked with fastexcel 0.21 by experiment):
 - Each sheet is loaded three times with `header_row=None, skip_rows=0` (so row 0 is Excel
   row 1 even when the used range starts lower; the first used *column* is column 0, its
   Excel index given by fastexcel's `ColumnInfo.absolute_index` -> `Sheet.first_column`) and
-  the dtypes "string", "float" and "datetime". `to_arrow_with_errors()` lists the cells
+  the dtypes "string", "float" and "boolean". `to_arrow_with_errors()` lists the cells
   that did not fit the dtype, with calamine's cell variant in the detail text:
-  `String("…")`, `Bool(true)`, `Error(NA)`, `DateTime(…)`, `DateTimeIso("2020-01-02")` (ODS),
-  `Duration…`. From that each cell's kind is known: text, number, date, bool or Excel
-  error. The "float" load converts text that looks like a number ("3.240" -> 3.24), so the
-  kind decides: a text cell is parsed by the Vietnamese rules, a numeric cell is used as is
-  (1234.567 stays 1234.567).
+  `String("…")`, `Error(NA)`, `DateTime(ExcelDateTime { value: 43832.0, …, is_1904: false })`,
+  `DateTimeIso("2020-01-02")` (ODS), `Duration…`. The boolean load refuses every text,
+  error and date cell (numbers and booleans it takes), so its error list gives each cell's
+  kind; a boolean is a cell it took whose string load is "true"/"false" (a number never
+  reads so). The "float" load converts text that looks like a number ("3.240" -> 3.24), so
+  the kind decides: a text cell is parsed by the Vietnamese rules, a numeric cell is used
+  as is (1234.567 stays 1234.567).
+- Dates are computed here from the serial in the `DateTime(…)` detail (1900 or 1904
+  system, as calamine does), only for the cells that are dates: fastexcel's "datetime" load
+  is never used, because it converts *every* numeric cell to a date — a 10-digit
+  registration code overflows, a number <= -1.07e11 panics inside the reader
+  (`PanicException`, a BaseException). A date cell whose serial is out of range
+  (year outside 1..9999) is kept as a number (the date rule then quarantines it).
 - Excel error cells come back null in the string load; their code is taken from the error
   detail (`Error(NA)` -> "#N/A").
+- A sheet the reader fails on (even with a panic) is one broken sheet; the file's other
+  sheets are still read.
 - CSV: UTF-8 with or without BOM, delimiter `,` or `;` (the one that splits the first
   non-blank lines into more fields); every cell is text; a row's number is the line where
   the record starts.
@@ -36,7 +46,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,7 +56,7 @@ from coop.text import clean_text, fold, header_key
 __all__ = [
     "CELL_TEXT", "CELL_NUMBER", "CELL_DATE", "CELL_BOOL", "CELL_ERROR",
     "Sheet", "FormSheet", "ReadError", "read_workbook", "read_csv", "read_sheets",
-    "find_header", "form_sheet", "HEADER_SCAN_ROWS",
+    "find_header", "form_sheet", "HEADER_SCAN_ROWS", "is_fatal", "excel_datetime",
 ]
 
 CELL_TEXT, CELL_NUMBER, CELL_DATE, CELL_BOOL, CELL_ERROR = "s", "n", "d", "b", "e"
@@ -57,7 +67,7 @@ _CALAMINE_ERRORS = {
     "NA": "#N/A", "Div0": "#DIV/0!", "Ref": "#REF!", "Value": "#VALUE!", "Name": "#NAME?",
     "Null": "#NULL!", "Num": "#NUM!", "GettingData": "#GETTING_DATA",
 }
-_DETAIL = re.compile(r"got '(\w+)\((.*)\)'\s*$", re.S)
+_DETAIL = re.compile(r"got '(\w+)\((.*)\)'?\s*$", re.S)  # the boolean load drops the closing quote
 
 
 class ReadError(Exception):
@@ -126,11 +136,14 @@ class FormSheet:
 # --------------------------------------------------------------------------- reading
 def read_sheets(path: Path) -> list[Sheet]:
     """Every sheet of a spreadsheet (hidden ones too), or the one sheet of a CSV file.
-    Raises ReadError when the file cannot be read."""
+    Raises ReadError when the file cannot be read. Text cells typed in TCVN3/VNI come back
+    in Unicode, noted per sheet (`coop.legacy_text.convert_sheets`)."""
+    from coop.legacy_text import convert_sheets
+
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        return [read_csv(path)]
-    return read_workbook(path)
+        return convert_sheets([read_csv(path)])
+    return convert_sheets(read_workbook(path))
 
 
 def _load(reader: Any, idx: int, dtype: str) -> tuple[Any, list[Any], Any]:
@@ -140,19 +153,36 @@ def _load(reader: Any, idx: int, dtype: str) -> tuple[Any, list[Any], Any]:
     return sheet, (errors.errors if errors is not None else []), batch
 
 
+def is_fatal(exc: BaseException) -> bool:
+    """An exception that must stop the program (Ctrl-C, exit, cancellation), as opposed to
+    one a bad file caused (a reader panic is a BaseException too, and is not fatal)."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        return True
+    import asyncio
+
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    # Prefect's TerminationSignal, Abort, Pause: BaseExceptions that stop the run on purpose
+    return not isinstance(exc, Exception) and type(exc).__module__.split(".")[0] == "prefect"
+
+
 def read_workbook(path: Path) -> list[Sheet]:
     import fastexcel
 
     try:
         reader = fastexcel.read_excel(Path(path))
         names = list(reader.sheet_names)
-    except Exception as e:  # noqa: BLE001 — corrupt/encrypted/not a workbook
+    except BaseException as e:  # noqa: BLE001 — corrupt/encrypted/not a workbook (or a reader panic)
+        if is_fatal(e):
+            raise
         raise ReadError(f"{type(e).__name__}: {e}") from None
     out: list[Sheet] = []
     for idx, name in enumerate(names):
         try:
             out.append(_read_excel_sheet(reader, idx, name))
-        except Exception as e:  # noqa: BLE001 — one broken sheet does not lose the others
+        except BaseException as e:  # noqa: BLE001 — one broken sheet does not lose the others
+            if is_fatal(e) or isinstance(e, MemoryError):
+                raise
             first = (str(e).splitlines() or [type(e).__name__])[0]
             out.append(Sheet(name, True, [], [], [], error=f"{type(e).__name__}: {first}"))
     if out and all(s.error for s in out):
@@ -160,25 +190,99 @@ def read_workbook(path: Path) -> list[Sheet]:
     return out
 
 
-def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
-    import pyarrow as pa
-    import pyarrow.compute as pc
+_EXCEL_DATETIME = re.compile(r"value:\s*([^,\s]+),\s*datetime_type:\s*(\w+),\s*is_1904:\s*(true|false)")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
 
-    s_sheet, _, s_batch = _load(reader, idx, "string")
+
+def excel_datetime(payload: str | None) -> datetime | float | None:
+    """The datetime of a calamine `ExcelDateTime { value, datetime_type, is_1904 }` detail, as
+    calamine computes it (1900 system: serial 1 = 1900-01-01, Excel's phantom 29/02/1900 kept
+    for serials < 60; 1904 system: + 1462 days), to the millisecond. The serial itself (a
+    float) when the date is out of range; None when the detail cannot be parsed."""
+    m = _EXCEL_DATETIME.search(payload or "")
+    if not m:
+        return None
+    try:
+        value = float(m.group(1))
+    except ValueError:
+        return None
+    f = value + 1462.0 if m.group(3) == "true" else value
+    if f < 60.0:
+        f += 1.0
+    try:
+        ms = round(f * 86_400_000.0)
+        return _EXCEL_EPOCH + timedelta(milliseconds=ms)
+    except (OverflowError, ValueError):  # not finite, or outside years 1..9999
+        return value
+
+
+_RUST_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|.)", re.S)
+_RUST_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+
+
+def _rust_str(payload: str) -> str:
+    """The text of a calamine `String("…")` detail (Rust's Debug escaping undone)."""
+    body = payload[1:-1] if len(payload) >= 2 and payload[0] == payload[-1] == '"' else payload
+
+    def sub(m: re.Match) -> str:
+        c = m.group(1)
+        if c.startswith("u{"):
+            try:
+                return chr(int(c[2:-1], 16))
+            except ValueError:
+                return m.group(0)
+        return _RUST_SIMPLE.get(c, c)
+
+    return _RUST_ESCAPE.sub(sub, body)
+
+
+def _number_text(v: float) -> str:
+    return str(int(v)) if math.isfinite(v) and v == int(v) and abs(v) < 1e15 else repr(v)
+
+
+def _texts_without_string_load(reader: Any, idx: int) -> tuple[Any, list[Any], list[list[Any]]]:
+    """(sheet, [], texts) when the string load itself failed (it panics on a date cell whose
+    serial is <= -1.07e11): texts rebuilt from the float and boolean loads — a text cell from
+    its `String("…")` detail, a number as digits. Booleans then read as the numbers 1/0."""
+    f_sheet, _, f_batch = _load(reader, idx, "float")
+    texts = [[None if v is None else _number_text(v) for v in f_batch.column(j).to_pylist()]
+             for j in range(f_batch.num_columns)]
+    _, b_errors, _ = _load(reader, idx, "boolean")
+    for e in b_errors:
+        i, j = e.position
+        m = _DETAIL.search(e.detail)
+        if m and m.group(1) == "String":
+            texts[j][i] = _rust_str(m.group(2))
+        elif m and m.group(1) == "DateTime":
+            texts[j][i] = "date"  # any non-empty marker: the value comes from the detail below
+    return f_sheet, [], texts
+
+
+def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
+    try:
+        s_sheet, s_errors, s_batch = _load(reader, idx, "string")
+        texts = [s_batch.column(j).to_pylist() for j in range(s_batch.num_columns)]
+        height = s_batch.num_rows
+        del s_batch
+    except BaseException as e:  # noqa: BLE001 — a reader panic on one cell: read the sheet without it
+        if is_fatal(e) or isinstance(e, MemoryError):
+            raise
+        s_sheet, s_errors, texts = _texts_without_string_load(reader, idx)
+        height = len(texts[0]) if texts else 0
     visible = str(getattr(s_sheet, "visible", "visible")) == "visible"
-    height, width = s_batch.num_rows, s_batch.num_columns
+    width = len(texts)
     if height == 0 or width == 0:
         return Sheet(name, visible, [], [], [])
-    texts = [s_batch.column(j).to_pylist() for j in range(width)]
     _, f_errors, f_batch = _load(reader, idx, "float")
-    _, d_errors, d_batch = _load(reader, idx, "datetime")
-    # numbers by default (null where the cell is empty); overridden below by the error lists
-    columns: list[list[Any]] = [
-        pc.if_else(pc.is_null(s_batch.column(j)), pa.scalar(None, pa.float64()), f_batch.column(j)).to_pylist()
-        for j in range(width)]
+    # numbers by default (None where the cell is empty); overridden below from the error lists
+    columns: list[list[Any]] = []
+    for j in range(width):
+        tj = texts[j]
+        columns.append([v if t is not None else None for t, v in zip(tj, f_batch.column(j).to_pylist())])
+    del f_batch
     kinds: list[list[str | None]] = [[CELL_NUMBER if t is not None else None for t in col] for col in texts]
-    dts: list[list[Any]] | None = None
-    for e in d_errors:  # cells that are no number and no Excel date: text, bool, error, ISO date
+    _, b_errors, _ = _load(reader, idx, "boolean")
+    for e in b_errors:  # cells that are no number and no boolean: text, Excel error, date
         i, j = e.position
         m = _DETAIL.search(e.detail)
         variant, payload = (m.group(1), m.group(2)) if m else ("String", None)
@@ -186,12 +290,19 @@ def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
             t = texts[j][i]
             kinds[j][i] = CELL_TEXT if t is not None else None
             columns[j][i] = t
-        elif variant == "Bool":
-            kinds[j][i] = CELL_BOOL
-            columns[j][i] = payload == "true"
         elif variant == "Error":
             kinds[j][i] = CELL_ERROR
             columns[j][i] = _CALAMINE_ERRORS.get(payload or "", f"#{payload}")
+        elif variant == "DateTime":
+            d = excel_datetime(payload)
+            if isinstance(d, datetime):
+                kinds[j][i], columns[j][i] = CELL_DATE, d
+            elif d is not None:  # a serial no calendar has: kept as the number it is
+                kinds[j][i], columns[j][i] = CELL_NUMBER, d
+            else:
+                t = texts[j][i]
+                kinds[j][i] = CELL_TEXT if t is not None else None
+                columns[j][i] = t
         elif variant in ("DateTimeIso", "DurationIso"):
             iso = (payload or "").strip('"')
             try:
@@ -200,30 +311,36 @@ def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
             except ValueError:
                 columns[j][i] = iso
                 kinds[j][i] = CELL_TEXT
-        else:
+        else:  # Duration and anything new: its text
             t = texts[j][i]
             kinds[j][i] = CELL_TEXT if t is not None else None
             columns[j][i] = t
-    for e in f_errors:  # Excel date cells (the float load refuses them)
+    for j in range(width):  # booleans: taken by the boolean load, and read "true"/"false"
+        tj, kj, cj = texts[j], kinds[j], columns[j]
+        for i, t in enumerate(tj):
+            if (t == "true" or t == "false") and kj[i] == CELL_NUMBER:
+                kj[i], cj[i] = CELL_BOOL, t == "true"
+    for e in s_errors:  # cells the string load could not render (an error code in .xlsx)
         i, j = e.position
-        if "DateTime(" in e.detail and kinds[j][i] == CELL_NUMBER:
-            if dts is None:
-                dts = [d_batch.column(k).to_pylist() for k in range(width)]
-            kinds[j][i] = CELL_DATE
-            columns[j][i] = dts[j][i]
-        elif "Duration(" in e.detail and kinds[j][i] == CELL_NUMBER:
-            kinds[j][i] = CELL_TEXT
-            columns[j][i] = texts[j][i]
+        if kinds[j][i] is None and "Error(" in e.detail:
+            m = _DETAIL.search(e.detail)
+            payload = m.group(2) if m else ""
+            kinds[j][i] = CELL_ERROR
+            columns[j][i] = _CALAMINE_ERRORS.get(payload or "", f"#{payload}")
     cols_info = s_sheet.available_columns()
     first_column = cols_info[0].absolute_index if cols_info else 0
     return Sheet(name, visible, list(range(1, height + 1)), columns, kinds, first_column=first_column)
 
 
 def _decode(data: bytes) -> str:
+    """UTF-8 (BOM or not), UTF-16 (BOM), Windows-1258 or TCVN3/VNI bytes -> text; the order
+    and rules are `coop.legacy_text.decode_csv_bytes`'s. ReadError (Vietnamese) otherwise."""
+    from coop.legacy_text import CsvEncodingError, decode_csv_bytes
+
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ReadError(f"không phải văn bản UTF-8 (byte {e.start})") from None
+        return decode_csv_bytes(data)[0]
+    except CsvEncodingError as e:
+        raise ReadError(str(e)) from None
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -249,9 +366,7 @@ def read_csv(path: Path) -> Sheet:
         data = path.read_bytes()
     except OSError as e:
         raise ReadError(str(e)) from None
-    if b"\x00" in data[:4096]:
-        raise ReadError("tệp nhị phân, không phải CSV")
-    text = _decode(data)
+    text = _decode(data)  # NUL bytes: UTF-16, or rejected as binary there
     delim = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     rows: list[list[str]] = []

@@ -146,10 +146,9 @@ def test_sample_raw_folder():
 
     root = Path(__file__).resolve().parent.parent / "data"
     truth_path = root / "sample" / "ground_truth.json"
-    if not truth_path.is_file():
-        pytest.skip("no sample data")
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    discovery_codes = {"invalid_year_folder", "misplaced_file", "unknown_district",
+    discovery_codes = {"invalid_year_folder", "misplaced_file", "unknown_district", "unknown_commune",
+                       "ambiguous_unit", "district_after_reform", "commune_before_reform",
                        "district_not_valid_for_year", "unsupported_file_type"}
     planted = {r["source_file"]: r["reason_code"] for r in truth["rejected_files"]
                if r["reason_code"] in discovery_codes}

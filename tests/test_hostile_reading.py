@@ -1,0 +1,402 @@
+"""Reading limits and the file boundary, one hostile input at a time (issue 9): the container
+pre-checks, the worker process (memory and time limits, a crash replaced), the reader's own
+fixes (numbers beside dates, a reader panic), paths (non-UTF-8 names, symlinks, permissions),
+the cache (a transient failure is never cached) and the duplicate reason bounded in size.
+The whole-run counterparts are in tests/test_hostile_runs.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+import hostile_fixtures as H
+from reader_fixtures import G, HTX_HEAD, htx_row, ingest, issues, rejected, write_xlsx
+
+from coop import cache, isolation
+from coop.discover import discover
+from coop.read import CELL_DATE, CELL_NUMBER, CELL_TEXT, excel_datetime, read_sheets
+from coop.reference import load_reference
+
+REF = load_reference()
+
+
+def reason(result, code: str) -> str:
+    found = [i.reason for i in result.file_issues if i.reason_code == code and i.sheet is None]
+    assert found, issues(result)
+    return found[0]
+
+
+# --------------------------------------------------------------------------- pre-checks
+def test_cell_at_xfd1048576_declared_is_rejected_before_the_parse(tmp_path, monkeypatch):
+    p = H.xfd_cell_xlsx(tmp_path / "xfd.xlsx")
+    calls = []
+    monkeypatch.setattr(isolation._POOL, "run", lambda *a: calls.append(a))  # never reaches the reader
+    r = ingest(p)
+    assert issues(r) == [("", "resource_limit", "rejected")]
+    text = reason(r, "resource_limit")
+    assert "Trang 'HTX'" in text and "A1:XFD1048576" in text and "1.048.576 dòng × 16.384 cột" in text
+    assert "COOP_READ_MAX_SHEET_ROWS" in text and text.endswith("[resource_limit]")
+    assert calls == [] and not r.transient
+
+
+def test_stray_cell_in_the_last_row_is_rejected(tmp_path):
+    r = ingest(H.stray_last_row_xlsx(tmp_path / "stray.xlsx"))
+    assert issues(r) == [("", "resource_limit", "rejected")]
+    assert "A1:D1048576" in reason(r, "resource_limit")
+
+
+def test_zip_bomb_is_rejected_with_its_ratio(tmp_path):
+    p = H.zip_bomb_xlsx(tmp_path / "bomb.xlsx", mb=5)
+    assert p.stat().st_size < 20_000
+    r = ingest(p)
+    assert issues(r) == [("", "resource_limit", "rejected")]
+    text = reason(r, "resource_limit")
+    assert "xl/worksheets/sheet1.xml" in text and "5 MB" in text and ":1" in text and "COOP_READ_MAX_COMPRESSION_RATIO" in text
+
+
+@pytest.mark.parametrize("setting, value, words", [
+    ("MAX_SHARED_STRINGS_MB", "0.0001", "sharedStrings.xml"),
+    ("MAX_SHEETS", "1", "2 trang tính"),
+    ("MAX_FILE_MB", "0.001", "Tệp nặng"),
+    ("MAX_ZIP_ENTRIES", "3", "thành phần nén"),
+    ("MAX_UNCOMPRESSED_MB", "0.001", "giải nén ra"),
+    ("MAX_SHEET_CELLS", "10", "vượt giới hạn 10 ô"),
+])
+def test_each_container_limit_is_a_setting(tmp_path, monkeypatch, setting, value, words):
+    p = write_xlsx(tmp_path / "two.xlsx", [G("HTX", [HTX_HEAD, htx_row(1, "0101", "HTX Một")]),
+                                           G("Ghi chú", [["Báo cáo năm 2020"]])])
+    assert issues(ingest(p)) == [("Ghi chú", "unrecognized_sheet", "ignored")]  # passes by default
+    monkeypatch.setenv(f"COOP_READ_{setting}", value)
+    r = ingest(p)
+    assert issues(r) == [("", "resource_limit", "rejected")]
+    assert words in reason(r, "resource_limit") and f"COOP_READ_{setting}" in reason(r, "resource_limit")
+
+
+def test_limits_read_the_environment(monkeypatch):
+    assert isolation.limits().memory_mb == isolation.DEFAULTS["memory_mb"]
+    monkeypatch.setenv("COOP_READ_MEMORY_MB", "4096")
+    monkeypatch.setenv("COOP_READ_TIME_S", "nonsense")
+    lim = isolation.limits()
+    assert lim.memory_mb == 4096 and lim.time_s == isolation.DEFAULTS["time_s"]
+    assert "memory_mb=4096" in isolation.limits_key(lim)
+
+
+# --------------------------------------------------------------------------- the worker
+def test_undeclared_huge_sheet_is_stopped_by_the_worker_memory_limit_and_the_next_file_reads(tmp_path):
+    bad = H.xfd_cell_xlsx(tmp_path / "xfd.xlsx", declared=False)
+    good = H.good_htx(tmp_path / "good.xlsx")
+    r = ingest(bad)  # the reader aborts (exit 134) in the worker, not in this process
+    assert issues(r) == [("", "resource_limit", "rejected")]
+    assert "512 GB" in reason(r, "resource_limit") and "COOP_READ_MEMORY_MB" in reason(r, "resource_limit")
+    ok = ingest(good)
+    assert issues(ok) == [] and ok.forms["HTX"].height == 3
+
+
+def test_time_limit_rejects_the_file_as_transient(tmp_path, monkeypatch):
+    p = H.good_htx(tmp_path / "good.xlsx")
+    lim = isolation.limits()
+    slow = isolation.Limits(**{**lim.__dict__, "time_s": 0.000001})
+    with pytest.raises(isolation.ResourceLimit) as e:
+        isolation.read_sheets_limited(p, slow)
+    assert e.value.transient and "quá thời gian" in str(e.value) and "COOP_READ_TIME_S" in str(e.value)
+    assert [s.name for s in isolation.read_sheets_limited(p)] == ["HTX"]  # a fresh worker
+
+
+def test_worker_is_reused_across_files(tmp_path):
+    p = H.good_htx(tmp_path / "good.xlsx")
+    isolation.read_sheets_limited(p)
+    pids = set()
+    for _ in range(3):
+        isolation.read_sheets_limited(p)
+        pids |= {w.proc.pid for w in isolation._POOL._idle}
+    assert len(pids) == 1
+
+
+def test_in_process_mode_still_prechecks(tmp_path, monkeypatch):
+    monkeypatch.setenv("COOP_READ_ISOLATION", "0")
+    assert issues(ingest(H.xfd_cell_xlsx(tmp_path / "xfd.xlsx"))) == [("", "resource_limit", "rejected")]
+    assert ingest(H.good_htx(tmp_path / "good.xlsx")).forms["HTX"].height == 3
+
+
+# --------------------------------------------------------------------------- the reader
+def test_numeric_cell_below_minus_1e11_on_a_notes_sheet_does_not_panic(tmp_path):
+    p = H.htx_file(tmp_path / "neg.xlsx", [htx_row(1, "0101", "HTX Một")], [G("Ghi chú", H.big_notes_value_rows())])
+    r = ingest(p)
+    assert issues(r) == [("Ghi chú", "unrecognized_sheet", "ignored")]
+    assert r.forms["HTX"]["reg_code"].to_list() == ["0101"]
+    notes = next(s for s in read_sheets(p) if s.name == "Ghi chú")
+    assert (notes.kinds[1][1], notes.columns[1][1]) == (CELL_NUMBER, -2e11)
+    assert (notes.kinds[1][2], notes.columns[1][2]) == (CELL_DATE, dt.datetime(2021, 1, 15))
+
+
+def test_ten_digit_registration_codes_beside_dates_load(tmp_path):
+    rows = [htx_row(1, 2500123456, "HTX Một", established_on=dt.datetime(2015, 3, 1)),
+            htx_row(2, 4200987654, "HTX Hai", established_on=dt.datetime(2019, 12, 31))]
+    r = ingest(H.htx_file(tmp_path / "codes.xlsx", rows))
+    assert issues(r) == [] and rejected(r) == []
+    df = r.forms["HTX"]
+    assert df["reg_code"].to_list() == ["2500123456", "4200987654"]
+    assert df["established_on"].to_list() == [dt.date(2015, 3, 1), dt.date(2019, 12, 31)]
+
+
+def test_date_formatted_cell_below_minus_1e11_reads_the_sheet_without_it(tmp_path):
+    import xlsxwriter
+
+    p = tmp_path / "datecell.xlsx"
+    wb = xlsxwriter.Workbook(str(p))
+    ws = wb.add_worksheet("HTX")
+    f = wb.add_format({"num_format": "dd/mm/yyyy"})
+    ws.write_row(0, 0, HTX_HEAD)
+    ws.write_row(1, 0, htx_row(1, "0101", "HTX \"Một\" \\ Tân", established_on=None))
+    ws.write_number(1, 5, -2e11, f)  # established_on: a date cell no calendar has
+    wb.close()
+    sheet = read_sheets(p)[0]
+    assert sheet.error is None
+    assert sheet.columns[2][1] == 'HTX "Một" \\ Tân' and sheet.kinds[2][1] == CELL_TEXT
+    assert (sheet.kinds[5][1], sheet.columns[5][1]) == (CELL_NUMBER, -2e11)
+    assert rejected(ingest(p)) == [("HTX", 2, "established_on", "invalid_date")]
+
+
+@pytest.mark.parametrize("payload, expected", [
+    ("ExcelDateTime { value: 43832.0, datetime_type: DateTime, is_1904: false }", dt.datetime(2020, 1, 2)),
+    ("ExcelDateTime { value: 43832.5, datetime_type: DateTime, is_1904: false }", dt.datetime(2020, 1, 2, 12)),
+    ("ExcelDateTime { value: 1.0, datetime_type: DateTime, is_1904: false }", dt.datetime(1900, 1, 1)),
+    ("ExcelDateTime { value: 59.0, datetime_type: DateTime, is_1904: false }", dt.datetime(1900, 2, 28)),
+    ("ExcelDateTime { value: 61.0, datetime_type: DateTime, is_1904: false }", dt.datetime(1900, 3, 1)),
+    ("ExcelDateTime { value: 42370.0, datetime_type: DateTime, is_1904: true }", dt.datetime(2020, 1, 2)),
+    ("ExcelDateTime { value: -200000000000.0, datetime_type: DateTime, is_1904: false }", -2e11),
+    ("ExcelDateTime { value: 1e300, datetime_type: DateTime, is_1904: false }", 1e300),
+    ("nonsense", None),
+])
+def test_excel_serials_as_calamine_computes_them(payload, expected):
+    assert excel_datetime(payload) == expected
+
+
+def test_a_reader_panic_is_caught_at_the_file_boundary(tmp_path, monkeypatch):
+    class PanicException(BaseException):  # what pyo3 raises: not an Exception
+        pass
+
+    def panic(path, lim=None):
+        raise PanicException("TimeDelta::milliseconds out of bounds")
+
+    monkeypatch.setattr(isolation, "read_sheets_limited", panic)
+    r = ingest(H.good_htx(tmp_path / "good.xlsx"))
+    assert issues(r) == [("", "unreadable_file", "rejected")]
+    assert "PanicException" in reason(r, "unreadable_file") and r.transient
+
+
+def test_ctrl_c_is_not_swallowed(tmp_path, monkeypatch):
+    def interrupt(path, lim=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(isolation, "read_sheets_limited", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(H.good_htx(tmp_path / "good.xlsx"))
+
+
+# --------------------------------------------------------------------------- duplicates stay linear
+def test_rows_sharing_a_code_give_short_reasons(tmp_path):
+    n = 3_000  # 30,000 in tests/test_hostile_runs.py
+    rows = [htx_row(i + 1, "0101", f"HTX {i}") for i in range(n)]
+    r = ingest(H.htx_file(tmp_path / "dup.xlsx", rows))
+    rej = r.rejected_rows
+    assert rej.height == n and set(rej["reason_code"].to_list()) == {"duplicate_code"}
+    text = rej["reason"][0]
+    assert "3000 dòng (2, 3, 4, 5, 6, …)" in text
+    assert rej["reason"].str.len_chars().max() < 200
+
+
+# --------------------------------------------------------------------------- paths
+def _put(root: Path, rel: str, data: bytes = b"x") -> Path:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def test_non_utf8_names_are_rejected_per_file(tmp_path):
+    raw = tmp_path / "raw"
+    _put(raw, "2020/148/good.xlsx")
+    bad_dir = os.fsencode(raw / "2020" / "148") + b"/B\xe1o c\xe1o.xlsx"  # cp1258 bytes, as unzip leaves them
+    with open(bad_dir, "wb") as fh:
+        fh.write(b"x")
+    folder = os.fsencode(raw / "2020") + b"/Huy\xea\xf2n"
+    os.makedirs(folder)
+    with open(folder + b"/a.xlsx", "wb") as fh:
+        fh.write(b"x")
+    files, iss = discover(raw, REF)
+    assert [f.source_file for f in files] == ["2020/148/good.xlsx"]
+    got = {i.source_file: i.reason_code for i in iss}
+    assert got == {"2020/148/B\\xe1o c\\xe1o.xlsx": "invalid_file_name", "2020/Huy\\xea\\xf2n/a.xlsx": "invalid_file_name"}
+    assert all(i.source_file.encode("utf-8") and "UTF-8" in i.reason for i in iss)
+
+
+def test_symlinks_leaving_the_raw_folder_are_rejected(tmp_path):
+    raw = tmp_path / "raw"
+    outside = _put(tmp_path / "elsewhere", "secret.xlsx")
+    _put(raw, "2020/148/good.xlsx")
+    (raw / "2020" / "148" / "link.xlsx").symlink_to(outside)
+    (raw / "2020" / "157").symlink_to(outside.parent, target_is_directory=True)
+    (raw / "2020" / "148" / "inside.xlsx").symlink_to(raw / "2020" / "148" / "good.xlsx")  # read: stays inside
+    files, iss = discover(raw, REF)
+    assert [f.source_file for f in files] == ["2020/148/good.xlsx", "2020/148/inside.xlsx"]
+    assert {i.source_file: i.reason_code for i in iss} == {
+        "2020/148/link.xlsx": "outside_raw_folder", "2020/157": "outside_raw_folder"}
+    assert all("symlink" in i.reason for i in iss)
+
+
+def test_symlinked_folder_inside_and_loops_are_reported(tmp_path):
+    raw = tmp_path / "raw"
+    _put(raw, "2020/148/good.xlsx")
+    (raw / "2020" / "157").symlink_to(raw / "2020" / "148", target_is_directory=True)
+    (raw / "2020" / "148" / "loop.xlsx").symlink_to(raw / "2020" / "148" / "loop.xlsx")
+    (raw / "2020" / "148" / "a.xlsx").symlink_to(raw / "2020" / "148" / "b.xlsx")
+    (raw / "2020" / "148" / "b.xlsx").symlink_to(raw / "2020" / "148" / "a.xlsx")
+    files, iss = discover(raw, REF)
+    assert [f.source_file for f in files] == ["2020/148/good.xlsx"]
+    assert {i.source_file: i.reason_code for i in iss} == {
+        "2020/157": "symlinked_folder", "2020/148/loop.xlsx": "symlink_loop",
+        "2020/148/a.xlsx": "symlink_loop", "2020/148/b.xlsx": "symlink_loop"}
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_unlistable_folder_is_reported(tmp_path):
+    raw = tmp_path / "raw"
+    _put(raw, "2020/148/good.xlsx")
+    _put(raw, "2020/157/a.xlsx")
+    os.chmod(raw / "2020" / "157", 0)
+    try:
+        files, iss = discover(raw, REF)
+    finally:
+        os.chmod(raw / "2020" / "157", 0o755)
+    assert [f.source_file for f in files] == ["2020/148/good.xlsx"]
+    assert {i.source_file: i.reason_code for i in iss} == {"2020/157": "unreadable_file"}
+
+
+def deny(monkeypatch, target: Path) -> None:
+    """Reading `target` fails with PermissionError: chmod 000, or (as root, who reads anyway)
+    a monkeypatched open."""
+    os.chmod(target, 0)
+    if os.geteuid() != 0:
+        return
+    import builtins
+
+    real = builtins.open
+    denied = str(target.resolve())
+
+    def guarded(file, *a, **k):
+        if isinstance(file, (str, os.PathLike)) and os.path.abspath(os.fspath(file)) == denied:
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+
+
+def test_unreadable_file_never_stops_hashing_and_is_read_again_next_time(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    good = H.good_htx(raw / "2020" / "148" / "good.xlsx")
+    locked = H.good_htx(raw / "2020" / "157" / "locked.xlsx")
+    state = tmp_path / ".state"
+    with monkeypatch.context() as mp:
+        deny(mp, locked)
+        hashed = cache.hash_files({"a": good, "b": locked}, state)
+        assert hashed["b"].file_hash == "" and hashed["a"].file_hash == cache.sha256_file(good)
+        files, _ = discover(raw, REF)
+        plan = cache.make_plan(files, raw, state, {})
+        results = cache.read_files(plan.to_read, REF, state)
+    os.chmod(locked, 0o644)
+    by = {r.source_file: r for r in results}
+    assert issues(by["2020/157/locked.xlsx"]) == [("", "unreadable_file", "rejected")]
+    assert "Không có quyền đọc tệp" in reason(by["2020/157/locked.xlsx"], "unreadable_file")
+    assert by["2020/148/good.xlsx"].forms["HTX"].height == 3
+    assert cache.read_retry(state) == {"2020/157/locked.xlsx": ""}
+    assert len(cache.cached_keys(state)) == 1  # only the good file's result
+
+    files, _ = discover(raw, REF)
+    plan = cache.make_plan(files, raw, state, {})
+    assert [f.source_file for f in plan.to_read] == ["2020/157/locked.xlsx"]
+    again = cache.read_files(plan.to_read, REF, state)
+    assert again[0].forms["HTX"].height == 3 and issues(again[0]) == []
+    assert cache.read_retry(state) == {}
+
+
+def test_hash_state_survives_a_non_utf8_path(tmp_path):
+    d = os.fsencode(tmp_path) + b"/B\xe1o.xlsx"
+    with open(d, "wb") as fh:
+        fh.write(b"abc")
+    p = Path(os.fsdecode(d))
+    out = cache.hash_files({"x": p}, tmp_path / ".state")
+    assert out["x"].file_hash == cache.sha256_file(p)
+    assert cache.hash_files({"x": p}, tmp_path / ".state")["x"].hashed_now is False  # read back from the state
+
+
+def test_a_transient_failure_is_not_cached_and_blocks_the_no_op(tmp_path, monkeypatch):
+    import duckdb
+
+    import coop.ingest
+    from coop.publish import file_identity
+
+    raw = tmp_path / "raw"
+    H.good_htx(raw / "2020" / "148" / "good.xlsx")
+    wh = tmp_path / "wh" / "coop.duckdb"
+    wh.parent.mkdir()
+    duckdb.connect(str(wh)).close()  # a published warehouse (empty ledger)
+    state = cache.state_dir(wh)
+    files, _ = discover(raw, REF)
+    plan = cache.plan_from_discovery(files, [], raw, wh)
+    cache.write_published(state, {"fingerprint": plan.fingerprint, "identity": file_identity(wh)})
+    assert plan.retry == [] and cache.is_unchanged(plan, wh)  # as if that build had been published
+
+    real = coop.ingest.ingest_file
+
+    def flaky(rawf, reference):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(coop.ingest, "ingest_file", flaky)
+    r = cache.read_files(plan.to_read, REF, state)[0]
+    assert issues(r) == [("", "unreadable_file", "rejected")] and r.transient
+    assert cache.cached_keys(state) == set() and list(cache.read_retry(state)) == ["2020/148/good.xlsx"]
+
+    again = cache.plan_from_discovery(files, [], raw, wh)  # same bytes, same fingerprint, but retried
+    assert again.fingerprint == plan.fingerprint and again.retry == ["2020/148/good.xlsx"]
+    assert not cache.is_unchanged(again, wh) and [f.source_file for f in again.to_read] == ["2020/148/good.xlsx"]
+
+    monkeypatch.setattr(coop.ingest, "ingest_file", real)
+    assert cache.read_files(again.to_read, REF, state)[0].forms["HTX"].height == 3
+    assert cache.read_retry(state) == {} and len(cache.cached_keys(state)) == 1
+    assert cache.is_unchanged(cache.plan_from_discovery(files, [], raw, wh), wh)
+
+
+def test_a_fifo_is_not_read(tmp_path):
+    raw = tmp_path / "raw"
+    _put(raw, "2020/148/good.xlsx")
+    os.mkfifo(raw / "2020" / "148" / "pipe.csv")
+    files, iss = discover(raw, REF)
+    assert [f.source_file for f in files] == ["2020/148/good.xlsx"]
+    assert {i.source_file: i.reason_code for i in iss} == {"2020/148/pipe.csv": "unreadable_file"}
+
+
+def test_path_problems_of_other_years_are_not_reported_in_a_years_run(tmp_path):
+    raw = tmp_path / "raw"
+    _put(raw, "2020/148/good.xlsx")
+    _put(raw, "2019/148/good.xlsx")
+    (raw / "2019" / "157").symlink_to(tmp_path, target_is_directory=True)
+    with open(os.fsencode(raw / "2019" / "148") + b"/B\xe1o.xlsx", "wb") as fh:
+        fh.write(b"x")
+    files, iss = discover(raw, REF, (2020, 2020))
+    assert [f.source_file for f in files] == ["2020/148/good.xlsx"] and iss == []
+    files, iss = discover(raw, REF)
+    assert {i.reason_code for i in iss} == {"outside_raw_folder", "invalid_file_name"}
+
+
+def test_an_io_error_under_the_reader_is_transient(tmp_path, monkeypatch):
+    p = H.good_htx(tmp_path / "good.xlsx")
+    monkeypatch.setattr(isolation._POOL, "run", lambda path, lim: ("read", "CalamineError: Io error: Input/output error (os error 5)"))
+    r = ingest(p)
+    assert issues(r) == [("", "unreadable_file", "rejected")] and r.transient
+    monkeypatch.setattr(isolation._POOL, "run", lambda path, lim: ("read", "CalamineError: Zip error: invalid Zip archive"))
+    r = ingest(p)
+    assert issues(r) == [("", "unreadable_file", "rejected")] and not r.transient  # the bytes are bad: cached
