@@ -115,8 +115,7 @@ EXAMPLES: list[tuple[str, str]] = [
      "ORDER BY entity_type, active_count DESC, sector;"),
     ("Dòng bị cách ly theo lý do (trạng thái hiện tại) — quarantined cells by reason, current state",
      "SELECT reason_code, count(*) AS cells\n"
-     "FROM audit.rejected_rows\n"
-     "WHERE run_id = (SELECT run_id FROM audit.runs WHERE status = 'published' ORDER BY started_at DESC LIMIT 1)\n"
+     "FROM audit.current_rejected_rows  -- the latest published run's (audit.rejected_rows keeps every run's)\n"
      "GROUP BY reason_code\n"
      "ORDER BY cells DESC, reason_code;"),
     ("Lần chạy gần nhất — the latest run",
@@ -214,7 +213,28 @@ def generate_markdown(warehouse: Path) -> str:
         "The province's collective-economy warehouse: one DuckDB file, opened read-only "
         "(`duckdb.connect('data/warehouse/coop.duckdb', read_only=True)`). Money is million VND; "
         "income is million VND per person a month. Definitions of the indicators: "
-        "`../shared/spec/warehouse.md`.",
+        "`../shared/spec/warehouse.md`; units over time (the 2025 reform): `../shared/spec/units.md` "
+        "and [reform.md](reform.md).",
+        "",
+        "## Cho người phân tích — for analysts",
+        "",
+        "- **Read-only, always.** `duckdb.connect('data/warehouse/coop.duckdb', read_only=True)` (Python), "
+        "`duckdb -readonly data/warehouse/coop.duckdb` (CLI). A run builds a separate file and swaps it in "
+        "atomically, so you never see a half-built state and never block a run.",
+        "- **Reconnect to see a new publish.** An open connection keeps the file it opened (a snapshot). "
+        "Check what you are looking at with `SELECT max(run_id) FROM audit.runs WHERE status = 'published'` "
+        "(or `SELECT * FROM meta.build_info`) and reconnect when the nightly run has published.",
+        "- **DuckDB 2 API.** A relation from `con.sql()` has no `fetchone()`: use `.fetchall()`, `.pl()`, "
+        "`.df()`; after `con.execute(...)` fetch the result before the next statement on the same "
+        "connection. The file is written in storage version v1.5 so DuckDB 1.5 clients can open it.",
+        "- **Current state vs history.** `audit.rejected_rows` and `audit.file_issues` keep one copy per "
+        "published run; what is wrong *now* is `audit.current_rejected_rows` / `audit.current_file_issues`.",
+        "- **Labels.** Codes (sector, status, support type, kind, rating, plan code) have their official "
+        "Vietnamese label in `ref.vocabularies` (`label_vi`); units in `core.dim_unit`, provinces in "
+        "`ref.provinces`.",
+        "- **Across the 2025 reform.** The continuous series is `marts.area_indicators` (per former "
+        "province); today's province restated is `marts.current_province_indicators` (mind `complete`); "
+        "`marts.province_indicators` is the province as it was that year.",
         "",
         "## Bảng — tables",
         "",
