@@ -172,3 +172,28 @@ def test_backlog_window_setting_must_be_a_positive_integer(window, ok):
     assert r.passed is ok
     if not ok:
         assert r.sample == [{"key": "backlog_window_years", "value": window}] and r.blocking
+
+
+def test_invariants_against_double_counting():
+    """Issue 11 item 9: one source file per (year, unit, form), a reg_code once per (year, unit), raw rows
+    equal the ledger's rows_loaded, a support allocation listed in two report years warns."""
+    con = fx.build()
+    # a second file for 148's 2020 HTX register, one of its rows a copy of A1
+    con.execute("INSERT INTO raw.htx SELECT * REPLACE ('2020/148/second.xlsx' AS source_file) "
+                "FROM raw.htx WHERE year = 2020 AND reg_code = 'A1'").fetchall()
+    # the same establishment support of B1 listed again in 2022's form
+    con.execute("INSERT INTO raw.ho_tro SELECT * REPLACE (2022 AS year) FROM raw.ho_tro WHERE reg_code = 'B1'").fetchall()
+    # the ledger says 2020/157/raw.htx.xlsx loaded 3 rows; raw.htx holds 4 of it
+    con.execute("INSERT INTO audit.files (source_file, status, year, unit_code, rows_loaded) "
+                "VALUES ('2020/157/raw.htx.xlsx', 'new', 2020, '157', 3)").fetchall()
+    run_models(con)
+    r = by_name(run_data_tests(con))
+    assert r["one_source_file_per_unit_and_form"].sample[0]["unit_code"] == "148" and \
+        r["one_source_file_per_unit_and_form"].blocking
+    dup = r["reg_code_once_per_unit_and_year"]
+    assert dup.failing_rows == 1 and dup.sample[0]["reg_code"] == "A1" and dup.blocking
+    led = r["raw_rows_match_ledger"]
+    assert {(s["source_file"], s["ledger_rows"], s["raw_rows"]) for s in led.sample} >= {
+        ("2020/157/raw.htx.xlsx", 3, 4)} and led.blocking
+    twice = r["support_listed_in_two_years"]
+    assert twice.severity == "warn" and twice.sample[0]["reg_code"] == "B1" and twice.sample[0]["report_years"] == [2021, 2022]

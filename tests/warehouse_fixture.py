@@ -121,8 +121,13 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str], rows: li
 
 def build(con: duckdb.DuckDBPyConnection | None = None, window: str | None = "3") -> duckdb.DuckDBPyConnection:
     """Create the input tables and fill them with the fixture (window None: no setting row)."""
+    from coop.load import _AUDIT_DDL
+
     con = con or duckdb.connect()
     create_input_tables(con)
+    con.execute("CREATE SCHEMA IF NOT EXISTS audit").fetchall()
+    for name, cols in _AUDIT_DDL.items():  # empty: a model-only build has no ledger
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} {cols}").fetchall()
     insert(con, "raw.htx", HTX_COLS, HTX)
     con.execute("UPDATE raw.htx SET name = 'HTX ' || reg_code, kind = 'htx'").fetchall()
     insert(con, "raw.tht", THT_COLS, THT)
