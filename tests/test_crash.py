@@ -36,8 +36,6 @@ from ops_helpers import shared_prefect_server
 
 from coop.lock import EXIT_BUSY, PUBLISH_RENAME, STAGES
 
-pytest.importorskip("flows.nightly")
-pytest.importorskip("coop.runner")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RAW = ROOT / "data" / "raw"
@@ -75,7 +73,10 @@ def _marts(wh: Path) -> dict[str, list[tuple]]:
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' ORDER BY 1").fetchall()]
         out = {}
         for t in tables:
-            out[t] = sorted(con.execute(f"SELECT * FROM marts.{t}").fetchall(), key=repr)
+            # floats to 9 decimals: DuckDB's parallel sums may differ in the last bits between builds
+            rows = [tuple(round(v, 9) if isinstance(v, float) else v for v in r)
+                    for r in con.execute(f"SELECT * FROM marts.{t}").fetchall()]
+            out[t] = sorted(rows, key=repr)
         return out
     finally:
         con.close()
@@ -87,8 +88,6 @@ def _leftovers(wh: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    if not SAMPLE_RAW.is_dir() or not any(SAMPLE_RAW.iterdir()):
-        pytest.skip("no sample data in data/raw")
     base = tmp_path_factory.mktemp("crash")
     _SERVER_ENV.clear()
     _SERVER_ENV.update(shared_prefect_server())

@@ -131,7 +131,6 @@ def test_touched_but_identical_file_is_not_read(setup):
 def test_cache_round_trip_keeps_a_real_file_result(tmp_path):
     """A FileResult of the real reader comes back from the cache equal: frames with their
     types, quarantined rows, file issues and sheet infos (also an empty, rejected file)."""
-    pytest.importorskip("coop.ingest")
     from coop.discover import discover
     from coop.ingest import ingest_file
     from coop.reference import load_reference

@@ -232,7 +232,6 @@ def _hold(wh: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
 
 @pytest.mark.parametrize("command", [["run"], ["backfill", "--from", "2020", "--to", "2021"]])
 def test_second_coop_run_exits_at_once_with_the_message(tmp_path, command):
-    pytest.importorskip("coop.runner")
     raw = tmp_path / "raw"
     (raw / "2021").mkdir(parents=True)
     wh = tmp_path / "wh" / "coop.duckdb"
@@ -256,7 +255,6 @@ def test_second_coop_run_exits_at_once_with_the_message(tmp_path, command):
 
 
 def test_coop_run_wait_waits_for_the_other_run(tmp_path):
-    pytest.importorskip("coop.runner")
     raw = tmp_path / "raw"
     (raw / "2021").mkdir(parents=True)
     wh = tmp_path / "wh" / "coop.duckdb"

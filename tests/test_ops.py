@@ -233,7 +233,6 @@ def test_plan_announces_what_the_run_then_does(built, tmp_path):
 
 def test_plan_shows_the_publish_guards(built, tmp_path):
     raw, wh, _ = built
-    pytest.importorskip("coop.guards")
     raw2 = tmp_path / "raw"
     shutil.copytree(raw, raw2)
     (raw2 / "2020" / "157" / "htx.csv").unlink()  # a unit with rows in the warehouse sends nothing any more
