@@ -120,7 +120,6 @@ def sample_warehouse() -> Path:
     import sys
     import tempfile
 
-
     if "wh" in _SAMPLE:
         return _SAMPLE["wh"]
     raw = PROJECT / "data" / "raw"
