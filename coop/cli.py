@@ -170,7 +170,14 @@ def status(
 
 @app.command()
 def serve() -> None:
-    """Serve the Prefect deployments (nightly at 01:00 Asia/Ho_Chi_Minh, and backfill)."""
+    """Serve the Prefect deployments (nightly at 01:00 Asia/Ho_Chi_Minh, and backfill). Needs a running `prefect server start` and PREFECT_API_URL (refuses otherwise, exit 2)."""
+    from flows.slot import ServeRefused, require_persistent_api
+
+    try:
+        require_persistent_api()  # before Prefect is imported: a clear refusal, no traceback
+    except ServeRefused as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2)
     from flows.deployments import serve_all
 
     serve_all()

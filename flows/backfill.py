@@ -2,6 +2,10 @@
 
 A thin Prefect flow around the nightly flow (which does the work, under the one-run lock),
 so that an operator can start a backfill from the Prefect UI with `from_year` / `to_year`.
+It holds the Prefect warehouse slot (`flows.slot`, concurrency limit `coop-warehouse`) for its
+whole body, so a nightly run that comes due meanwhile waits behind it; a Failed or Crashed
+backfill POSTs to `COOP_NOTIFY_WEBHOOK` when set (`flows.notify`). No retries: a backfill is
+started by someone who watches it.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from pathlib import Path
 from prefect import flow
 
 from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
+from flows.notify import notify_failure
+from flows.slot import warehouse_slot
 
 
-@flow(name="coop-backfill", log_prints=True)
+@flow(name="coop-backfill", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def backfill_run(
     from_year: int | None = None,
     to_year: int | None = None,
@@ -34,10 +40,12 @@ def backfill_run(
             raise ValueError(f"from_year {from_year} is after to_year {to_year}")
     from flows.nightly import nightly_run
 
-    return nightly_run(
-        raw_dir=Path(raw_dir) if raw_dir else DEFAULT_RAW_DIR,
-        warehouse=Path(warehouse) if warehouse else DEFAULT_WAREHOUSE,
-        backfill_years=None if all_years else (int(from_year), int(to_year)),
-        allow_shrink=allow_shrink,
-        fresh=all_years,
-    )
+    with warehouse_slot("backfill"):
+        return nightly_run(
+            raw_dir=Path(raw_dir) if raw_dir else DEFAULT_RAW_DIR,
+            warehouse=Path(warehouse) if warehouse else DEFAULT_WAREHOUSE,
+            backfill_years=None if all_years else (int(from_year), int(to_year)),
+            allow_shrink=allow_shrink,
+            fresh=all_years,
+            wait=True,  # a `coop run` started in a shell (outside Prefect) is waited for too
+        )
