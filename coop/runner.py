@@ -1,6 +1,7 @@
 """`coop run` / `coop backfill`: glue around the Prefect flow, and the console summary.
 
-- No `PREFECT_API_URL`: Prefect runs in ephemeral mode (a temporary local API, nothing to
+- No `PREFECT_API_URL`: coop starts Prefect's API server for the run, on a pre-migrated
+  database of the warehouse's own, before Prefect is imported (coop.prefect_env; nothing to
   configure). A run whose inputs are identical to the published build is recognised *before*
   Prefect starts (discovery + hashing from the stat cache, no spreadsheet read) and finishes
   in a second or two; it is recorded in `.state/pending_runs.jsonl` and in the run report.
@@ -20,82 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-#: Offline by default (every coop command, before Prefect is imported; an operator's own value
-#: wins): no usage data leaves the machine, no first-run telemetry notice, no "Failed to send
-#: telemetry" ERROR when there is no network (settings of Prefect 3.9, checked in its source).
-PREFECT_OFFLINE = {
-    "DO_NOT_TRACK": "1",  # client SDK analytics and its notice (prefect._internal.analytics)
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # server telemetry heartbeat (server/services/telemetry.py)
-    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",  # run traces (Prefect Cloud only)
-    "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",  # the UI of a `prefect server start`
-}
-#: The local Prefect API (the temporary server of `coop run`, a `prefect server start`) is on
-#: the loopback: never reach it through an HTTP(S)_PROXY (offline, the proxy is unreachable).
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-#: Prefect settings applied (unless already set) before Prefect is imported.
-PREFECT_QUIET = {
-    **PREFECT_OFFLINE,
-    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",  # no state lines / tracebacks on the console
-    "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",  # prefect._internal (shutdown noise)
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",  # temporary server start/stop, uvicorn
-    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # slow machines: wait, don't fail
-}
+# The Prefect settings and workarounds live in coop.prefect_env (names kept here for callers).
+from coop.prefect_env import LOOPBACK_HOSTS, PREFECT_OFFLINE, PREFECT_QUIET  # noqa: F401
+from coop.prefect_env import after_local_api, offline_prefect, prefect_api_url, prepare_local_api  # noqa: F401
+from coop.prefect_env import private_ephemeral_database, quiet_prefect  # noqa: F401
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-
-
-def offline_prefect() -> None:
-    """PREFECT_OFFLINE, and the loopback added to NO_PROXY/no_proxy when a proxy is set."""
-    for k, v in PREFECT_OFFLINE.items():
-        os.environ.setdefault(k, v)
-    if any(os.environ.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                                       "all_proxy")):
-        hosts = [h.strip() for k in ("NO_PROXY", "no_proxy") for h in os.environ.get(k, "").split(",") if h.strip()]
-        hosts += [h for h in LOOPBACK_HOSTS if h not in hosts]
-        value = ",".join(dict.fromkeys(hosts))
-        os.environ["NO_PROXY"] = os.environ["no_proxy"] = value
-
-
-def quiet_prefect() -> None:
-    offline_prefect()
-    for k, v in PREFECT_QUIET.items():
-        os.environ.setdefault(k, v)
-
-
-def prefect_api_url() -> str | None:
-    """The Prefect API this process will talk to, without importing Prefect (slow): the
-    `PREFECT_API_URL` variable, else the active profile's setting (`prefect config set`)."""
-    url = os.environ.get("PREFECT_API_URL")
-    if url:
-        return url
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-    try:
-        import tomllib
-
-        data = tomllib.loads((home / "profiles.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    name = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
-    return (data.get("profiles", {}).get(name, {}) or {}).get("PREFECT_API_URL") or None
-
-
-def private_ephemeral_database(warehouse: Path) -> str | None:
-    """In ephemeral mode, give the temporary Prefect API a database of this warehouse's own
-    (`.state/prefect.db`) instead of the shared `~/.prefect/prefect.db`: runs on other
-    warehouses (tests, another project) then never lock each other out of SQLite, and the
-    one-run-per-warehouse lock already serialises runs on this one. An explicit
-    `PREFECT_API_DATABASE_CONNECTION_URL` or `PREFECT_HOME` is respected."""
-    if prefect_api_url() or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ or "PREFECT_HOME" in os.environ:
-        return None
-    from coop.cache import state_dir
-
-    db = state_dir(warehouse).resolve() / "prefect.db"
-    db.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = url = f"sqlite+aiosqlite:///{db}"
-    return url
 
 
 class _NoTraceback(logging.Formatter):
@@ -204,20 +136,34 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
 
 def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allow_shrink: bool = False,
               fresh: bool = False) -> Any:
-    set_db = private_ephemeral_database(warehouse)  # before Prefect is imported
+    from coop import prefect_env
+
+    saved = prepare_local_api(warehouse)  # before Prefect is imported: a pre-migrated local API database
+    server = prefect_env.start_local_server()  # starts while this process imports Prefect and the flow
+    state = None
     try:
         from flows.nightly import RunFailed, nightly_run
 
+        if server is not None and not server.wait_ready(prefect_env.startup_timeout()):
+            from coop.reports import RunSummary
+
+            now = datetime.now(timezone.utc)
+            return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir),
+                              warehouse=str(warehouse),
+                              error=f"Không khởi động được Prefect API cục bộ (the local Prefect API server "
+                                    f"did not start: exit code {server.proc.poll()}, {server.url})")
         state = nightly_run(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
                             wait=wait, allow_shrink=allow_shrink, fresh=fresh, return_state=True)
+        if state.is_completed():
+            return state.result()
+        exc = state.result(raise_on_failure=False)
+        if isinstance(exc, RunFailed):
+            return exc.summary
     finally:
-        if set_db and os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL") == set_db:
-            del os.environ["PREFECT_API_DATABASE_CONNECTION_URL"]  # don't leak into later runs in-process
-    if state.is_completed():
-        return state.result()
-    exc = state.result(raise_on_failure=False)
-    if isinstance(exc, RunFailed):
-        return exc.summary
+        if server is not None:
+            prefect_env.drain_prefect_workers()  # logs and events sent before the server stops
+        prefect_env.stop_local_server(server)
+        after_local_api(warehouse, saved, server_started=state is not None)  # stamp; don't leak in-process
     from coop.reports import RunSummary
 
     now = datetime.now(timezone.utc)

@@ -1,0 +1,126 @@
+"""coop.prefect_env: the temporary Prefect API gets a pre-migrated database of the warehouse's
+own, so a run with no server configured does not wait for Alembic migrations; the flow reads
+in a few coarse batches on a pool bounded by the cores."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ops_helpers import clean_env
+
+from coop import prefect_env
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RAW = ROOT / "data" / "raw"
+
+
+@pytest.fixture
+def no_prefect_env(monkeypatch, tmp_path):
+    for k in [k for k in os.environ if k.startswith("PREFECT_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.prefect/profiles.toml of the machine
+    monkeypatch.setenv("COOP_PREFECT_TEMPLATE_DIR", str(tmp_path / "templates"))
+    return tmp_path
+
+
+def _fake_template(tmp: Path) -> Path:
+    t = tmp / "templates" / f"prefect-{prefect_env.prefect_version()}.db"
+    t.parent.mkdir(parents=True)
+    with sqlite3.connect(t) as c:
+        c.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        c.execute("INSERT INTO alembic_version VALUES ('head')")
+    c.close()
+    return t
+
+
+def test_new_warehouse_gets_a_copy_of_the_template_and_skips_migrations(no_prefect_env):
+    tmp = no_prefect_env
+    _fake_template(tmp)
+    wh = tmp / "wh" / "coop.duckdb"
+    saved = prefect_env.prepare_local_api(wh)
+    db = tmp / "wh" / ".state" / "prefect.db"
+    assert os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] == f"sqlite+aiosqlite:///{db.resolve()}"
+    assert os.environ["PREFECT_API_DATABASE_MIGRATE_ON_START"] == "false"
+    assert os.environ["PREFECT_API_BLOCKS_REGISTER_ON_START"] == "false"
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT version_num FROM alembic_version").fetchall() == [("head",)]
+    c.close()
+    assert (db.parent / "prefect.db.version").read_text() == prefect_env.prefect_version()
+    prefect_env.after_local_api(wh, saved, server_started=True)
+    for k in ("PREFECT_API_DATABASE_CONNECTION_URL", *prefect_env.PREMIGRATED):
+        assert k not in os.environ  # restored: nothing leaks into a later run in this process
+
+
+def test_database_of_another_prefect_version_is_migrated_then_stamped(no_prefect_env):
+    tmp = no_prefect_env
+    state = tmp / "wh" / ".state"
+    state.mkdir(parents=True)
+    (state / "prefect.db").write_bytes(b"")
+    (state / "prefect.db.version").write_text("2.0.0")
+    saved = prefect_env.prepare_local_api(tmp / "wh" / "coop.duckdb")
+    assert "PREFECT_API_DATABASE_MIGRATE_ON_START" not in os.environ  # the server migrates it
+    prefect_env.after_local_api(tmp / "wh" / "coop.duckdb", saved, server_started=True)
+    assert (state / "prefect.db.version").read_text() == prefect_env.prefect_version()
+
+
+def test_operator_choices_are_respected(no_prefect_env, monkeypatch):
+    tmp = no_prefect_env
+    for k, v in (("PREFECT_API_URL", "http://127.0.0.1:4200/api"), ("PREFECT_HOME", str(tmp / "ph")),
+                 ("PREFECT_API_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:////x.db")):
+        monkeypatch.setenv(k, v)
+        assert prefect_env.prepare_local_api(tmp / "wh" / "coop.duckdb") == {}
+        assert not (tmp / "wh" / ".state" / "prefect.db").exists()
+        monkeypatch.delenv(k)
+
+
+def test_runner_keeps_the_names():
+    from coop import runner
+
+    assert runner.PREFECT_OFFLINE is prefect_env.PREFECT_OFFLINE
+    assert runner.quiet_prefect is prefect_env.quiet_prefect
+
+
+def test_batches_are_coarse_and_per_year():
+    from types import SimpleNamespace
+
+    from flows.nightly import BATCH_SIZE, _batches, batch_size
+
+    files = [SimpleNamespace(year=2018 + i % 9, n=i) for i in range(12_000)]
+    batches = _batches(files, workers=2)
+    assert all(len({f.year for f in b}) == 1 for b in batches)
+    assert sorted(f.n for b in batches for f in b) == list(range(12_000))
+    assert len(batches) <= 2 * 9  # a handful of tasks, not one per 50 files (240)
+    assert batch_size(10, workers=2) == BATCH_SIZE
+    assert batch_size(12_000, workers=2) == 3_000
+
+
+def test_flow_pool_is_bounded_by_the_cores():
+    from flows.nightly import READ_WORKERS, nightly_run
+
+    assert nightly_run.task_runner._max_workers == READ_WORKERS <= (os.cpu_count() or 1)
+
+
+def test_run_without_server_uses_the_premigrated_database(tmp_path):
+    """A real `coop run` with no Prefect API configured: the template is made once, copied to
+    the warehouse's `.state/`, and the temporary server records the flow run in it."""
+    raw = tmp_path / "raw"
+    src = SAMPLE_RAW / "2019"
+    raw.mkdir()
+    subprocess.run(["cp", "-r", str(src), str(raw)], check=True)
+    wh = tmp_path / "wh" / "coop.duckdb"
+    env = clean_env(HOME=str(tmp_path / "home"), COOP_PREFECT_TEMPLATE_DIR=str(tmp_path / "templates"))
+    done = subprocess.run([sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "templates" / f"prefect-{prefect_env.prefect_version()}.db").exists()
+    state = tmp_path / "wh" / ".state"
+    assert (state / "prefect.db.version").read_text() == prefect_env.prefect_version()
+    with sqlite3.connect(state / "prefect.db") as c:
+        names = [r[0] for r in c.execute("SELECT f.name FROM flow_run r JOIN flow f ON f.id = r.flow_id")]
+    c.close()
+    assert names == ["coop-nightly"]
