@@ -172,6 +172,7 @@ def test_failing_model_rolls_back_everything(tmp_path):
 def test_project_graph_reads_dependencies():
     g = model_graph(SQL_DIR)
     assert g["marts.plan_vs_actual"] == {"staging.plan", "marts.province_indicators", "marts.total_indicators",
+                                         "marts.current_province_indicators",
                                          "marts.training_turns", "core.fct_support", "ref.units"}
     assert g["marts.current_province_indicators"] == {"core.agg_indicators", "core.fct_register", "ref.units",
                                                       "ref.provinces"}

@@ -212,7 +212,11 @@ def plan_vs_actual(src: Any = None) -> list[dict[str, Any]]:
     for r in t.forms.get("CHI_TIEU", []):
         y, code = r["year"], r["code"]
         p = r.get("unit_code")
-        if p:
+        if p and y >= REFORM_YEAR:  # today's province: growth over the restated year before
+            cur = current_province_indicators(t, province=p)
+            htx, tht = cur.get((y, "HTX")), cur.get((y, "THT"))
+            tt = training_turns(t, p)
+        elif p:
             htx, tht = by_prov.get((y, p, "HTX")), by_prov.get((y, p, "THT"))
             tt = training_turns(t, p)
         else:

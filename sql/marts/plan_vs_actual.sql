@@ -1,4 +1,4 @@
--- @description Thực hiện so với kế hoạch — plan vs actual per year × indicator: target from the year-Y CHI_TIEU form, actual from the indicators of the province whose plan it is, as it was that year (marts.province_indicators; the whole warehouse when staging.plan.province_code is NULL) and its units' training support; status met when actual ≥ target_min, not_met when below, no_data when the actual is null
+-- @description Thực hiện so với kế hoạch — plan vs actual per year × indicator: target from the year-Y CHI_TIEU form, actual from the indicators of the province whose plan it is (up to 2024 the former province, marts.province_indicators; from 2025 today's province, marts.current_province_indicators, growth over the restated year before; the whole warehouse when staging.plan.province_code is NULL) and its units' training support; status met when actual ≥ target_min, not_met when below, no_data when the actual is null
 -- @column year: Năm kế hoạch — plan year Y
 -- @column indicator_code: Mã chỉ tiêu — new_htx | new_tht | htx_revenue_growth_pct | htx_income_growth_pct | training_turns | high_tech_htx
 -- @column target_min: Kế hoạch tối thiểu — lower bound of the target (a single number is both bounds)
@@ -9,9 +9,14 @@
 -- @column unit: Đơn vị tính — unit as written in the plan
 -- @column target_raw: Kế hoạch — target as written in the plan
 -- @column province_code: Tỉnh của kế hoạch — the province whose plan it is, as it was that year (NULL: the whole warehouse)
-WITH indicators AS (
+WITH indicators AS (  -- up to 2024 the former province as it was; from 2025 today's province (growth over the restated year before)
     SELECT year, province_code, entity_type, new_formed, revenue_growth_pct, income_growth_pct, high_tech_count
     FROM marts.province_indicators
+    WHERE year < 2025
+    UNION ALL
+    SELECT year, province_code, entity_type, new_formed, revenue_growth_pct, income_growth_pct, high_tech_count
+    FROM marts.current_province_indicators
+    WHERE year >= 2025
     UNION ALL
     SELECT year, NULL, entity_type, new_formed, revenue_growth_pct, income_growth_pct, high_tech_count
     FROM marts.total_indicators
