@@ -557,7 +557,10 @@ def test_hoa_binh_area_is_calibrated_after_2021(t):
         assert (round(i["avg_revenue_mvnd"], 6), round(i["avg_profit_mvnd"], 6), round(i["avg_income_mvnd_month"], 6)) \
             == (rev, profit, income), (e, y)
     plan = {(r["year"], r["indicator_code"]): r for r in T.plan_vs_actual(t)}
-    assert plan[(2025, "htx_revenue_growth_pct")]["status"] == "no_data"                 # province 25 is new
+    # today's province: growth over the restated year before (not the former Phú Thọ's 2024)
+    cur = T.current_province_indicators(t)[(2025, "HTX")]
+    assert cur["revenue_growth_pct"] is not None
+    assert plan[(2025, "htx_revenue_growth_pct")]["actual"] == cur["revenue_growth_pct"]
     assert plan[(2024, "new_htx")]["actual"] == area[(2024, "17", "HTX")]["new_formed"]    # Hòa Bình's plan
     assert plan[(2025, "new_htx")]["actual"] == T.current_province_indicators(t)[(2025, "HTX")]["new_formed"]
 
