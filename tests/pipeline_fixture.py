@@ -13,7 +13,10 @@ are computed by hand from the rows written here.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+import duckdb
 
 from coop import ingest
 from coop.discover import discover  # noqa: F401  (re-exported for the tests)
@@ -83,3 +86,22 @@ def write_raw(root: Path) -> Path:
     ]), encoding="utf-8")
     (root / "notes.txt").write_text("not a report\n", encoding="utf-8")
     return root
+
+
+def sha(p: Path) -> str:
+    """sha256 of a file's bytes (is the published warehouse byte-identical?)."""
+    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+def query(wh: Path, sql: str) -> list[tuple]:
+    """Rows of `sql` on the warehouse, opened read-only as an analyst would."""
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def flat(text: str) -> str:
+    """Console text with its wrapping undone."""
+    return " ".join(text.split())

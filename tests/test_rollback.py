@@ -23,20 +23,7 @@ from coop.lock import cleanup_stale, run_lock
 from coop.runner import backfill_command, run_command
 
 
-def _sha(p: Path) -> str:
-    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
-
-
-def _q(wh: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(wh), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
+_sha, _q, _flat = F.sha, F.query, F.flat  # shared with the other pipeline tests
 
 
 @pytest.fixture()
