@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Side environment with DuckDB 1.5 only (tests/test_compat_duckdb15.py reads the warehouse with it).
+VENV15  := .venv-duckdb15
+STAMP15 := $(VENV15)/.installed
 
-.PHONY: run test venv sample bench clean
+.PHONY: run test venv venv-duckdb15 check sample bench clean
 
 venv: $(STAMP)
 
@@ -15,20 +18,33 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# .venv-duckdb15 likewise from requirements-duckdb15.lock (duckdb==1.5.x, hashes checked).
+venv-duckdb15: $(STAMP15)
+
+$(STAMP15): requirements-duckdb15.lock
+	test -x $(VENV15)/bin/python || $(PYTHON) -m venv $(VENV15)
+	$(VENV15)/bin/python -m pip install --quiet --quiet --require-hashes --no-deps -r requirements-duckdb15.lock
+	touch $(STAMP15)
+
 run: $(STAMP)
 	$(BIN)/coop run
 
-test: $(STAMP)
+test: $(STAMP) $(STAMP15)
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; } || true
 	$(BIN)/python -m pytest -q
 
+# Lint and type-check (configuration in pyproject.toml). Not yet part of `test`.
+check: $(STAMP)
+	$(BIN)/ruff check coop flows schemas scripts sample tests
+	$(BIN)/mypy
+
 # Regenerate the shipped sample province (deterministic, seeded).
 sample: $(STAMP)
-	$(BIN)/python -m coop.sample --out data/raw
+	$(BIN)/python -m sample --out data/raw
 
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VENV15) .pytest_cache .ruff_cache .mypy_cache

@@ -36,7 +36,7 @@ Warehouse = Annotated[Path, typer.Option("--warehouse", help="Published DuckDB f
 
 def _show_version(value: bool) -> None:
     if value:
-        from coop.ops import version_text
+        from coop.run.ops import version_text
 
         typer.echo(version_text())
         raise typer.Exit()
@@ -55,7 +55,7 @@ def main(
     """Options for every command."""
     import os
 
-    from coop.runner import offline_prefect
+    from coop.run.runner import offline_prefect
 
     offline_prefect()  # no telemetry, no notice, loopback never through a proxy: every command, `serve` too
     if province:
@@ -91,7 +91,7 @@ def validate(
     format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
 ) -> None:
     """Check spreadsheets as the province would, before sending them. Loads nothing."""
-    from coop.preflight import run_validate
+    from coop.ingest.preflight import run_validate
 
     raise typer.Exit(run_validate(files, district=district, year=year, fmt=format.value))
 
@@ -111,7 +111,7 @@ def run(
     allow_shrink: AllowShrink = False,
 ) -> None:
     """The nightly run: pick up new and changed files, rebuild, test and publish."""
-    from coop.runner import run_command
+    from coop.run.runner import run_command
 
     raise typer.Exit(run_command(raw_dir=raw_dir, warehouse=warehouse, years=parse_years(years), wait=wait,
                                  allow_shrink=allow_shrink))
@@ -129,7 +129,7 @@ def backfill(
     allow_shrink: AllowShrink = False,
 ) -> None:
     """Reprocess these years (--from/--to) or everything (--all) whether or not their files changed."""
-    from coop.runner import backfill_command
+    from coop.run.runner import backfill_command
 
     if all_years and (from_year is not None or to_year is not None):
         raise typer.BadParameter("--all rebuilds every year: leave out --from/--to")
@@ -150,7 +150,7 @@ def rollback(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
 ) -> None:
     """Publish a previous warehouse again (kept in data/warehouse/versions/), atomically."""
-    from coop.guards import rollback_command
+    from coop.warehouse.guards import rollback_command
 
     raise typer.Exit(rollback_command(warehouse, to=to, wait=wait, list_only=list_versions))
 
@@ -163,7 +163,7 @@ def status(
     year: Annotated[Optional[int], typer.Option("--year", help="Only this report year: every unit expected, who to call.")] = None,
 ) -> None:
     """What was received per year and unit (district to 2024, commune from 2025), when, and what was rejected."""
-    from coop.status import status_command
+    from coop.outputs.status import status_command
 
     raise typer.Exit(status_command(raw_dir=raw_dir, warehouse=warehouse, fmt=format.value, year=year))
 
@@ -183,7 +183,7 @@ def serve() -> None:
     serve_all()
 
 
-# ---------------------------------------------------------------- operations (issue 12): coop/ops.py
+# ---------------------------------------------------------------- operations (issue 12): coop/run/ops.py
 @app.command()
 def plan(
     raw_dir: RawDir = DEFAULT_RAW_DIR,
@@ -194,7 +194,7 @@ def plan(
     format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
 ) -> None:
     """What `coop run` would do now: files new/changed/removed/superseded/rejected, years and models to rebuild, the publish guards' verdict. Changes nothing (exit 0)."""
-    from coop.ops import plan_command
+    from coop.run.ops import plan_command
 
     raise typer.Exit(plan_command(raw_dir, warehouse, parse_years(years), format.value, allow_shrink))
 
@@ -206,7 +206,7 @@ def check(
     tests_dir: Annotated[Optional[Path], typer.Option("--tests-dir", help="Data tests to run (default sql/tests).")] = None,
 ) -> None:
     """Run the SQL data tests against the published warehouse (read-only). Exit 1 when an error-level test fails."""
-    from coop.ops import check_command
+    from coop.run.ops import check_command
 
     raise typer.Exit(check_command(warehouse, format.value, tests_dir))
 
@@ -225,7 +225,7 @@ def runs(
     """The latest runs: status, start (Vietnam time), duration, files, rows, quarantined, data tests."""
     if ctx.invoked_subcommand is not None:
         return
-    from coop.ops import runs_command
+    from coop.run.ops import runs_command
 
     raise typer.Exit(runs_command(warehouse, limit, format.value))
 
@@ -236,7 +236,7 @@ def runs_show(
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
 ) -> None:
     """Print a run's report (markdown, from <warehouse folder>/reports/)."""
-    from coop.ops import runs_show_command
+    from coop.run.ops import runs_show_command
 
     raise typer.Exit(runs_show_command(warehouse, run_id))
 
@@ -258,7 +258,7 @@ def report(
     out: OutDir = None,
 ) -> None:
     """The province report for a year: self-contained HTML (charts inline) and an Excel workbook."""
-    from coop.report import ReportError, build_report
+    from coop.outputs.report import ReportError, build_report
 
     try:
         files = build_report(year, warehouse, _outputs_dir(out, "report"))
@@ -276,7 +276,7 @@ def dictionary(
     check: Annotated[bool, typer.Option("--check", help="Only compare; exit 1 when the document is out of date.")] = False,
 ) -> None:
     """Generate the data dictionary (docs/warehouse.md) from the warehouse's own comments."""
-    from coop.dictionary import DEFAULT_DOC, diff_dictionary, write_dictionary
+    from coop.outputs.dictionary import DEFAULT_DOC, diff_dictionary, write_dictionary
 
     if not warehouse.exists():
         typer.echo(f"Lỗi: không tìm thấy kho dữ liệu {warehouse} (chạy `coop run` trước).", err=True)
@@ -301,7 +301,7 @@ def template(
     out: OutDir = None,
 ) -> None:
     """The blank workbook of a reporting unit (forms HTX, THT, HO_TRO) with drop-down lists and validation."""
-    from coop.template import TemplateError, build_template
+    from coop.outputs.template import TemplateError, build_template
 
     try:
         path = build_template(year, _outputs_dir(out, "templates"), unit)
@@ -322,7 +322,7 @@ def feedback(
     out: OutDir = None,
 ) -> None:
     """Per reporting unit (commune from 2025, district before): a workbook of its rejected rows and files."""
-    from coop.feedback import FeedbackError, build_feedback
+    from coop.outputs.feedback import FeedbackError, build_feedback
 
     if not warehouse.exists():
         typer.echo(f"Lỗi: không tìm thấy kho dữ liệu {warehouse} (chạy `coop run` trước).", err=True)

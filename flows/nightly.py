@@ -4,17 +4,17 @@ data tests -> publish -> report.
 Only composition lives here; every step is a plain function in `coop.*`. Hooks for the ops
 side (see docs/architecture.md, "The nightly flow"):
 
-- the whole run holds `coop.lock.run_lock(warehouse)` and starts with `cleanup_stale`;
-- `coop.lock.stage_checkpoint(stage)` is called at the start of each stage
+- the whole run holds `coop.run.lock.run_lock(warehouse)` and starts with `cleanup_stale`;
+- `coop.run.lock.stage_checkpoint(stage)` is called at the start of each stage
   (`reading`, `loading`, `models`, `tests`, `publish`);
-- the run report (`coop.reports.write_run_report` + Prefect artifacts) is written in
+- the run report (`coop.outputs.run_report.write_run_report` + Prefect artifacts) is written in
   `report_task`, for published, unchanged and failed runs alike;
-- `coop.guards`: the raw folder and the published file are checked first
+- `coop.warehouse.guards`: the raw folder and the published file are checked first
   (`start_failures`), the finished build is compared with the published warehouse just
   before the rename (`guard_publish`: files, units, register rows that vanish), and the
   published file is kept in `versions/` after the rename (`keep_version`).
 
-`nightly_run` returns a `coop.reports.RunSummary` (status `published` or `unchanged`); when
+`nightly_run` returns a `coop.outputs.run_report.RunSummary` (status `published` or `unchanged`); when
 nothing could be published it raises `RunFailed` (carrying the summary) so the Prefect flow
 run is marked Failed.
 """
@@ -34,10 +34,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from coop import cache, guards, load, publish
-from coop.lock import build_path, cleanup_stale, run_lock, stage_checkpoint
+from coop.run import cache
+from coop.warehouse import guards, load, publish
+from coop.run.lock import build_path, cleanup_stale, run_lock, stage_checkpoint
 from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, SQL_DIR
-from coop.reports import RunSummary, progress
+from coop.outputs.run_report import RunSummary, progress
 
 #: Reading tasks run at once: one per core (`COOP_READ_WORKERS` overrides), never a thread per batch.
 READ_WORKERS = max(1, int(os.environ.get("COOP_READ_WORKERS") or 0) or os.cpu_count() or 1)
@@ -66,7 +67,7 @@ def _log() -> logging.Logger | logging.LoggerAdapter:
 # --------------------------------------------------------------------------- tasks
 @task(name="discover", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def discover_task(raw_dir: Path, years: tuple[int, int] | None) -> tuple[Any, list, list]:
-    from coop.discover import discover
+    from coop.ingest.discover import discover
     from coop.reference import load_reference
 
     reference = load_reference()
@@ -98,7 +99,7 @@ def load_task(build: Path, warehouse: Path, reference: Any, plan: cache.Plan, re
 
 @task(name="models", cache_policy=NO_CACHE)
 def models_task(build: Path, sql_dir: Path) -> list[str]:
-    from coop.models import run_models
+    from coop.warehouse.models import run_models
 
     con = load.open_build(build)
     try:
@@ -109,7 +110,7 @@ def models_task(build: Path, sql_dir: Path) -> list[str]:
 
 @task(name="data-tests", cache_policy=NO_CACHE)
 def tests_task(build: Path, tests_dir: Path) -> list:
-    from coop.datatests import run_data_tests
+    from coop.warehouse.datatests import run_data_tests
 
     con = load.open_build(build)
     try:
@@ -126,7 +127,7 @@ def publish_task(build: Path, warehouse: Path, run: load.RunRecord) -> Path:
 
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(summary: RunSummary, warehouse: Path) -> Path | None:
-    from coop.reports import render_run_report, summary_table, write_run_report
+    from coop.outputs.run_report import render_run_report, summary_table, write_run_report
 
     path = write_run_report(summary, warehouse)
     try:
@@ -241,8 +242,8 @@ def nightly_run(
             lap("reading")
 
             stage_checkpoint("loading")
-            from coop.datatests import blocking_failures
-            from coop.ingest import select_submissions
+            from coop.warehouse.datatests import blocking_failures
+            from coop.ingest.normalize import select_submissions
 
             selected = select_submissions(results)
             extra_issues = list(issues) + cache.superseded_issues(results, selected)

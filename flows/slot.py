@@ -3,7 +3,7 @@ by every scheduled or hand-started deployment run (nightly, backfill) for its wh
 
 A nightly run that comes due while a backfill holds the slot waits for it in Prefect (the flow
 run stays Running, logging that it waits) and goes on when the backfill ends, instead of
-meeting the run lock (`RunLockBusy`) and failing. The file lock (`coop.lock.run_lock`) still
+meeting the run lock (`RunLockBusy`) and failing. The file lock (`coop.run.lock.run_lock`) still
 guards the warehouse against a `coop run` started in a shell, outside Prefect; the
 deployment runs wait for it too (`wait=True`).
 
@@ -108,9 +108,9 @@ def require_persistent_api(timeout: float = 5.0) -> str:
     """The PREFECT_API_URL to serve against, or ServeRefused (Vietnamese first, then English)
     when it is unset or does not answer."""
     try:
-        from coop.prefect_env import prefect_api_url
-    except ImportError:  # before coop/prefect_env.py existed the function lived in coop.runner
-        from coop.runner import prefect_api_url
+        from coop.run.prefect_env import prefect_api_url
+    except ImportError:  # before coop/run/prefect_env.py existed the function lived in coop.run.runner
+        from coop.run.runner import prefect_api_url
 
     how = ("  .venv/bin/prefect server start                      # terminal 1 (or a systemd service)\n"
            f"  export PREFECT_API_URL={LOCAL_API}   # then, where coop serve runs\n"

@@ -28,7 +28,7 @@ import pandera.errors as pa_errors
 import pandera.polars as pa
 import polars as pl
 
-from coop import values as V
+from coop.ingest import values as V
 from coop.reference import Reference, load_reference
 from coop.text import header_key
 

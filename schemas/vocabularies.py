@@ -3,7 +3,7 @@
 One row per (vocabulary, code) of `coop.reference` (`schemas/reference/vocabularies.toml`):
 the code the warehouse stores (`agriculture`), its official Vietnamese label (the first
 spelling: `Nông nghiệp`), every accepted spelling, and its display position. Filled in every
-build (`coop.load.reference_frames`); the SQL accepted-values data tests
+build (`coop.warehouse.load.reference_frames`); the SQL accepted-values data tests
 (`sql/tests/accepted_values_*.sql`) read the accepted codes from it, so a vocabulary lives in
 one place: vocabularies.toml.
 """
@@ -39,8 +39,8 @@ def vocabularies_frame(reference: Reference | None = None) -> pl.DataFrame:
 
 def ensure_vocabularies(con: duckdb.DuckDBPyConnection) -> None:
     """Fill an empty ref.vocabularies with the shipped vocabularies (a warehouse made by
-    `coop.models.create_input_tables` alone, as the tests' fixtures do); a build replaces
-    them with its reference's through `coop.load.reference_frames`."""
+    `coop.warehouse.models.create_input_tables` alone, as the tests' fixtures do); a build replaces
+    them with its reference's through `coop.warehouse.load.reference_frames`."""
     if con.execute(f"SELECT count(*) FROM {VOCABULARIES_TABLE}").fetchall()[0][0]:
         return
     frame = vocabularies_frame()  # noqa: F841  (read by DuckDB by name)

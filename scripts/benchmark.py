@@ -1,12 +1,12 @@
 """Speed benchmark (not a test): `make bench`, or `python scripts/benchmark.py --scale 16`.
 
-Generates the sample province ×`--scale` (`python -m coop.sample --out DIR --scale N`), then
+Generates the sample province ×`--scale` (`python -m sample.generate --out DIR --scale N`), then
 measures, side by side in one run, whole processes (interpreter start and imports included):
 
 - floor: a bare fastexcel read of every workbook (every sheet to Arrow; CSV files with
   polars) — what reading the same bytes costs without coop;
 - cold: `coop run` on a new warehouse, no Prefect server configured (the temporary local
-  API with its pre-migrated database, see coop/prefect_env.py);
+  API with its pre-migrated database, see coop/run/prefect_env.py);
 - one changed file: one file's bytes changed, `coop run` again (its floor: the bare read
   of that one file);
 - nothing changed: `coop run` again (its floor: hashing every file);
@@ -153,7 +153,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="coop-bench-"))
     raw = work / "raw"
     t0 = time.perf_counter()
-    gen = subprocess.run([sys.executable, "-m", "coop.sample", "--out", str(raw), "--scale", str(args.scale),
+    gen = subprocess.run([sys.executable, "-m", "sample.generate", "--out", str(raw), "--scale", str(args.scale),
                           "--truth", str(work / "ground_truth.json")], cwd=ROOT, capture_output=True, text=True)
     if gen.returncode != 0:
         sys.stderr.write(gen.stdout[-2000:] + gen.stderr[-2000:])
@@ -167,7 +167,7 @@ def main() -> int:
 
     # One-off per machine and Prefect version: the migrated template of the local API database.
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from coop.prefect_env import ensure_template; ensure_template()"],
+    subprocess.run([sys.executable, "-c", "from coop.run.prefect_env import ensure_template; ensure_template()"],
                    cwd=ROOT, env=env, check=False)
     template_s = time.perf_counter() - t
 

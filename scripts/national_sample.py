@@ -1,5 +1,5 @@
 """A national-scale raw folder (benchmark input, not a test): every province of today, each
-generated with `coop.sample.generate_small_province` (its district era 2023–2024 and commune
+generated with `sample.generate.generate_small_province` (its district era 2023–2024 and commune
 era 2025, plain layouts) and merged into one raw folder `<out>/<year>/<unit folder>/`, for a
 warehouse built with the province setting `VN` (`COOP_PROVINCE=VN`).
 
@@ -26,14 +26,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def provinces_of_today() -> list[str]:
-    from coop.sample import load_ref
+    from sample.generate import load_ref
 
     ref = load_ref()
     return sorted({code for code in ref.merge.values() if ref.communes_of(code)})
 
 
 def main() -> int:
-    from coop.sample import generate_small_province
+    from sample.generate import generate_small_province
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="raw folder to (re)write")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import duckdb
 
-from coop import ingest
-from coop.discover import discover  # noqa: F401  (re-exported for the tests)
-from coop.ingest import ingest_file  # noqa: F401
+from coop.ingest import normalize as ingest
+from coop.ingest.discover import discover  # noqa: F401  (re-exported for the tests)
+from coop.ingest.normalize import ingest_file  # noqa: F401
 from coop.reference import load_reference as _load_reference
 
 CALLS: list[str] = []

@@ -181,7 +181,7 @@ def reference():
 
 def ingest(path: Path, year: int = 2020, district: str | None = "157"):
     """ingest_path for a file; district None = province folder."""
-    from coop.ingest import ingest_path
+    from coop.ingest.normalize import ingest_path
 
     ref = reference()
     d = ref.district_by_code(district) if district else None

@@ -21,9 +21,9 @@ import polars as pl
 import pytest
 
 import warehouse_fixture as fx
-from coop import load
-from coop.datatests import run_data_test, run_data_tests
-from coop.models import SQL_DIR, create_input_tables, run_models
+from coop.warehouse import load
+from coop.warehouse.datatests import run_data_test, run_data_tests
+from coop.warehouse.models import SQL_DIR, create_input_tables, run_models
 from coop.reference import REFERENCE_DIR, Vocabulary, load_reference
 from schemas.forms import FORMS, SCHEMAS, TYPED_SCHEMAS, validate_frame, validate_frames
 from schemas.vocabularies import vocabularies_frame

@@ -34,7 +34,7 @@ import duckdb
 import pytest
 from ops_helpers import shared_prefect_server
 
-from coop.lock import EXIT_BUSY, PUBLISH_RENAME, STAGES
+from coop.run.lock import EXIT_BUSY, PUBLISH_RENAME, STAGES
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,7 +239,7 @@ def test_sigkill_ephemeral_prefect_server_is_reaped(world, tmp_path):
     `coop run` stops it, cleans up and publishes A's marts."""
     from ops_helpers import clean_env
 
-    from coop.lock import lock_path
+    from coop.run.lock import lock_path
 
     wh_dir = tmp_path / "wh"
     shutil.copytree(world["wh_a"].parent, wh_dir)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import warehouse_fixture as fx
-from coop.datatests import (DataTestDefinitionError, DataTestResult, blocking_failures, run_data_tests,
+from coop.warehouse.datatests import (DataTestDefinitionError, DataTestResult, blocking_failures, run_data_tests,
                             summary)
-from coop.models import SQL_DIR, run_models
+from coop.warehouse.models import SQL_DIR, run_models
 
 
 def built(**kw):

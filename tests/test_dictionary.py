@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from coop.dictionary import DEFAULT_DOC, diff_dictionary, generate_markdown, sql_blocks, write_dictionary
+from coop.outputs.dictionary import DEFAULT_DOC, diff_dictionary, generate_markdown, sql_blocks, write_dictionary
 from outputs_fixture import make_fixture_warehouse, sample_warehouse
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coop.discover import FileIssue, RawFile, discover
+from coop.ingest.discover import FileIssue, RawFile, discover
 from coop.reference import load_reference
 
 REF = load_reference()

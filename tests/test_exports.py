@@ -10,7 +10,7 @@ import zipfile
 import openpyxl
 import pytest
 
-from coop.exports import SafeWorkbook, csv_safe, is_formula_like, sheet_name, write_csv
+from coop.outputs.exports import SafeWorkbook, csv_safe, is_formula_like, sheet_name, write_csv
 
 HOSTILE = [
     "=1+2",

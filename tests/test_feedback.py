@@ -1,4 +1,4 @@
-"""Unit feedback: rejected rows as sent (re-read with coop.read), fault highlighted, reason,
+"""Unit feedback: rejected rows as sent (re-read with coop.ingest.read), fault highlighted, reason,
 valid example, no formula; one workbook per commune from 2025, per district before.
 
 The warehouse is built by the real nightly run (`.venv/bin/coop run`) over small workbooks
@@ -20,7 +20,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from coop.feedback import FeedbackError, build_feedback, clerk_message, collect_feedback, reason_vi
+from coop.outputs.feedback import FeedbackError, build_feedback, clerk_message, collect_feedback, reason_vi
 from reader_fixtures import HTX_HEAD, G, htx_row, write_xls, write_xlsx
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ LAC_SON_2025 = [  # .xlsx, title rows, header on row 4: the bad row is Excel row
     htx_row(1, "5400300001", "HTX Chè Lạc Sơn", commune="Xã Lạc Sơn", established_on=dt.datetime(2025, 3, 1)),
     htx_row(2, "5400300002", "HTX Mây tre Lạc Sơn", commune="Xã Lạc Sơn", members=-4),
 ]
-HOA_BINH_2025 = [  # .xls (openpyxl cannot read it: only coop.read can), header on row 1: bad row is row 2
+HOA_BINH_2025 = [  # .xls (openpyxl cannot read it: only coop.ingest.read can), header on row 1: bad row is row 2
     htx_row(1, "5400400001", "HTX Dịch vụ Hòa Bình", commune="Phường Hòa Bình", established_on="31/02/2025"),
     htx_row(2, "5400400002", "HTX Rau sạch Hòa Bình", commune="Phường Hòa Bình"),
 ]
@@ -150,7 +150,7 @@ def test_2025_one_workbook_per_commune_with_its_own_row(built, tmp_path):
         ("2025/04795/htx.xls", "HTX", 2, "Ngày thành lập", "31/02/2025")]
     ws = hoa_binh["Dòng gốc 1"]
     assert [c.value for c in ws[4]] == ["Dòng", *HTX_HEAD, "Lý do"]
-    assert [c.value for c in ws[5]][:17] == [2, *HOA_BINH_2025[0]]  # an .xls row: only coop.read reads it
+    assert [c.value for c in ws[5]][:17] == [2, *HOA_BINH_2025[0]]  # an .xls row: only coop.ingest.read reads it
     assert _red(ws, 5) == {"G5"} and "[invalid_date]" in ws["G5"].comment.text
     for p in paths:
         _no_formula(p)
@@ -280,7 +280,7 @@ def test_csv_source_row_and_csv_not_utf8(built, tmp_path):
 def test_sheet_starting_at_c4_is_shown_at_its_own_excel_columns(built, tmp_path):
     """Used range C4:I6: the reader's grid starts at column C, the clerk's file at A. The row
     as sent must sit under its own letters, the faulty date in F (not D), row 6 as row 6."""
-    from coop.read import read_sheets
+    from coop.ingest.read import read_sheets
 
     raw, wh = built
     assert read_sheets(raw / "2020" / "Lương Sơn" / "lech.xlsx")[0].first_column == 2  # C (A=0)
@@ -358,7 +358,7 @@ def test_warehouse_of_an_older_layout_is_refused_in_vietnamese(tmp_path):
 def test_nfd_folder_on_disk_is_found(tmp_path):
     import unicodedata
 
-    from coop.feedback import resolve_source
+    from coop.outputs.feedback import resolve_source
 
     folder = tmp_path / "2019" / unicodedata.normalize("NFD", "Lương Sơn")
     folder.mkdir(parents=True)
@@ -369,7 +369,7 @@ def test_nfd_folder_on_disk_is_found(tmp_path):
 
 
 def test_feedback_has_no_reader_of_its_own():
-    import coop.feedback as fb
+    import coop.outputs.feedback as fb
 
     assert not hasattr(fb, "_read_grid") and not hasattr(fb, "_folder_key") and not hasattr(fb, "_aliases")
     source = Path(fb.__file__).read_text(encoding="utf-8")

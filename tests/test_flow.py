@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop import cache
+from coop.run import cache
 
 
 def _q(wh: Path, sql: str) -> list[tuple]:
@@ -101,16 +101,16 @@ def test_a_file_the_reader_cannot_handle_is_rejected_and_the_rest_loads(fx, monk
     from flows.nightly import nightly_run
 
     raw, wh, calls = fx
-    import coop.ingest
+    import coop.ingest.normalize
 
-    real = coop.ingest.ingest_file
+    real = coop.ingest.normalize.ingest_file
 
     def flaky(rawf, reference):
         if rawf.source_file == "2020/157/htx.csv":
             raise ValueError("boom")
         return real(rawf, reference)
 
-    monkeypatch.setattr(coop.ingest, "ingest_file", flaky)
+    monkeypatch.setattr(coop.ingest.normalize, "ingest_file", flaky)
     s = nightly_run(raw_dir=raw, warehouse=wh)
     assert s.status == "published"
     assert _q(wh, "SELECT DISTINCT unit_code FROM raw.htx") == [("148",)]

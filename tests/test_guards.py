@@ -1,4 +1,4 @@
-"""Publish guards (coop.guards): an empty or missing raw folder, a unit gone, too many files,
+"""Publish guards (coop.warehouse.guards): an empty or missing raw folder, a unit gone, too many files,
 units or register rows vanishing at once — the publish is refused (exit 1, the published
 file byte-identical, the run recorded as failed with a Vietnamese + English message) unless
 the operator passes --allow-shrink. The comparison itself (`check_publish`) on small
@@ -19,10 +19,11 @@ import pytest
 from typer.testing import CliRunner
 
 import pipeline_fixture as F
-from coop import cache, guards
+from coop.run import cache
+from coop.warehouse import guards
 from coop.cli import app
-from coop.guards import GuardSettings, check_publish, check_raw_dir, check_warehouse_file
-from coop.runner import run_command
+from coop.warehouse.guards import GuardSettings, check_publish, check_raw_dir, check_warehouse_file
+from coop.run.runner import run_command
 
 
 _sha, _q, _flat = F.sha, F.query, F.flat  # shared with the other pipeline tests

@@ -15,9 +15,10 @@ import pytest
 import hostile_fixtures as H
 from reader_fixtures import G, HTX_HEAD, htx_row, ingest, issues, rejected, write_xlsx
 
-from coop import cache, isolation
-from coop.discover import discover
-from coop.read import CELL_DATE, CELL_NUMBER, CELL_TEXT, excel_datetime, read_sheets
+from coop.run import cache
+from coop.ingest import isolation
+from coop.ingest.discover import discover
+from coop.ingest.read import CELL_DATE, CELL_NUMBER, CELL_TEXT, excel_datetime, read_sheets
 from coop.reference import load_reference
 
 REF = load_reference()
@@ -336,8 +337,8 @@ def test_hash_state_survives_a_non_utf8_path(tmp_path):
 def test_a_transient_failure_is_not_cached_and_blocks_the_no_op(tmp_path, monkeypatch):
     import duckdb
 
-    import coop.ingest
-    from coop.publish import file_identity
+    import coop.ingest.normalize
+    from coop.warehouse.publish import file_identity
 
     raw = tmp_path / "raw"
     H.good_htx(raw / "2020" / "148" / "good.xlsx")
@@ -350,12 +351,12 @@ def test_a_transient_failure_is_not_cached_and_blocks_the_no_op(tmp_path, monkey
     cache.write_published(state, {"fingerprint": plan.fingerprint, "identity": file_identity(wh)})
     assert plan.retry == [] and cache.is_unchanged(plan, wh)  # as if that build had been published
 
-    real = coop.ingest.ingest_file
+    real = coop.ingest.normalize.ingest_file
 
     def flaky(rawf, reference):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(coop.ingest, "ingest_file", flaky)
+    monkeypatch.setattr(coop.ingest.normalize, "ingest_file", flaky)
     r = cache.read_files(plan.to_read, REF, state)[0]
     assert issues(r) == [("", "unreadable_file", "rejected")] and r.transient
     assert cache.cached_keys(state) == set() and list(cache.read_retry(state)) == ["2020/148/good.xlsx"]
@@ -364,7 +365,7 @@ def test_a_transient_failure_is_not_cached_and_blocks_the_no_op(tmp_path, monkey
     assert again.fingerprint == plan.fingerprint and again.retry == ["2020/148/good.xlsx"]
     assert not cache.is_unchanged(again, wh) and [f.source_file for f in again.to_read] == ["2020/148/good.xlsx"]
 
-    monkeypatch.setattr(coop.ingest, "ingest_file", real)
+    monkeypatch.setattr(coop.ingest.normalize, "ingest_file", real)
     assert cache.read_files(again.to_read, REF, state)[0].forms["HTX"].height == 3
     assert cache.read_retry(state) == {} and len(cache.cached_keys(state)) == 1
     assert cache.is_unchanged(cache.plan_from_discovery(files, [], raw, wh), wh)

@@ -20,7 +20,7 @@ import pytest
 import hostile_fixtures as H
 from reader_fixtures import G, htx_row
 
-from coop import cache
+from coop.run import cache
 
 GOOD = "2020/148/good.xlsx"
 
@@ -45,7 +45,7 @@ def province(tmp_path, monkeypatch, prefect_harness):
 
 
 def run(raw: Path, wh: Path) -> int:
-    from coop.runner import run_command
+    from coop.run.runner import run_command
 
     return run_command(raw, wh, None, False)
 

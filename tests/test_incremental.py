@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop import cache
-from coop.runner import backfill_command, run_command
+from coop.run import cache
+from coop.run.runner import backfill_command, run_command
 
 
 def _sha(p: Path) -> str:
@@ -51,9 +51,9 @@ def test_second_run_reads_nothing_and_keeps_the_data(setup, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a spreadsheet was read")
 
-    import coop.ingest
+    import coop.ingest.normalize
 
-    monkeypatch.setattr(coop.ingest, "ingest_file", boom)
+    monkeypatch.setattr(coop.ingest.normalize, "ingest_file", boom)
     assert run_command(raw, wh, None, False) == 0
     assert calls == []
     assert _sha(wh) == published  # not even rewritten
@@ -134,10 +134,10 @@ def test_touched_but_identical_file_is_not_read(setup):
 def test_cache_round_trip_keeps_a_real_file_result(tmp_path):
     """A FileResult of the real reader comes back from the cache equal: frames with their
     types, quarantined rows, file issues and sheet infos (also an empty, rejected file)."""
-    from coop.discover import discover
-    from coop.ingest import ingest_file
+    from coop.ingest.discover import discover
+    from coop.ingest.normalize import ingest_file
     from coop.reference import load_reference
-    from coop.sample import generate
+    from sample.generate import generate
 
     raw = tmp_path / "raw"
     generate(raw)

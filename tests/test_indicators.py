@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from pytest import approx
 
-from coop.models import create_input_tables, run_models
+from coop.warehouse.models import create_input_tables, run_models
 import warehouse_fixture as fx
 
 IND = ["new_formed", "active_count", "members", "workers", "avg_revenue_mvnd", "avg_profit_mvnd",
@@ -281,7 +281,7 @@ def sample():
     """The sample generator's ground-truth rows loaded straight into raw.* (bypassing reading), with the
     shipped reference for today's Phú Thọ; the marts must equal tests/truth.py's plain-Python computation
     of the spec's definitions (warehouse.md, units.md)."""
-    from coop import load
+    from coop.warehouse import load
     from coop.reference import load_reference
 
     d = json.loads(truth.TRUTH_JSON.read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from coop.ingest import REJECTED_ROW_SCHEMA, FileResult, ingest_file, ingest_path, select_submissions
+from coop.ingest.normalize import REJECTED_ROW_SCHEMA, FileResult, ingest_file, ingest_path, select_submissions
 from reader_fixtures import (
     CHI_TIEU_HEAD, Err, G, HO_TRO_HEAD, HTX_HEAD, THT_HEAD, ho_tro_row, htx_row, ingest, issues, reference,
     rejected, tht_row, write_csv, write_xlsx,
@@ -178,7 +178,7 @@ def test_form_not_allowed_here(tmp_path):
 
 
 def test_ingest_file_from_discovery(tmp_path):
-    from coop.discover import discover
+    from coop.ingest.discover import discover
 
     raw = tmp_path / "raw"
     write_xlsx(raw / "2020" / "lac-son" / "bc.xlsx", [G("HTX", [HTX_HEAD, htx_row(1, "5400100001", "HTX Một")])])
@@ -248,7 +248,7 @@ def _norm(v):
 
 
 def test_sample_reads_back_to_ground_truth():
-    from coop.discover import discover
+    from coop.ingest.discover import discover
 
     raw_dir, truth_path = ROOT / "data" / "raw", ROOT / "data" / "sample" / "ground_truth.json"
     truth = json.loads(truth_path.read_text(encoding="utf-8"))

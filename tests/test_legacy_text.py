@@ -1,4 +1,4 @@
-"""Legacy encodings (coop/legacy_text.py): CSV bytes in UTF-16 / Windows-1258, cells in TCVN3
+"""Legacy encodings (coop/ingest/legacy_text.py): CSV bytes in UTF-16 / Windows-1258, cells in TCVN3
 (ABC, .VnTime) and VNI-Windows converted to Unicode NFC.
 
 Expected letters come from the standards' tables (TCVN 5712:1993 VN3, cross-checked against
@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from coop import legacy_text as lt
-from coop.legacy_text import (
+from coop.ingest import legacy_text as lt
+from coop.ingest.legacy_text import (
     LETTERS, TCVN3, VNI, CsvEncodingError, convert_sheets, decode_csv_bytes, decode_tcvn3, decode_vni,
     encode_tcvn3, encode_vni, legacy_issues, sheet_conversions, to_unicode,
 )
-from coop.read import ReadError, read_sheets
+from coop.ingest.read import ReadError, read_sheets
 from reader_fixtures import G, HTX_HEAD, htx_row, ingest, issues, rejected, write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Loading with lineage (coop.load): raw.* rows carry source file, sheet, Excel row, file hash
+"""Loading with lineage (coop.warehouse.load): raw.* rows carry source file, sheet, Excel row, file hash
 and run id; quarantine and issues land in audit.*; every raw/ref/audit table and column has
 a description; audit history is carried over from the published file without writing to it.
 Expected values are read off the tiny CSVs written by tests/pipeline_fixture.py."""
@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop import load
+from coop.warehouse import load
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ import pytest
 
 from coop.settings import local_time
 
-from coop.lock import (
+from coop.run.lock import (
     EXIT_BUSY,
     RunLockBusy,
     build_path,
@@ -34,7 +34,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from coop.lock import run_lock
+    from coop.run.lock import run_lock
     with run_lock(Path(sys.argv[1])):
         Path(sys.argv[2]).write_text("held")
         time.sleep(float(sys.argv[3]))
@@ -62,7 +62,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def test_lock_file_sits_next_to_the_warehouse(tmp_path):
     wh = tmp_path / "wh" / "coop.duckdb"
-    assert lock_path(wh) == tmp_path / "wh" / ".coop.lock"
+    assert lock_path(wh) == tmp_path / "wh" / ".coop.run.lock"
     with run_lock(wh) as p:
         assert p.exists()
         info = json.loads(p.read_text())
@@ -129,11 +129,11 @@ def test_reentrant_in_one_process(tmp_path):
             pass
         # still held by us after the inner block
         code = subprocess.run(
-            [PY, "-c", f"from coop.lock import read_holder; import sys; sys.exit(0 if read_holder({str(wh)!r}) else 1)"]
+            [PY, "-c", f"from coop.run.lock import read_holder; import sys; sys.exit(0 if read_holder({str(wh)!r}) else 1)"]
         ).returncode
         assert code == 0, "the outer lock must survive the inner block"
     code = subprocess.run(
-        [PY, "-c", f"from coop.lock import read_holder; import sys; sys.exit(0 if read_holder({str(wh)!r}) else 1)"]
+        [PY, "-c", f"from coop.run.lock import read_holder; import sys; sys.exit(0 if read_holder({str(wh)!r}) else 1)"]
     ).returncode
     assert code == 1
 
@@ -205,7 +205,7 @@ HOLD_UNTIL = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from coop.lock import run_lock
+    from coop.run.lock import run_lock
     with run_lock(Path(sys.argv[1])):
         Path(sys.argv[2]).write_text("held")
         while not Path(sys.argv[3]).exists():
@@ -297,7 +297,7 @@ ORPHANING_HOLDER = textwrap.dedent(
     """
     import subprocess, sys, time
     from pathlib import Path
-    from coop.lock import run_lock, stage_checkpoint
+    from coop.run.lock import run_lock, stage_checkpoint
     with run_lock(Path(sys.argv[1])):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
         stage_checkpoint("reading")  # records the child in the lock file

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from coop.models import SQL_DIR, ModelError, create_input_tables, model_graph, run_models
+from coop.warehouse.models import SQL_DIR, ModelError, create_input_tables, model_graph, run_models
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

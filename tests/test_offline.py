@@ -4,7 +4,7 @@ PREFECT_HOME (a "new user"), no DO_NOT_TRACK and every proxy variable pointing a
 the loopback. coop must not try to reach the network (the trap sees no connection), print no
 telemetry notice (nor record one as shown), no traceback and no ERROR line.
 
-Without coop's settings (`coop.runner.PREFECT_OFFLINE`) this fails three ways: the first-run
+Without coop's settings (`coop.run.runner.PREFECT_OFFLINE`) this fails three ways: the first-run
 notice ("Prefect collects anonymous usage data ... telemetry"), the SDK's usage event sent
 through the proxy, and the temporary Prefect API unreachable (its health check went through
 the proxy: "Timed out while attempting to connect to ephemeral Prefect API server").
@@ -178,7 +178,7 @@ def test_coop_run_offline_in_a_terminal(tmp_path, trap):
 
 def test_offline_settings_exist_in_the_installed_prefect():
     """Each PREFECT_* setting coop sets is one Prefect knows, and takes effect."""
-    code = ("import os; from coop.runner import quiet_prefect; quiet_prefect()\n"
+    code = ("import os; from coop.run.runner import quiet_prefect; quiet_prefect()\n"
             "from prefect.settings import get_current_settings as g; s = g()\n"
             "print(s.server.analytics_enabled, s.cloud.enable_orchestration_telemetry, "
             "s.server.ui.show_promotional_content)\n"
@@ -191,7 +191,7 @@ def test_offline_settings_exist_in_the_installed_prefect():
 
 
 def test_loopback_bypasses_a_proxy(monkeypatch):
-    from coop.runner import PREFECT_OFFLINE, offline_prefect
+    from coop.run.runner import PREFECT_OFFLINE, offline_prefect
 
     for k in PREFECT_OFFLINE:  # restored after the test
         monkeypatch.delenv(k, raising=False)

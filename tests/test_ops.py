@@ -56,7 +56,7 @@ def snapshot(folder: Path) -> dict[str, tuple]:
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
     """The CLI's callback sets the offline settings in os.environ: restore them after each test."""
-    from coop.runner import PREFECT_OFFLINE
+    from coop.run.runner import PREFECT_OFFLINE
 
     for k in (*PREFECT_OFFLINE, "NO_PROXY", "no_proxy", "COOP_TIMEZONE", "COOP_PROVINCE"):
         monkeypatch.delenv(k, raising=False)
@@ -123,7 +123,7 @@ def test_meta_tables(built):
         finished = con.execute("SELECT finished_at FROM audit.runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
         assert built_at == finished  # naive UTC, as every stored time
         assert abs((datetime.now(timezone.utc).replace(tzinfo=None) - built_at).total_seconds()) < 3 * 3600
-        from coop.ops import coop_version
+        from coop.run.ops import coop_version
 
         assert version == coop_version() and dver == duckdb.__version__
         assert (setting, code, name) == ("25", "25", "Phú Thọ")
@@ -201,7 +201,7 @@ def test_plan_announces_what_the_run_then_does(built, tmp_path):
     assert p["read_to_plan"] == ["2020/148/htx_v2.csv"]  # the other one came from the parsed-file cache
     assert p["read"] == ["2020/148/htx_v2.csv", "2020/157/htx.csv", "2021/148/htx.csv"] and p["from_cache"] == 1
     assert p["rebuild"]["years_changed"] == [2020, 2021] and p["rebuild"]["years"] == [2020, 2021]
-    from coop.models import discover_models
+    from coop.warehouse.models import discover_models
 
     assert p["rebuild"]["models"] == sorted(discover_models(SQL_DIR))
     if p["guards"]["available"]:
@@ -310,8 +310,9 @@ def test_runs_lists_the_published_run(built):
 
 
 def test_runs_with_pending_runs_and_another_zone(built, tmp_path, monkeypatch):
-    from coop import cache, load
-    from coop.reports import RunSummary, write_run_report
+    from coop.run import cache
+    from coop.warehouse import load
+    from coop.outputs.run_report import RunSummary, write_run_report
 
     _, wh0, run_id = built
     wh = tmp_path / "wh" / "coop.duckdb"
@@ -383,7 +384,7 @@ def test_local_time(monkeypatch, tmp_path):
 
 
 def test_lock_message_in_vietnam_time(tmp_path, monkeypatch):
-    from coop.lock import LockHolder, RunLockBusy
+    from coop.run.lock import LockHolder, RunLockBusy
 
     monkeypatch.setenv("COOP_CONFIG", str(tmp_path / "absent.toml"))
     holder = LockHolder(pid=4242, host=None, started_at="2026-11-28T18:00:02+00:00", command="coop run")

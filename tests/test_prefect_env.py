@@ -1,4 +1,4 @@
-"""coop.prefect_env: the temporary Prefect API gets a pre-migrated database of the warehouse's
+"""coop.run.prefect_env: the temporary Prefect API gets a pre-migrated database of the warehouse's
 own, so a run with no server configured does not wait for Alembic migrations; the flow reads
 in a few coarse batches on a pool bounded by the cores."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ops_helpers import clean_env
 
-from coop import prefect_env
+from coop.run import prefect_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RAW = ROOT / "data" / "raw"
@@ -79,7 +79,7 @@ def test_operator_choices_are_respected(no_prefect_env, monkeypatch):
 
 
 def test_runner_keeps_the_names():
-    from coop import runner
+    from coop.run import runner
 
     assert runner.PREFECT_OFFLINE is prefect_env.PREFECT_OFFLINE
     assert runner.quiet_prefect is prefect_env.quiet_prefect

@@ -146,7 +146,7 @@ def test_resubmission_among_given_files_is_noted_without_failing(tmp_path):
 def test_terminal_table_keeps_reason_codes(tmp_path):
     import io
 
-    from coop.preflight import _text_report, validate_files
+    from coop.ingest.preflight import _text_report, validate_files
 
     class Tty(io.StringIO):
         def isatty(self):

@@ -1,4 +1,4 @@
-"""Atomic publish (coop.publish) and the flow's failure paths: a failing error-level data test
+"""Atomic publish (coop.warehouse.publish) and the flow's failure paths: a failing error-level data test
 or a broken model leaves the previous warehouse byte-identical and no build file behind; an
 analyst's read-only connection keeps working through a publish."""
 
@@ -12,7 +12,8 @@ import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop import cache, load, publish
+from coop.run import cache
+from coop.warehouse import load, publish
 from coop.paths import SQL_DIR
 
 

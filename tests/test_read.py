@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from coop.read import CELL_DATE, CELL_ERROR, CELL_NUMBER, CELL_TEXT, form_sheet, read_sheets
+from coop.ingest.read import CELL_DATE, CELL_ERROR, CELL_NUMBER, CELL_TEXT, form_sheet, read_sheets
 from reader_fixtures import (
     Err, G, HO_TRO_HEAD, HTX_HEAD, THT_HEAD, ho_tro_row, htx_row, ingest, issues, rejected, tht_row,
     write_csv, write_ods, write_xls, write_xlsx,

@@ -229,7 +229,7 @@ def test_labels_are_first_spelling():
 
 def test_sample_generator_spellings_match():
     """Every spelling the sample generator writes maps to the code it means."""
-    from coop import sample
+    from sample import generate as sample
 
     for code, (_w, _words, spellings) in sample.SECTORS.items():
         for s in spellings:

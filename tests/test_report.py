@@ -22,7 +22,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from coop.report import build_report, money_phrase, nice_axis, people_phrase, target_text, vn_number
+from coop.outputs.report import build_report, money_phrase, nice_axis, people_phrase, target_text, vn_number
 from outputs_fixture import make_fixture_warehouse
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from coop.reports import (
+from coop.outputs.run_report import (
     RunSummary,
     progress,
     progress_tick,
@@ -103,7 +103,7 @@ def test_summary_table_rows():
 
 
 def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
-    caplog.set_level(logging.INFO, logger="coop.reports")
+    caplog.set_level(logging.INFO, logger="coop.outputs.run_report")
     with progress(20, "Reading files", interactive=False) as advance:
         for i in range(20):
             advance(f"f{i}.xlsx")
@@ -115,7 +115,7 @@ def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
 
 
 def test_progress_bar_in_a_terminal(capsys, caplog):
-    caplog.set_level(logging.INFO, logger="coop.reports")
+    caplog.set_level(logging.INFO, logger="coop.outputs.run_report")
     with progress(3, "Reading files", interactive=True) as advance:
         for i in range(3):
             advance(f"f{i}")
@@ -127,7 +127,7 @@ def test_progress_bar_in_a_terminal(capsys, caplog):
 def test_progress_tick_from_worker_threads(caplog):
     import threading
 
-    caplog.set_level(logging.INFO, logger="coop.reports")
+    caplog.set_level(logging.INFO, logger="coop.outputs.run_report")
     progress_tick("nothing active: no-op")
     with progress(40, "Reading files", interactive=False):
         threads = [threading.Thread(target=lambda: [progress_tick() for _ in range(10)]) for _ in range(4)]
@@ -144,7 +144,7 @@ def test_progress_tick_from_worker_threads(caplog):
 def test_report_file_name_does_not_repeat_a_timestamp_the_run_id_carries():
     from datetime import datetime, timezone
 
-    from coop.reports import report_file_name
+    from coop.outputs.run_report import report_file_name
 
     started = datetime(2026, 11, 27, 0, 31, 54, tzinfo=timezone.utc)
     assert report_file_name({"run_id": "20261127T003154Z-dc3bd5", "started_at": started}) == "run-20261127T003154Z-dc3bd5.md"

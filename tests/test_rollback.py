@@ -1,4 +1,4 @@
-"""Versions to go back to (coop.guards): the last N published warehouses are kept read-only
+"""Versions to go back to (coop.warehouse.guards): the last N published warehouses are kept read-only
 in `versions/` (cleanup_stale leaves them alone), `coop rollback [--to RUN_ID]` publishes one
 again atomically and records it; a damaged published file stops a run with advice, a
 rollback or `coop backfill --all` brings the warehouse back. Also the audit views of the
@@ -17,10 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 import pipeline_fixture as F
-from coop import cache, guards
+from coop.run import cache
+from coop.warehouse import guards
 from coop.cli import app
-from coop.lock import cleanup_stale, run_lock
-from coop.runner import backfill_command, run_command
+from coop.run.lock import cleanup_stale, run_lock
+from coop.run.runner import backfill_command, run_command
 
 
 _sha, _q, _flat = F.sha, F.query, F.flat  # shared with the other pipeline tests

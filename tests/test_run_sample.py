@@ -18,8 +18,8 @@ import truth as T
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory, prefect_harness):
-    from coop.runner import run_command
-    from coop.sample import generate
+    from coop.run.runner import run_command
+    from sample.generate import generate
 
     base = tmp_path_factory.mktemp("sample")
     raw = base / "raw"
@@ -29,9 +29,9 @@ def sample_run(tmp_path_factory, prefect_harness):
 
     from rich.console import Console
 
-    import coop.runner as runner
+    import coop.run.runner as runner
 
-    from coop import cache
+    from coop.run import cache
 
     buf = io.StringIO()
     orig = runner.print_summary
@@ -179,8 +179,8 @@ def test_quarantine_matches_planted_invalid_rows(sample_run):
 
 
 def test_second_run_reads_nothing(sample_run, monkeypatch):
-    from coop.runner import run_command
-    import coop.ingest
+    from coop.run.runner import run_command
+    import coop.ingest.normalize
 
     raw, wh, *_ = sample_run
     before = hashlib.sha256(wh.read_bytes()).hexdigest()
@@ -188,7 +188,7 @@ def test_second_run_reads_nothing(sample_run, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a spreadsheet was read")
 
-    monkeypatch.setattr(coop.ingest, "ingest_file", boom)
-    monkeypatch.setattr(coop.ingest, "ingest_path", boom)
+    monkeypatch.setattr(coop.ingest.normalize, "ingest_file", boom)
+    monkeypatch.setattr(coop.ingest.normalize, "ingest_path", boom)
     assert run_command(raw, wh, None, False) == 0
     assert hashlib.sha256(wh.read_bytes()).hexdigest() == before

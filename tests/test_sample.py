@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 
 import truth as T
-from coop.sample import HB_TARGETS, Truth, generate, generate_small_province
+from sample.generate import HB_TARGETS, Truth, generate, generate_small_province
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "data" / "raw"
@@ -364,7 +364,7 @@ def test_command_line_other_seed_other_data_same_calibration(tmp_path):
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "coop.sample", "--out", str(tmp_path / "raw"), "--seed", "7"],
+    res = subprocess.run([sys.executable, "-m", "sample.generate", "--out", str(tmp_path / "raw"), "--seed", "7"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     written = (tmp_path / "ground_truth.json").read_text(encoding="utf-8")

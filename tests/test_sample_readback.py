@@ -12,10 +12,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from coop.discover import discover
-from coop.ingest import ingest_file, select_submissions
+from coop.ingest.discover import discover
+from coop.ingest.normalize import ingest_file, select_submissions
 from coop.reference import load_reference
-from coop.sample import FORM_COLUMNS, LINEAGE, generate
+from sample.generate import FORM_COLUMNS, LINEAGE, generate
 
 
 def _v(v):

@@ -65,7 +65,7 @@ def test_deployments_declared(tmp_path):
 
 @pytest.mark.server
 def test_run_through_a_real_server(tmp_path):
-    for needed in ("coop.discover", "coop.ingest", "coop.runner"):  # the pipeline, end to end
+    for needed in ("coop.ingest.discover", "coop.ingest.normalize", "coop.run.runner"):  # the pipeline, end to end
         pytest.importorskip(needed)
     if not SAMPLE_RAW.is_dir() or not any(SAMPLE_RAW.iterdir()):
         pytest.skip("no sample data in data/raw")

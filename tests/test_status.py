@@ -2,7 +2,7 @@
 former provinces 17 Hòa Bình, 25 Phú Thọ, 26 Vĩnh Phúc; 32 districts valid in 2020 and 2021
 (10 + 13 + 9), 148 communes from 2025).
 
-District era (`setup`: a hand-made ledger, the tables `coop.load.create_tables` makes):
+District era (`setup`: a hand-made ledger, the tables `coop.warehouse.load.create_tables` makes):
 - 2020/148/htx.xlsx: 3 rows loaded, 1 row quarantined (2 bad cells: invalid_date, invalid_number),
   a sheet 'HTX cũ' superseded by a resubmission; loaded by run 1.
 - 2020/150/cu.xlsx superseded by 2020/150/moi.xlsx (2 rows loaded).
@@ -38,8 +38,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from coop.cli import app
-from coop.load import create_tables
-from coop.status import collect_status, render_text, status_command
+from coop.warehouse.load import create_tables
+from coop.outputs.status import collect_status, render_text, status_command
 
 RUN1 = "run-1"
 RUN2 = "run-2"
@@ -283,8 +283,8 @@ def test_status_without_a_published_warehouse(tmp_path, capsys):
 
 
 def test_status_names_a_later_run_that_published_nothing(setup):
-    from coop import cache
-    from coop.load import RunRecord
+    from coop.run import cache
+    from coop.warehouse.load import RunRecord
 
     raw, wh = setup
     failed = RunRecord("run-3", datetime(2026, 11, 27, 18, 0), datetime(2026, 11, 27, 18, 5), status="failed",
@@ -338,10 +338,11 @@ def run_pipeline(raw: Path, wh: Path) -> str:
     models and data tests (status reads the ledger and audit tables only): discovery, the plan
     against the published ledger, reading (cache), submission selection, load (ledger, issues,
     quarantine), the run record, atomic publish. Returns the run id."""
-    from coop import cache, load, publish
-    from coop.discover import discover
-    from coop.ingest import select_submissions
-    from coop.lock import build_path
+    from coop.run import cache
+    from coop.warehouse import load, publish
+    from coop.ingest.discover import discover
+    from coop.ingest.normalize import select_submissions
+    from coop.run.lock import build_path
     from coop.reference import load_reference
 
     raw, wh = Path(raw).resolve(), Path(wh).resolve()
@@ -512,7 +513,7 @@ def test_new_changed_and_touched_files_against_the_ledger(reform):
 
 
 def test_a_damaged_warehouse_gives_advice_not_a_duckdb_error(tmp_path, capsys):
-    from coop.status import status_command
+    from coop.outputs.status import status_command
 
     wh = tmp_path / "coop.duckdb"
     wh.write_bytes(b"\0" * 8192 + b"not a database" * 100)

@@ -15,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from coop.template import TemplateError, build_template
+from coop.outputs.template import TemplateError, build_template
 
 PROJECT = Path(__file__).resolve().parent.parent
 COOP = PROJECT / ".venv" / "bin" / "coop"
@@ -121,7 +121,7 @@ def _fill(path, year):
 
 def _ingest_one(raw, path):
     """Read one file with the reader (FileResult per docs/architecture.md)."""
-    from coop.ingest import ingest_file
+    from coop.ingest.normalize import ingest_file
 
     return ingest_file(path, raw_dir=raw)
 
@@ -178,7 +178,7 @@ def test_filled_templates_load_through_coop_run(tmp_path):
 
 def _title(path, sheet="HTX"):
     """A1 of a sheet, read back with the project's reader."""
-    from coop.read import read_sheets
+    from coop.ingest.read import read_sheets
 
     sh = next(s for s in read_sheets(path) if s.name == sheet)
     return sh.text(0, 0) if sh.first_column == 0 and sh.row_numbers[0] == 1 else None

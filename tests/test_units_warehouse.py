@@ -64,7 +64,7 @@ def _write(raw: Path, country: bool = False) -> None:
 
 
 def _build(tmp: Path, province: str, country: bool) -> Path:
-    from coop.runner import run_command
+    from coop.run.runner import run_command
 
     raw, wh = tmp / "raw", tmp / "wh" / "coop.duckdb"
     _write(raw, country)
@@ -195,8 +195,8 @@ def test_a_second_province_by_setting_alone(tmp_path, prefect_harness):
     import math
 
     import truth
-    from coop.runner import run_command
-    from coop.sample import generate_small_province
+    from coop.run.runner import run_command
+    from sample.generate import generate_small_province
 
     os.environ.pop("PREFECT_API_URL", None)
     raw, wh = tmp_path / "raw", tmp_path / "wh" / "coop.duckdb"

@@ -6,7 +6,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from coop.values import CellError
+from coop.ingest.values import CellError
 from schemas.forms import (
     FAILURE_SCHEMA,
     FORMS,

@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from coop.values import (
+from coop.ingest.values import (
     CellError,
     format_raw,
     is_blank,
@@ -200,7 +200,7 @@ def test_not_excel_errors(ok):
 
 
 def test_fastexcel_error_cells(tmp_path):
-    """Documented behaviour of fastexcel 0.21 on formula error cells (coop/values.py docstring):
+    """Documented behaviour of fastexcel 0.21 on formula error cells (coop/ingest/values.py docstring):
     in a string column an error cell reads as null; openpyxl gives the error text."""
     import fastexcel
     import openpyxl

@@ -1,7 +1,7 @@
 """Expected warehouse figures computed in plain Python from the sample's ground truth.
 
 Written straight from the definitions in `../shared/spec/warehouse.md` and `units.md`, independently
-of any SQL in the project, so the marts can be checked against them. Input: a `coop.sample.Truth`,
+of any SQL in the project, so the marts can be checked against them. Input: a `sample.generate.Truth`,
 its JSON text, a path to `ground_truth.json`, or nothing (the committed truth). The unit functions
 also read the reference CSVs of `schemas/reference/` (data, not pipeline code).
 
@@ -54,7 +54,7 @@ class T:
 
 
 def load(src: Any = None) -> T:
-    """Accepts None (committed JSON), a Path/str path, JSON text, a coop.sample.Truth, or a T."""
+    """Accepts None (committed JSON), a Path/str path, JSON text, a sample.generate.Truth, or a T."""
     if isinstance(src, T):
         return src
     if src is None:

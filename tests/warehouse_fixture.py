@@ -46,7 +46,7 @@ from typing import Any
 
 import duckdb
 
-from coop.models import create_input_tables
+from coop.warehouse.models import create_input_tables
 
 _N = None
 
@@ -121,7 +121,7 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, cols: list[str], rows: li
 
 def build(con: duckdb.DuckDBPyConnection | None = None, window: str | None = "3") -> duckdb.DuckDBPyConnection:
     """Create the input tables and fill them with the fixture (window None: no setting row)."""
-    from coop.load import _AUDIT_DDL
+    from coop.warehouse.load import _AUDIT_DDL
 
     con = con or duckdb.connect()
     create_input_tables(con)

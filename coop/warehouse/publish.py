@@ -1,7 +1,7 @@
 """Atomic publish of a build file over the published warehouse.
 
 A run builds everything in a private file next to the target
-(`.coop.duckdb.build-<run_id>`, see `coop.lock.build_path`), runs the models and data tests
+(`.coop.duckdb.build-<run_id>`, see `coop.run.lock.build_path`), runs the models and data tests
 there, checkpoints and closes it; then `publish(build, target)` renames it over the published
 file. `os.replace` is atomic on POSIX: an analyst opening the warehouse sees the old file or
 the new one, never a half-built state, and a read-only connection already open on the old
@@ -11,7 +11,7 @@ published file.
 On failure `discard(build)` removes the build file (and its .wal); the published file is
 untouched, byte for byte.
 
-Around it (`coop.guards`): the flow compares the build with the published file before
+Around it (`coop.warehouse.guards`): the flow compares the build with the published file before
 calling `publish` (the publish guards), and keeps a read-only copy of what it published in
 `versions/` after; `coop rollback` publishes such a copy again through this same function
 (staged as `.coop.duckdb.publish-<id>`, a name `cleanup_stale` removes if a rollback dies).
@@ -59,7 +59,7 @@ def publish(build: Path, target: Path) -> Path:
     if not build.exists():
         raise PublishError(f"build file {build} does not exist")
     _fsync_path(build)
-    from coop.lock import stage_checkpoint
+    from coop.run.lock import stage_checkpoint
 
     stage_checkpoint("rename")  # test-only pause: build closed and synced, not yet renamed
     os.replace(build, target)

@@ -8,14 +8,14 @@ from 2025, a district up to 2024 (units.md) — for the clerk to act on:
   sent (highlighted), the reason in Vietnamese, what a valid value looks like;
 - one sheet per source sheet with rejected rows ("Dòng gốc 1", …): the sheet's own header
   and each rejected row re-read from the file in the raw folder with the pipeline's own
-  reader (`coop.read`: same cells, row numbers and header detection as the run), the cells
+  reader (`coop.ingest.read`: same cells, row numbers and header detection as the run), the cells
   at fault filled red with the reason as a cell comment;
 - "Tệp bị từ chối": files and sheets rejected whole, with the reason and the fix.
 
 Every reader error shown to the clerk is a Vietnamese sentence with the technical detail
 after it (`clerk_message`: "CalamineError: … Could not find EOCD" -> "Tệp bị hỏng hoặc
 không phải bảng tính Excel (chi tiết: CalamineError: … Could not find EOCD)").
-Nothing in a workbook is a formula: every cell goes through `coop.exports.SafeWorkbook`.
+Nothing in a workbook is a formula: every cell goes through `coop.outputs.exports.SafeWorkbook`.
 
 Which records count: the audit tables keep history; their current state is the latest
 run with status `published` (what load.py writes: every run re-records the quarantine of
@@ -44,11 +44,11 @@ from typing import Any
 import duckdb
 from xlsxwriter.utility import xl_col_to_name
 
-from coop.cache import sha256_file
-from coop.exports import SafeWorkbook
-from coop.read import ReadError, find_header, read_sheets
+from coop.run.cache import sha256_file
+from coop.outputs.exports import SafeWorkbook
+from coop.ingest.read import ReadError, find_header, read_sheets
 from coop.reference import REFORM_YEAR, Reference, Unit, load_reference
-from coop.template import TemplateColumn, slug, template_columns, valid_example
+from coop.outputs.template import TemplateColumn, slug, template_columns, valid_example
 from schemas.forms import FORMS, header_map
 
 COLUMN_VI = {
@@ -117,7 +117,7 @@ HEAD = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "va
 # ------------------------------------------------------------------ messages for the clerk
 _TAG = re.compile(r"\s*\[([a-z_]+)\]\s*$")
 # Where the technical part of a reader message starts: an exception name, calamine's own
-# words, an operating-system error, or the reader's terse CSV diagnoses (coop.read).
+# words, an operating-system error, or the reader's terse CSV diagnoses (coop.ingest.read).
 _TECHNICAL = re.compile(
     r"\b[A-Z]\w*(?:Error|Exception)\b|\bBadZipFile\b|calamine error|Permission denied|No such file"
     r"|không phải văn bản UTF-8|tệp nhị phân, không phải CSV|CSV lỗi ở dòng")
@@ -377,7 +377,7 @@ def collect_feedback(year: int, warehouse: Path, raw_dir: Path, unit: str | None
 # ------------------------------------------------------------------ re-reading the source rows
 @dataclass
 class SourceSheet:
-    """Rejected rows of one source sheet as the reader (`coop.read`) reads them now. Every
+    """Rejected rows of one source sheet as the reader (`coop.ingest.read`) reads them now. Every
     index below is the 0-based Excel column (0 is A), whatever column the used range starts at."""
 
     header: list[Any] = field(default_factory=list)      # header cell per Excel column
@@ -401,7 +401,7 @@ def _read_failure(e: Exception) -> str:
 def read_source(raw_dir: Path, source_file: str, sheet: str | None, row_numbers: list[int],
                 file_hash: str | None = None) -> SourceSheet | None:
     """The rejected rows `row_numbers` of `sheet` re-read with the pipeline's reader
-    (`coop.read.read_sheets` / `find_header`: same cells, Excel row numbers and header
+    (`coop.ingest.read.read_sheets` / `find_header`: same cells, Excel row numbers and header
     detection as the run, every format). None when the file is no longer in the raw folder;
     a SourceSheet with `error` (a Vietnamese sentence, the detail after it) when it cannot
     be read."""

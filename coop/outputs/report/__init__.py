@@ -1,9 +1,9 @@
 """The province report (`coop report --year Y`): self-contained HTML and an Excel workbook.
 
 Every figure comes from the published warehouse (opened read-only): the marts of the
-output contract (`coop.report.queries`). The HTML is rendered from a Jinja2 template with
+output contract (`coop.outputs.report.queries`). The HTML is rendered from a Jinja2 template with
 autoescape (`templates/report.html.j2`), with inline CSS and inline SVG charts
-(`coop.report.charts`: functions from data to SVG, no JS, no CDN), so it opens offline and
+(`coop.outputs.report.charts`: functions from data to SVG, no JS, no CDN), so it opens offline and
 prints. Numbers follow the Vietnamese convention: `.` groups thousands and `,` is the
 decimal mark. Times are Vietnam's (Asia/Ho_Chi_Minh), written with the zone.
 
@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coop.exports import SafeWorkbook
-from coop.report.charts import (
+from coop.outputs.exports import SafeWorkbook
+from coop.outputs.report.charts import (
     TOTAL_COLOR, PlanBar, Series, nice_axis, svg_bars, svg_hbars, svg_lines, svg_plan,
 )
-from coop.report.numbers import attainment_pct, money_phrase, people_phrase, target_text, vn_number
-from coop.report.queries import (
+from coop.outputs.report.numbers import attainment_pct, money_phrase, people_phrase, target_text, vn_number
+from coop.outputs.report.queries import (
     ENTITY_TYPES, INDICATOR_COLS, REFORM_YEAR, SECTOR_LABELS, TIMEZONE, ReportData, ReportError,
     load_report_data, unit_word, vocab_labels,
 )

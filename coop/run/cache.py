@@ -51,8 +51,8 @@ log = logging.getLogger(__name__)
 PARSER_VERSION = "1"
 
 #: Source files whose content defines how a spreadsheet is read (part of the cache key).
-READER_SOURCES = ("coop/read.py", "coop/ingest.py", "coop/values.py", "coop/text.py", "coop/discover.py",
-                  "coop/reference.py", "schemas/forms.py", "coop/isolation.py")
+READER_SOURCES = ("coop/ingest/read.py", "coop/ingest/normalize.py", "coop/ingest/values.py", "coop/text.py", "coop/ingest/discover.py",
+                  "coop/reference.py", "schemas/forms.py", "coop/ingest/isolation.py")
 
 _CHUNK = 1 << 20
 
@@ -101,7 +101,7 @@ def _hash_paths(paths: Iterable[Path], h: "hashlib._Hash") -> None:
 def reader_fingerprint() -> str:
     """Changes whenever the reading code, the form schemas, the reference data or the
     province served (which decides what each folder means) change."""
-    from coop.isolation import limits_key
+    from coop.ingest.isolation import limits_key
     from coop.reference import load_reference
 
     h = hashlib.sha256(f"parser:{PARSER_VERSION}\nprovince:{load_reference().province_code}\n"
@@ -229,7 +229,7 @@ def _build(cls: Any, data: Mapping[str, Any]) -> Any:
 
 
 def _ingest_classes() -> tuple[Any, Any, Any]:
-    import coop.ingest as ingest
+    import coop.ingest.normalize as ingest
 
     return ingest.FileResult, getattr(ingest, "FileIssue", None), getattr(ingest, "SheetInfo", None)
 
@@ -328,7 +328,7 @@ class PlannedFile:
     """One raw file in this run: its hash, change status vs the published ledger, and
     whether it must be read (no cache entry, or backfill)."""
 
-    raw: Any  # coop.discover.RawFile
+    raw: Any  # coop.ingest.discover.RawFile
     source_file: str
     path: Path
     year: int | None
@@ -522,7 +522,7 @@ def plan_from_discovery(raw_files: Sequence[Any], issues: Sequence[Any], raw_dir
                         sql_dir: Path = SQL_DIR, tests_dir: Path | None = None) -> Plan:
     """The run plan from discovery's output: hashes, statuses against the published ledger,
     what to read, and the build fingerprint."""
-    from coop.load import DEFAULT_SETTINGS, read_ledger, storage_version
+    from coop.warehouse.load import DEFAULT_SETTINGS, read_ledger, storage_version
 
     raw_dir = Path(raw_dir)
     issue_paths: dict[str, Path] = {}
@@ -553,7 +553,7 @@ def plan_from_discovery(raw_files: Sequence[Any], issues: Sequence[Any], raw_dir
 def is_unchanged(plan: Plan, warehouse: Path) -> bool:
     """True when the published warehouse was built from exactly these inputs (and is still the
     file that build published): nothing to rebuild. Never for --years runs or backfills."""
-    from coop.publish import file_identity
+    from coop.warehouse.publish import file_identity
 
     if plan.years is not None or plan.backfill_years is not None or plan.retry:
         return False
@@ -588,7 +588,7 @@ def record_unchanged(plan: Plan, warehouse: Path, run: Any, summary: Any) -> Non
     summary.finished_at = now
     summary.rows_loaded = run.rows_loaded
     summary.rows_rejected = run.rows_rejected
-    from coop.load import published_state
+    from coop.warehouse.load import published_state
 
     current = published_state(Path(warehouse))  # the report still shows what the warehouse holds
     summary.districts = current.get("districts", [])
@@ -599,7 +599,7 @@ def record_unchanged(plan: Plan, warehouse: Path, run: Any, summary: Any) -> Non
 def _failed_result(f: PlannedFile, exc: BaseException) -> Any:
     """A FileResult for a file whose reading crashed: the file is rejected, the others go on.
     Marked transient: it is not cached, and the next run reads the file again."""
-    import coop.ingest as ingest
+    import coop.ingest.normalize as ingest
 
     if isinstance(exc, MemoryError):
         code, text = "resource_limit", "Không đủ bộ nhớ để xử lý tệp"
@@ -644,15 +644,15 @@ def read_files(batch: Sequence[PlannedFile], reference: Any, state: Path) -> lis
     raises (any exception but Ctrl-C/exit/cancellation: a reader panic is a BaseException)
     is rejected (`unreadable_file`); such a result, and any result marked transient, is not
     cached and the file is listed in retry.json, so the next run reads it again."""
-    import coop.ingest
-    from coop.read import is_fatal
-    from coop.reports import progress_tick
+    import coop.ingest.normalize
+    from coop.ingest.read import is_fatal
+    from coop.outputs.run_report import progress_tick
 
     out = []
     noted: list[tuple[str, str, bool]] = []
     for f in batch:
         try:
-            r = coop.ingest.ingest_file(f.raw, reference)
+            r = coop.ingest.normalize.ingest_file(f.raw, reference)
         except BaseException as e:  # noqa: BLE001 — one bad file never stops the others
             if is_fatal(e):
                 raise
@@ -722,7 +722,7 @@ def fill_summary_load(summary: Any, built: Any, reference: Any) -> None:
 def after_publish(plan: Plan, warehouse: Path, run: Any, built: Any) -> None:
     """Remember what was published (for the no-op check), drop the pending runs it recorded,
     prune cache entries no current file uses (full runs only)."""
-    from coop.publish import file_identity
+    from coop.warehouse.publish import file_identity
 
     st = state_dir(warehouse)
     write_published(st, {

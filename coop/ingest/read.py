@@ -137,8 +137,8 @@ class FormSheet:
 def read_sheets(path: Path) -> list[Sheet]:
     """Every sheet of a spreadsheet (hidden ones too), or the one sheet of a CSV file.
     Raises ReadError when the file cannot be read. Text cells typed in TCVN3/VNI come back
-    in Unicode, noted per sheet (`coop.legacy_text.convert_sheets`)."""
-    from coop.legacy_text import convert_sheets
+    in Unicode, noted per sheet (`coop.ingest.legacy_text.convert_sheets`)."""
+    from coop.ingest.legacy_text import convert_sheets
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
@@ -334,8 +334,8 @@ def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
 
 def _decode(data: bytes) -> str:
     """UTF-8 (BOM or not), UTF-16 (BOM), Windows-1258 or TCVN3/VNI bytes -> text; the order
-    and rules are `coop.legacy_text.decode_csv_bytes`'s. ReadError (Vietnamese) otherwise."""
-    from coop.legacy_text import CsvEncodingError, decode_csv_bytes
+    and rules are `coop.ingest.legacy_text.decode_csv_bytes`'s. ReadError (Vietnamese) otherwise."""
+    from coop.ingest.legacy_text import CsvEncodingError, decode_csv_bytes
 
     try:
         return decode_csv_bytes(data)[0]

@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from coop.exports import SafeWorkbook
+from coop.outputs.exports import SafeWorkbook
 from coop.reference import REFORM_YEAR, Unit, load_reference
 from coop.text import fold
 from schemas.forms import FORMS, ColumnSpec

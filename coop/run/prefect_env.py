@@ -128,7 +128,7 @@ def _copy_sqlite(src: Path, dst: Path) -> None:
 def make_template(path: Path) -> None:
     """Migrate an empty Prefect database at `path` and register the block types (what a
     temporary server does on its first start), in this process. Run in a child process
-    (`python -m coop.prefect_env --template PATH`): Prefect reads its settings at import."""
+    (`python -m coop.run.prefect_env --template PATH`): Prefect reads its settings at import."""
     import asyncio
 
     os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = _sqlite_url(path)
@@ -160,7 +160,7 @@ def ensure_template() -> Path | None:
         for p in (work, Path(f"{work}-wal"), Path(f"{work}-shm")):
             p.unlink(missing_ok=True)
         env = {**os.environ, "PREFECT_LOGGING_LEVEL": "CRITICAL"}
-        done = subprocess.run([sys.executable, "-m", "coop.prefect_env", "--template", str(work)], env=env,
+        done = subprocess.run([sys.executable, "-m", "coop.run.prefect_env", "--template", str(work)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
         if done.returncode != 0 or not work.exists():
             return None
@@ -180,7 +180,7 @@ def prepare_local_api(warehouse: Path) -> dict[str, str | None]:
     choice; tests use their own `PREFECT_HOME`)."""
     if prefect_api_url() or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ or "PREFECT_HOME" in os.environ:
         return {}
-    from coop.cache import state_dir
+    from coop.run.cache import state_dir
 
     state = state_dir(warehouse).resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -208,7 +208,7 @@ def after_local_api(warehouse: Path, saved: dict[str, str | None], server_starte
     """After the flow: stamp the database as migrated by this Prefect version (the temporary
     server migrated it if it started) and restore the environment (in-process callers)."""
     if saved and server_started:
-        from coop.cache import state_dir
+        from coop.run.cache import state_dir
 
         state = state_dir(warehouse).resolve()
         try:
@@ -230,7 +230,7 @@ class LocalServer:
     server's start-up overlaps this process's imports and this process never imports the
     server code (Prefect's own temporary server is started from inside the first API call,
     after both). A child process: recorded in the run lock and reaped after a crash
-    (coop.lock), stopped at the end of the run."""
+    (coop.run.lock), stopped at the end of the run."""
 
     def __init__(self, proc: subprocess.Popen, port: int):
         self.proc, self.port = proc, port
@@ -348,5 +348,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--template":
         make_template(Path(sys.argv[2]))
     else:
-        print("usage: python -m coop.prefect_env --template PATH", file=sys.stderr)
+        print("usage: python -m coop.run.prefect_env --template PATH", file=sys.stderr)
         raise SystemExit(2)

@@ -1,11 +1,11 @@
 """Load `FileResult`s into the build DuckDB file, with lineage, plus the ref and audit tables.
 
-Plain functions, no Prefect. The build file is private to one run (see `coop.publish`);
+Plain functions, no Prefect. The build file is private to one run (see `coop.warehouse.publish`);
 nothing here ever opens the published warehouse for writing (the previous published file is
 only ATTACHed READ_ONLY to carry its audit history over).
 
     con = open_build(build_file)                      # storage version DuckDB 1.5 reads
-    create_tables(con, reference)                     # raw.* / ref.* (coop.models) + audit.*
+    create_tables(con, reference)                     # raw.* / ref.* (coop.warehouse.models) + audit.*
     stats = load_results(con, results, run_id)        # accepted rows -> raw.*, quarantine -> audit.*
     carry_audit_history(con, published_file)          # previous runs' audit rows
     record_files(con, ledger_rows) ; record_run(con, RunRecord(...))
@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import duckdb
 import polars as pl
 
-from coop.db import comment_statements, run_in_transaction, sql_literal, transaction
+from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal, transaction
 from coop.reference import Reference, Unit, load_reference
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,8 @@ def open_build(build_file: Path, storage: str | None = "default") -> duckdb.Duck
 
 def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
                   settings: Mapping[str, Any] | None = None) -> None:
-    """raw.* and ref.* (coop.models.create_input_tables), audit.*; fill ref.districts and ref.settings."""
-    from coop.models import create_input_tables
+    """raw.* and ref.* (coop.warehouse.models.create_input_tables), audit.*; fill ref.districts and ref.settings."""
+    from coop.warehouse.models import create_input_tables
 
     create_input_tables(con)
     stmts = ["CREATE SCHEMA IF NOT EXISTS audit"]
@@ -173,7 +173,7 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     stmts += comment_statements(_AUDIT_COMMENTS)
     stmts += audit_view_statements()
     run_in_transaction(con, stmts)
-    from coop.ops import create_meta_tables
+    from coop.run.ops import create_meta_tables
 
     create_meta_tables(con)  # meta.schema_version (its row) and meta.build_info (filled by finish_run)
 
@@ -703,7 +703,7 @@ def finish_run(build: Path, run: RunRecord) -> None:
     try:
         con.execute("DELETE FROM audit.runs WHERE run_id = ?", [run.run_id]).fetchall()  # idempotent
         record_runs(con, [run])
-        from coop.ops import write_build_info
+        from coop.run.ops import write_build_info
 
         write_build_info(con, run.run_id, run.finished_at)  # meta.build_info: the build this file is
         con.execute("CHECKPOINT").fetchall()

@@ -1,6 +1,6 @@
 """One run at a time per warehouse, crash leftovers, and the test-only stage pause hook.
 
-The lock is a file next to the warehouse (`data/warehouse/.coop.lock` for
+The lock is a file next to the warehouse (`data/warehouse/.coop.run.lock` for
 `data/warehouse/coop.duckdb`) locked with `fcntl.flock`. The kernel releases a flock when
 the process holding it dies, however it dies (SIGKILL included), so a killed run never
 leaves a stale lock behind: the lock file may stay on disk, but nobody holds it. The file
@@ -52,7 +52,7 @@ PAUSE_SECONDS_ENV = "COOP_TEST_PAUSE_SECONDS"
 
 # --------------------------------------------------------------------------- file names
 def lock_path(warehouse: Path) -> Path:
-    """`data/warehouse/coop.duckdb` -> `data/warehouse/.coop.lock`."""
+    """`data/warehouse/coop.duckdb` -> `data/warehouse/.coop.run.lock`."""
     warehouse = Path(warehouse)
     return warehouse.parent / f".{warehouse.stem}.lock"
 
@@ -277,7 +277,7 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
                 removed.append(p)
             except FileNotFoundError:
                 pass
-    # half-written temp files/folders of the state cache (coop.cache) and the run reports
+    # half-written temp files/folders of the state cache (coop.run.cache) and the run reports
     for sub in (".state", "reports"):
         root = folder / sub
         if not root.is_dir():

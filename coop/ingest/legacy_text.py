@@ -41,7 +41,7 @@ evidence), English, numbers and codes are never touched (tested on every referen
 vocabulary spelling). A legacy cell whose letters all happen to be Vietnamese Latin-1 letters
 ("Vò" for "Vũ" alone in a cell) is left as written.
 
-`convert_sheets(sheets)` converts the text cells of `coop.read.Sheet`s per distinct value
+`convert_sheets(sheets)` converts the text cells of `coop.ingest.read.Sheet`s per distinct value
 (a `Counter` per column, a dict per converted value; no per-cell detection) and notes on each
 sheet what it converted (`sheet_conversions(sheet)`); `legacy_issues(source_file, sheets)`
 turns those notes into `FileIssue`s (severity "ignored", reason_code
@@ -422,7 +422,7 @@ def sheet_conversions(sheet: Any) -> list[SheetConversion]:
 
 
 def convert_sheets(sheets: list[Any]) -> list[Any]:
-    """Convert the TCVN3/VNI text cells of `coop.read.Sheet`s to Unicode NFC in place, per
+    """Convert the TCVN3/VNI text cells of `coop.ingest.read.Sheet`s to Unicode NFC in place, per
     distinct value (one `Counter` per column), note the conversions on each sheet
     (`sheet_conversions`), return the list. A value both encodings read equally well takes
     the encoding most other values of the sheet have."""
@@ -453,7 +453,7 @@ def convert_sheets(sheets: list[Any]) -> list[Any]:
 def legacy_issues(source_file: str, sheets: Iterable[Any]) -> list:
     """One `FileIssue` (severity "ignored", `legacy_encoding_converted`) per sheet and
     encoding converted by `convert_sheets`."""
-    from coop.discover import file_issue
+    from coop.ingest.discover import file_issue
 
     out = []
     for s in sheets:

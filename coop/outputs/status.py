@@ -5,14 +5,14 @@ Built on the pipeline's own pieces, never a second implementation of them:
 - the units and their names: `coop.reference.load_reference()` (the province served, from the
   `province` setting); the units expected in report year Y are `Reference.units_expected(Y)`:
   districts valid on 31/12/Y up to 2024, today's communes from 2025 (units.md, point 6);
-- what the raw folder holds now: `coop.discover.discover` (its `RawFile`s and `FileIssue`s:
+- what the raw folder holds now: `coop.ingest.discover.discover` (its `RawFile`s and `FileIssue`s:
   hidden and system files such as `Thumbs.db` are skipped exactly as the run skips them; a
   district folder under 2025 is rejected with the reform reason, ...);
 - what was loaded: the published warehouse's ledger `audit.files` (statuses new | changed |
   unchanged | rejected | superseded | removed, rows loaded and quarantined per file) and the
   `audit.file_issues` / `audit.rejected_rows` of the latest published run (`audit.runs`);
 - whether a file in the raw folder is newer than what was loaded: its sha256 (the pipeline's
-  `coop.cache.hash_files`, with the run's stat cache `<warehouse folder>/.state/hashes.json`)
+  `coop.run.cache.hash_files`, with the run's stat cache `<warehouse folder>/.state/hashes.json`)
   against `audit.files.file_hash`.
 - a former commune's lineage (`schemas/reference/commune_lineage.csv`, the file the warehouse's
   `core.unit_lineage` is built from) names the former district(s) of a commune of today.
@@ -87,7 +87,7 @@ NOT_EXPECTED = "not expected"
 STATE_VI = {RECEIVED: "đã nhận", NO_USABLE: "không dòng hợp lệ", NOT_LOADED: "chưa nạp được",
             MISSING: "chưa nộp", NOT_EXPECTED: "không thuộc năm"}
 
-# audit.files.status (coop.load.ledger_rows) -> what it means here
+# audit.files.status (coop.warehouse.load.ledger_rows) -> what it means here
 _LEDGER_LOADED = {"new", "changed", "unchanged"}  # its rows are in the warehouse
 _LEDGER = {"new": LOADED, "changed": LOADED, "unchanged": LOADED, "rejected": REJECTED,
            "superseded": SUPERSEDED, "removed": REMOVED}
@@ -313,7 +313,7 @@ def _place_by_path(reference: Any, source_file: str) -> tuple[int | None, Any]:
     """(year, unit | _PROVINCE | None) of a file discovery did not turn into a RawFile, from
     the reference's own folder matching: the unit its folder names, or the one candidate of a
     rejected match (a district folder under 2025 -> that district, not expected that year)."""
-    from coop.discover import MAX_YEAR, MIN_YEAR
+    from coop.ingest.discover import MAX_YEAR, MIN_YEAR
     from coop.reference import REFORM_YEAR
 
     parts = PurePosixPath(source_file).parts
@@ -411,8 +411,8 @@ def _seen_at(rec: dict[str, Any], runs: list[dict[str, Any]]) -> Any:
 def _later_run(warehouse: Path, last: dict[str, Any] | None) -> dict[str, Any] | None:
     """A run after the latest published one that published nothing (a no-op or a failure),
     from the run's own `.state/pending_runs.jsonl`."""
-    from coop.cache import read_pending_runs, state_dir
-    from coop.load import RunRecord
+    from coop.run.cache import read_pending_runs, state_dir
+    from coop.warehouse.load import RunRecord
 
     later = []
     for p in read_pending_runs(state_dir(warehouse)):
@@ -432,8 +432,8 @@ def _later_run(warehouse: Path, last: dict[str, Any] | None) -> dict[str, Any] |
 
 
 def _hashes(paths: dict[str, Path], warehouse: Path) -> dict[str, str]:
-    """sha256 of each file, by the pipeline's own hashing and stat cache (coop.cache)."""
-    from coop.cache import hash_files, sha256_file, state_dir
+    """sha256 of each file, by the pipeline's own hashing and stat cache (coop.run.cache)."""
+    from coop.run.cache import hash_files, sha256_file, state_dir
 
     if not paths:
         return {}
@@ -452,7 +452,7 @@ def _hashes(paths: dict[str, Path], warehouse: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- assemble
 def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, reference: Any = None) -> Status:
     """Everything `coop status` shows, as data. `year`: only that report year."""
-    from coop.discover import MAX_YEAR, MIN_YEAR, discover
+    from coop.ingest.discover import MAX_YEAR, MIN_YEAR, discover
     from coop.reference import load_reference
 
     raw_dir, warehouse = Path(raw_dir), Path(warehouse)
@@ -769,8 +769,8 @@ def render_text(status: Status, console, full: bool | None = None) -> None:
 
 def status_command(raw_dir: Path, warehouse: Path, fmt: str = "text", year: int | None = None) -> int:
     """`coop status`. Exit 0 (it is a report, not a check); 1 when the warehouse exists but
-    cannot be read (a damaged file: the advice of `coop.guards`), or the reference cannot be loaded."""
-    from coop.guards import warehouse_problem
+    cannot be read (a damaged file: the advice of `coop.warehouse.guards`), or the reference cannot be loaded."""
+    from coop.warehouse.guards import warehouse_problem
 
     problem = warehouse_problem(Path(warehouse))
     if problem:

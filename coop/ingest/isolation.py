@@ -7,13 +7,13 @@ the run goes on (docs/operations.md, "Reading limits").
   large entry; for .xlsx/.xlsm the number of sheets, the size of `sharedStrings.xml` and the
   declared used range `<dimension ref="A1:P120"/>` of each worksheet. Over a limit ->
   `ResourceLimit` (reason code `resource_limit`, a Vietnamese sentence with the figure).
-- `read_sheets_limited(path)` = precheck, then `coop.read.read_sheets` in a worker process:
+- `read_sheets_limited(path)` = precheck, then `coop.ingest.read.read_sheets` in a worker process:
   address space limited (RLIMIT_AS) and a wall-time limit. A worker that aborts (a Rust
   `memory allocation of … bytes failed`, exit 134), runs out of memory or time is replaced;
   the file gets `ResourceLimit` or `IsolatedReadError` (`unreadable_file`). The worker is
   reused for many files (started once, ~0.5 s; replaced after `worker_files` files, after a
   crash, or when idle), so the cost per file is the pickling of its sheets (a few ms).
-- Every error raised here is a `coop.read.ReadError` with `.reason_code` and `.transient`:
+- Every error raised here is a `coop.ingest.read.ReadError` with `.reason_code` and `.transient`:
   transient failures (time limit, killed worker, file not readable right now) must not be
   cached as the file's result; the others depend only on the file's bytes and the limits.
 
@@ -24,6 +24,7 @@ reads in the calling process (pre-checks still apply): for debugging only.
 
 from __future__ import annotations
 
+from coop.paths import PROJECT_ROOT
 import atexit
 import html
 import logging
@@ -43,7 +44,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from coop.read import ReadError
+from coop.ingest.read import ReadError
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +331,7 @@ def _worker_main() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     except (ImportError, ValueError, OSError):
         resource = None  # type: ignore[assignment]
-    from coop.read import read_sheets
+    from coop.ingest.read import read_sheets
 
     import fastexcel  # noqa: F401  (loaded once, before the first file)
 
@@ -399,10 +400,10 @@ class _Worker:
             "COOP_READ__WORKER_AS": str(int(lim.memory_mb) * _MB) if lim.memory_mb > 0 else "0",
             "COOP_READ__WORKER_IDLE": str(2 * _IDLE_S),
         })
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(PROJECT_ROOT)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import coop.isolation as m; m._worker_main()"],
+            [sys.executable, "-c", "import coop.ingest.isolation as m; m._worker_main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, env=env, cwd=root,
             bufsize=0, close_fds=True)
         try:
@@ -579,9 +580,9 @@ def shutdown_workers() -> None:
 
 # --------------------------------------------------------------------------- the entry point
 def read_sheets_limited(path: Path, lim: Limits | None = None) -> list[Any]:
-    """`coop.read.read_sheets(path)` under the reading limits (see the module doc). Raises
+    """`coop.ingest.read.read_sheets(path)` under the reading limits (see the module doc). Raises
     `ResourceLimit` / `IsolatedReadError` / `ReadError`; never anything else for a bad file."""
-    from coop.read import read_sheets
+    from coop.ingest.read import read_sheets
 
     lim = lim or limits()
     path = Path(path)
@@ -616,5 +617,5 @@ def read_sheets_limited(path: Path, lim: Limits | None = None) -> list[Any]:
     raise IsolatedReadError(f"Bộ đọc bảng tính gặp lỗi ({answer[1] if len(answer) > 1 else answer!r})")
 
 
-if __name__ == "__main__":  # pragma: no cover — `python -m coop.isolation` is a worker too
+if __name__ == "__main__":  # pragma: no cover — `python -m coop.ingest.isolation` is a worker too
     _worker_main()

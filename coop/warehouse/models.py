@@ -27,9 +27,9 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from coop.db import comment_statements, run_in_transaction, sql_literal
+from coop.paths import SQL_DIR
+from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "core", "marts")
 SHARED_COLUMNS_FILE = "columns.toml"
 

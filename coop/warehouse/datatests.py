@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from coop.models import SQL_DIR
+from coop.warehouse.models import SQL_DIR
 
 SEVERITIES = ("error", "warn")
 SAMPLE_ROWS = 5

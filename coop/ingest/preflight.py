@@ -4,7 +4,7 @@ A folder argument checks every file under it.
 For each file: the year and district come from the path when it ends in
 `<year>/<district>/<file>` (district by code or name, or the province folder), otherwise from
 `--year` / `--district`. The file is read exactly as the nightly run reads it
-(`coop.ingest.ingest_path`); the output lists the forms found with rows accepted, then every
+(`coop.ingest.normalize.ingest_path`); the output lists the forms found with rows accepted, then every
 problem (sheet, row, column, value, reason — Vietnamese with the English code).
 
 Exit code: 1 when anything would be rejected (a row, a sheet, a file, or a file whose year
@@ -92,7 +92,7 @@ def _label(form: str | None, column: str | None) -> str | None:
 def _expand(files: list[Path]) -> list[Path]:
     """A folder given on the command line stands for every file under it (hidden and
     temporary files skipped, as discovery does)."""
-    from coop.discover import is_skipped_name
+    from coop.ingest.discover import is_skipped_name
 
     out: list[Path] = []
     for f in files:
@@ -106,8 +106,8 @@ def _expand(files: list[Path]) -> list[Path]:
 
 
 def validate_files(files: list[Path], district: str | None, year: int | None) -> list[FileReport]:
-    from coop.discover import SUPPORTED_EXTENSIONS
-    from coop.ingest import ingest_path, select_submissions
+    from coop.ingest.discover import SUPPORTED_EXTENSIONS
+    from coop.ingest.normalize import ingest_path, select_submissions
     from coop.reference import load_reference
 
     reference = load_reference()

@@ -1,7 +1,7 @@
 """`coop run` / `coop backfill`: glue around the Prefect flow, and the console summary.
 
 - No `PREFECT_API_URL`: coop starts Prefect's API server for the run, on a pre-migrated
-  database of the warehouse's own, before Prefect is imported (coop.prefect_env; nothing to
+  database of the warehouse's own, before Prefect is imported (coop.run.prefect_env; nothing to
   configure). A run whose inputs are identical to the published build is recognised *before*
   Prefect starts (discovery + hashing from the stat cache, no spreadsheet read) and finishes
   in a second or two; it is recorded in `.state/pending_runs.jsonl` and in the run report.
@@ -21,10 +21,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-# The Prefect settings and workarounds live in coop.prefect_env (names kept here for callers).
-from coop.prefect_env import LOOPBACK_HOSTS, PREFECT_OFFLINE, PREFECT_QUIET  # noqa: F401
-from coop.prefect_env import after_local_api, offline_prefect, prefect_api_url, prepare_local_api  # noqa: F401
-from coop.prefect_env import private_ephemeral_database, quiet_prefect  # noqa: F401
+# The Prefect settings and workarounds live in coop.run.prefect_env (names kept here for callers).
+from coop.run.prefect_env import LOOPBACK_HOSTS, PREFECT_OFFLINE, PREFECT_QUIET  # noqa: F401
+from coop.run.prefect_env import after_local_api, offline_prefect, prefect_api_url, prepare_local_api  # noqa: F401
+from coop.run.prefect_env import private_ephemeral_database, quiet_prefect  # noqa: F401
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,7 +58,7 @@ def _setup_logging() -> None:
 def run_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, wait: bool,
                 allow_shrink: bool = False) -> int:
     """`coop run`: exit 0 when published (or nothing changed), 1 when nothing could be
-    published (a publish guard included: see coop.guards), 75 when another run holds the lock."""
+    published (a publish guard included: see coop.warehouse.guards), 75 when another run holds the lock."""
     return _run(Path(raw_dir), Path(warehouse), years=years, backfill_years=None, wait=wait,
                 allow_shrink=allow_shrink)
 
@@ -85,14 +85,14 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allo
     _setup_logging()
     from rich.console import Console
 
-    from coop.lock import EXIT_BUSY, RunLockBusy, cleanup_stale, run_lock
+    from coop.run.lock import EXIT_BUSY, RunLockBusy, cleanup_stale, run_lock
 
     console = Console() if sys.stdout.isatty() else Console(width=110)
     err = Console(stderr=True)
     try:
         with run_lock(warehouse, wait=wait):
             cleanup_stale(warehouse)  # leftovers of a killed run, also when nothing else changed
-            from coop.guards import ALL_YEARS, refuse_at_start
+            from coop.warehouse.guards import ALL_YEARS, refuse_at_start
 
             # raw folder missing/unreadable/empty, published file damaged: refused and recorded, no Prefect
             summary = refuse_at_start(raw_dir, warehouse, kind="backfill" if backfill_years or fresh else "nightly",
@@ -114,10 +114,11 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
     return its summary; else None (the flow runs). Never reads a spreadsheet."""
     if years is not None or not warehouse.exists():
         return None
-    from coop import cache, load
-    from coop.discover import discover
+    from coop.run import cache
+    from coop.warehouse import load
+    from coop.ingest.discover import discover
     from coop.reference import load_reference
-    from coop.reports import RunSummary, write_run_report
+    from coop.outputs.run_report import RunSummary, write_run_report
 
     started = datetime.now(timezone.utc)
     raw_files, issues = discover(raw_dir, load_reference(), None)
@@ -136,7 +137,7 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
 
 def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allow_shrink: bool = False,
               fresh: bool = False) -> Any:
-    from coop import prefect_env
+    from coop.run import prefect_env
 
     saved = prepare_local_api(warehouse)  # before Prefect is imported: a pre-migrated local API database
     server = prefect_env.start_local_server()  # starts while this process imports Prefect and the flow
@@ -145,7 +146,7 @@ def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool,
         from flows.nightly import RunFailed, nightly_run
 
         if server is not None and not server.wait_ready(prefect_env.startup_timeout()):
-            from coop.reports import RunSummary
+            from coop.outputs.run_report import RunSummary
 
             now = datetime.now(timezone.utc)
             return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir),
@@ -164,7 +165,7 @@ def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool,
             prefect_env.drain_prefect_workers()  # logs and events sent before the server stops
         prefect_env.stop_local_server(server)
         after_local_api(warehouse, saved, server_started=state is not None)  # stamp; don't leak in-process
-    from coop.reports import RunSummary
+    from coop.outputs.run_report import RunSummary
 
     now = datetime.now(timezone.utc)
     return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir), warehouse=str(warehouse),

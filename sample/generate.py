@@ -1,6 +1,6 @@
 """Deterministic sample province (today's Phú Thọ, 25: Hòa Bình's history 2018–2026) with its ground truth.
 
-`python -m coop.sample --out data/raw [--seed N] [--scale K]` writes the reports as units really
+`python -m sample.generate --out data/raw [--seed N] [--scale K]` writes the reports as units really
 send them (see `../shared/spec/forms.md` and `units.md`) and the ground truth (every valid row
 with its file, sheet and Excel row number and its reporting unit; planted invalid rows; rejected
 files; superseded forms; plan rows) as JSON to `data/sample/ground_truth.json`.

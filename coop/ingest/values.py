@@ -12,7 +12,7 @@ loaded with `dtypes="string"` an error cell comes back as null (indistinguishabl
 empty cell); with dtype inference a column holding e.g. `#NAME?` raises
 `CalamineCellError("calamine cell error: #NAME?")`. `sheet.to_arrow_with_errors()` on a
 load with a fixed dtype (e.g. "float") lists each such cell with the detail
-"Expected float but got 'Error(NA)'" (NA, Ref, Div0, Name, Value, Num, Null): coop/read.py
+"Expected float but got 'Error(NA)'" (NA, Ref, Div0, Name, Value, Num, Null): coop/ingest/read.py
 maps that variant back to "#N/A", "#REF!", ... . openpyxl (`data_only=True`) returns the
 error as the string "#N/A", "#DIV/0!", ...; CSV/ODS text carries it as text.
 `is_excel_error` recognises those strings (and "calamine cell error: #..." texts).

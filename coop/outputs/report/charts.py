@@ -24,7 +24,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 
 from markupsafe import Markup
 
-from coop.report.numbers import vn_number
+from coop.outputs.report.numbers import vn_number
 
 PALETTE = ("#1f5fa8", "#e07b00", "#2e8b57", "#6a4c93", "#8c564b", "#17becf")
 TOTAL_COLOR = "#4a4a4a"

@@ -2,7 +2,7 @@
 
 - `ingest_file(raw, reference)` for a file found by discovery; `ingest_path(path, year=...,
   district=..., source_file=..., reference=...)` for any file (used by `coop validate`).
-- Per row every used column is parsed with `ColumnSpec.parse` (coop.values); then the
+- Per row every used column is parsed with `ColumnSpec.parse` (coop.ingest.values); then the
   form's pandera model (`schemas.forms.validate_frame`) checks the value rules. A row with
   any bad cell is quarantined whole (one record per bad cell) and counts nowhere.
 - Duplicate rules (per file, over all sheets of the form): an HTX reg_code on more than one
@@ -14,7 +14,7 @@
 - A file never raises: unreadable -> `unreadable_file`, nothing in it -> `empty_file`, no
   sheet of any form -> `no_recognized_form`; sheets without a recognizable header are
   listed as `unrecognized_sheet` (severity ignored). Blank sheets are skipped silently.
-- The spreadsheet is read under the reading limits (`coop.isolation.read_sheets_limited`:
+- The spreadsheet is read under the reading limits (`coop.ingest.isolation.read_sheets_limited`:
   container pre-checks, then a worker process with memory and time limits): over a limit
   -> `resource_limit` with the figure; a reader crash or panic -> `unreadable_file`. Every
   exception but Ctrl-C/exit/cancellation is caught at the file boundary (a reader panic is a
@@ -42,10 +42,10 @@ from typing import Any, ClassVar, Iterable
 
 import polars as pl
 
-from coop.discover import FileIssue, RawFile, file_issue
-from coop.read import FormSheet, ReadError, Sheet, form_sheet, is_fatal
+from coop.ingest.discover import FileIssue, RawFile, file_issue
+from coop.ingest.read import FormSheet, ReadError, Sheet, form_sheet, is_fatal
 from coop.reference import Reference, Unit as District
-from coop.values import CellError, format_raw
+from coop.ingest.values import CellError, format_raw
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
     if size == 0:
         res.file_issues.append(file_issue(source, "empty_file", "Tệp rỗng (0 byte), không có dữ liệu"))
         return
-    from coop.isolation import IsolatedReadError, read_sheets_limited
+    from coop.ingest.isolation import IsolatedReadError, read_sheets_limited
 
     try:
         sheets = read_sheets_limited(path)
@@ -356,7 +356,7 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
             f"Không đọc được tệp (hỏng, có mật khẩu hoặc không đúng định dạng {path.suffix}): "
             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"))
         return
-    from coop.legacy_text import legacy_issues
+    from coop.ingest.legacy_text import legacy_issues
 
     res.file_issues += legacy_issues(source, sheets)  # TCVN3/VNI text converted to Unicode, noted per sheet
     broken = [s for s in sheets if s.error]

@@ -3,17 +3,17 @@ and the warehouse's own metadata tables `meta.schema_version` / `meta.build_info
 
 Built on the pipeline's own pieces, never a second implementation of them:
 
-- `plan_report` (`coop plan`): discovery (`coop.discover.discover`), the run plan
-  (`coop.cache.plan_from_discovery`: hashes with the stat cache, statuses against the published
+- `plan_report` (`coop plan`): discovery (`coop.ingest.discover.discover`), the run plan
+  (`coop.run.cache.plan_from_discovery`: hashes with the stat cache, statuses against the published
   ledger `audit.files`, what to read, the build fingerprint) and the no-op test
-  (`coop.cache.is_unchanged`), then resubmissions (`coop.ingest.select_submissions`, on the
+  (`coop.run.cache.is_unchanged`), then resubmissions (`coop.ingest.normalize.select_submissions`, on the
   cached parsed files, reading in memory only the files of a folder holding several files that
-  are not cached yet), the models (`coop.models.discover_models`) and the publish guards
-  (`coop.guards`: the start-of-run checks as they are, and `check_publish` against a
+  are not cached yet), the models (`coop.warehouse.models.discover_models`) and the publish guards
+  (`coop.warehouse.guards`: the start-of-run checks as they are, and `check_publish` against a
   prediction of the build's ledger). It writes nothing: the planner's stat cache update goes
   to a throwaway copy of `.state/` in a temporary folder (the parsed-file cache is only read),
   the published warehouse is opened READ_ONLY, the run lock is not taken.
-- `check_report` (`coop check`): `coop.datatests.run_data_tests` against the published
+- `check_report` (`coop check`): `coop.warehouse.datatests.run_data_tests` against the published
   warehouse opened READ_ONLY; exit 1 when an error-level test fails.
 - `list_runs` (`coop runs`): `audit.runs` of the published warehouse plus the runs it does not
   record yet (`.state/pending_runs.jsonl`: no-op, failed and refused runs), the data test counts
@@ -142,8 +142,8 @@ _META_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
 
 def create_meta_tables(con: Any) -> None:
     """meta.schema_version (its one row) and an empty meta.build_info, with comments.
-    Called by `coop.load.create_tables`; the run fills meta.build_info (`write_build_info`)."""
-    from coop.db import comment_statements, run_in_transaction, sql_literal
+    Called by `coop.warehouse.load.create_tables`; the run fills meta.build_info (`write_build_info`)."""
+    from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal
 
     stmts = ["CREATE SCHEMA IF NOT EXISTS meta"]
     stmts += [f"CREATE TABLE IF NOT EXISTS {name} {cols}" for name, cols in _META_DDL.items()]
@@ -170,8 +170,8 @@ def build_info(run_id: str, built_at: datetime | None = None) -> dict[str, Any]:
 
 
 def write_build_info(con: Any, run_id: str, built_at: datetime | None = None) -> None:
-    """Replace meta.build_info with this build's row (called by `coop.load.finish_run`)."""
-    from coop.db import transaction
+    """Replace meta.build_info with this build's row (called by `coop.warehouse.load.finish_run`)."""
+    from coop.warehouse.db import transaction
 
     row = build_info(run_id, built_at)
     cols = list(row)
@@ -256,7 +256,7 @@ def _throwaway_state(warehouse: Path) -> Iterator[Path]:
     folders (the parsed-file cache) linked, only read, and whose warehouse file is a link to
     the published one (opened READ_ONLY by `read_ledger`). Planning with it writes nothing
     under the warehouse folder."""
-    from coop.cache import state_dir
+    from coop.run.cache import state_dir
 
     warehouse = Path(warehouse)
     real = state_dir(warehouse)
@@ -281,8 +281,8 @@ def _superseded(plan: Any, reference: Any, state: Path) -> tuple[list[dict[str, 
     """Resubmissions the run would resolve: for each (year, unit) with several readable files,
     their parsed results (cache, else read in memory: nothing is stored) through the run's own
     `select_submissions`. -> (superseded sheets/files, files read to decide)."""
-    from coop import cache
-    from coop.ingest import ingest_file, select_submissions
+    from coop.run import cache
+    from coop.ingest.normalize import ingest_file, select_submissions
 
     groups: dict[tuple, list[Any]] = defaultdict(list)
     for f in plan.files:
@@ -333,8 +333,8 @@ def _predicted_build(folder: Path, warehouse: Path, plan: Any, ledger: Mapping[s
     (rows are only known after reading: the rows guard is checked by the run)."""
     import duckdb
 
-    from coop.cache import in_years
-    from coop.guards import REGISTER_TABLES
+    from coop.run.cache import in_years
+    from coop.warehouse.guards import REGISTER_TABLES
 
     rows: list[tuple] = []
     in_plan = set()
@@ -381,14 +381,14 @@ def _predicted_build(folder: Path, warehouse: Path, plan: Any, ledger: Mapping[s
 
 def _guards(raw_dir: Path, warehouse: Path, plan: Any, ledger: Mapping[str, Mapping[str, Any]],
             superseded_files: set[str], allow_shrink: bool) -> dict[str, Any]:
-    """The publish guards' verdict on this plan (`coop.guards`): the start-of-run checks as the
+    """The publish guards' verdict on this plan (`coop.warehouse.guards`): the start-of-run checks as the
     run makes them, and `check_publish` against the predicted ledger. A guard module that is
     missing or fails is reported, never fatal: the plan is only advice."""
     try:
-        import coop.guards as g
+        import coop.warehouse.guards as g
     except ImportError:
         return {"available": False, "failures": [], "refused": False,
-                "note": "publish guards not installed (hook: coop.guards.check_publish)"}
+                "note": "publish guards not installed (hook: coop.warehouse.guards.check_publish)"}
     try:
         settings = g.GuardSettings.load(allow_shrink=allow_shrink)
         failures = list(g.start_failures(raw_dir, warehouse))
@@ -415,10 +415,10 @@ def _guards(raw_dir: Path, warehouse: Path, plan: Any, ledger: Mapping[str, Mapp
 def plan_report(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None = None,
                 allow_shrink: bool = False) -> dict[str, Any]:
     """What `coop run` would do now, without doing any of it (see the module doc)."""
-    from coop import cache
-    from coop.discover import discover
-    from coop.load import read_ledger
-    from coop.models import discover_models
+    from coop.run import cache
+    from coop.ingest.discover import discover
+    from coop.warehouse.load import read_ledger
+    from coop.warehouse.models import discover_models
     from coop.paths import SQL_DIR
     from coop.reference import load_reference
 
@@ -474,7 +474,7 @@ def plan_report(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None = 
     guards = {"available": False, "failures": [], "refused": False, "note": "nothing to publish"} if unchanged \
         else _guards(raw_dir, warehouse, plan, ledger, whole, allow_shrink)
     outcome = "unchanged" if unchanged else ("refused" if guards.get("refused") else "publish")
-    from coop.lock import read_holder
+    from coop.run.lock import read_holder
 
     holder = read_holder(warehouse)
     return {
@@ -600,7 +600,7 @@ def plan_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None =
 def check_report(warehouse: Path, tests_dir: Path | None = None) -> dict[str, Any]:
     """Run the data tests on the published warehouse, READ_ONLY. Raises OSError/duckdb.Error
     when it cannot be opened, DataTestDefinitionError on a bad test file."""
-    from coop.datatests import run_data_tests
+    from coop.warehouse.datatests import run_data_tests
     from coop.paths import SQL_DIR
 
     warehouse = Path(warehouse)
@@ -632,7 +632,7 @@ def check_report(warehouse: Path, tests_dir: Path | None = None) -> dict[str, An
 def check_command(warehouse: Path, fmt: str = "text", tests_dir: Path | None = None) -> int:
     """`coop check`: 0 when no error-level data test fails, 1 otherwise (or when the warehouse
     cannot be read)."""
-    from coop.datatests import DataTestDefinitionError, summary
+    from coop.warehouse.datatests import DataTestDefinitionError, summary
     from coop.settings import local_time
 
     warehouse = Path(warehouse)
@@ -702,7 +702,7 @@ def report_tests(path: Path | None) -> dict[str, int] | None:
 
 
 def report_files(warehouse: Path) -> list[Path]:
-    from coop.reports import reports_dir
+    from coop.outputs.run_report import reports_dir
 
     folder = reports_dir(Path(warehouse))
     if not folder.is_dir():
@@ -721,8 +721,8 @@ def find_report(warehouse: Path, run_id: str, files: Sequence[Path] | None = Non
 def list_runs(warehouse: Path, limit: int | None = 10) -> dict[str, Any]:
     """The latest runs, newest first: audit.runs of the published warehouse and the pending
     runs it does not record yet, each with its duration, counts, data tests and report."""
-    from coop.cache import read_pending_runs, state_dir
-    from coop.lock import read_holder
+    from coop.run.cache import read_pending_runs, state_dir
+    from coop.run.lock import read_holder
 
     warehouse = Path(warehouse)
     runs: dict[str, dict[str, Any]] = {}
@@ -867,7 +867,7 @@ def runs_show_command(warehouse: Path, run_id: str) -> int:
         return EXIT_FAILED
     known = [r for r in list_runs(warehouse, limit=None)["runs"] if r["run_id"] == run_id]
     if known:
-        from coop.reports import reports_dir
+        from coop.outputs.run_report import reports_dir
 
         err.print(f"[yellow]Không có báo cáo cho lần chạy {run_id} (no report file in {reports_dir(warehouse)}); "
                   "what the run records say:[/yellow]")

@@ -54,7 +54,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import duckdb
 
-from coop.load import BuildRejected
+from coop.warehouse.load import BuildRejected
 
 log = logging.getLogger(__name__)
 
@@ -327,8 +327,9 @@ def record_refusal(raw_dir: Path, warehouse: Path, failures: Sequence[GuardFailu
                    backfill_years: tuple[int, int] | None = None) -> Any:
     """A failed run that never built anything: `.state/pending_runs.jsonl` (the next published
     build copies it into audit.runs) and its run report. Returns the RunSummary."""
-    from coop import cache, load
-    from coop.reports import RunSummary, write_run_report
+    from coop.run import cache
+    from coop.warehouse import load
+    from coop.outputs.run_report import RunSummary, write_run_report
 
     msg = refusal_message(failures)
     now = datetime.now(timezone.utc)
@@ -667,8 +668,9 @@ def rollback(warehouse: Path, to: str | None = None, wait: bool = False) -> Roll
     readable one when the published file is missing or damaged). Recorded as a run
     (kind `rollback`, status `rolled_back`) in `.state/pending_runs.jsonl`; the next
     published build copies it into audit.runs. Raises RollbackError, RunLockBusy."""
-    from coop import cache, load, publish
-    from coop.lock import cleanup_stale, run_lock
+    from coop.run import cache
+    from coop.warehouse import load, publish
+    from coop.run.lock import cleanup_stale, run_lock
 
     warehouse = Path(warehouse)
     started = datetime.now(timezone.utc)
@@ -710,7 +712,7 @@ def rollback_command(warehouse: Path, to: str | None = None, wait: bool = False,
     75 another run holds the lock."""
     from rich.console import Console
 
-    from coop.lock import EXIT_BUSY, RunLockBusy
+    from coop.run.lock import EXIT_BUSY, RunLockBusy
 
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
     warehouse = Path(warehouse)
