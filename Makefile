@@ -36,15 +36,16 @@ test: $(STAMP) $(STAMP15)
 
 # Lint and type-check (configuration in pyproject.toml). Not yet part of `test`.
 check: $(STAMP)
-	$(BIN)/ruff check coop flows schemas scripts sample tests
-	$(BIN)/mypy
+	status=0; $(BIN)/ruff check coop flows schemas scripts sample tests || status=1; $(BIN)/mypy || status=1; exit $$status
 
 # Regenerate the shipped sample province (deterministic, seeded).
 sample: $(STAMP)
 	$(BIN)/python -m sample --out data/raw
 
+# `make bench`: the sample ×16 cases; `make bench NATIONAL=1`: the national scale instead
+# (scripts/national_sample.py, COOP_PROVINCE=VN), a fraction with e.g. NATIONAL_ARGS="--national-provinces 12,46".
 bench: $(STAMP)
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/benchmark.py $(if $(NATIONAL),--national $(NATIONAL_ARGS))
 
 clean:
 	rm -rf $(VENV) $(VENV15) .pytest_cache .ruff_cache .mypy_cache

@@ -1,24 +1,26 @@
 """The published warehouse opens in DuckDB 1.5 (analysts' drivers lag behind DuckDB 2.0).
 
-A side environment with `duckdb==1.5.*` is created once under the user's cache folder
-(`$XDG_CACHE_HOME/coop-tests/duckdb15`, default `~/.cache/...`); the test skips, saying
-why, only when that package cannot be installed (e.g. no network on first use)."""
+DuckDB 1.5 runs in a side environment, `.venv-duckdb15/` at the project root, built from the
+hash-pinned `requirements-duckdb15.lock` by `make venv-duckdb15` (`make test` builds it first).
+Nothing is installed at test time: without that environment the tests fail, saying how to build it."""
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop import load, publish
+from coop.warehouse import load, publish
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "coop-tests" / "duckdb15"
+ROOT = Path(__file__).resolve().parent.parent
+SIDE_LOCK = ROOT / "requirements-duckdb15.lock"
+SIDE_PYTHON = ROOT / ".venv-duckdb15" / "bin" / "python"
+BUILD_HINT = "build it with `make venv-duckdb15` (from requirements-duckdb15.lock; `make test` does this first)"
 
 READER = r"""
 import json, sys, duckdb
@@ -40,31 +42,25 @@ print(json.dumps(out, default=str))
 
 
 def _side_python() -> Path:
-    py = CACHE / "bin" / "python"
-    ok = CACHE / ".ok"
-    if ok.exists() and py.exists():
-        return py
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(CACHE)], check=True, capture_output=True, timeout=300)
-        r = subprocess.run([str(py), "-m", "pip", "install", "-q", "duckdb==1.5.*"], capture_output=True, text=True,
-                           timeout=600)
-    except (subprocess.SubprocessError, OSError) as e:
-        pytest.skip(f"cannot create the DuckDB 1.5 side environment: {e}")
-    if r.returncode != 0:
-        pytest.skip(f"duckdb==1.5.* cannot be installed in the side environment: {r.stderr.strip()[-300:]}")
-    ok.write_text("duckdb 1.5\n", encoding="utf-8")
-    return py
+    if not SIDE_PYTHON.exists():
+        pytest.fail(f"the DuckDB 1.5 side environment is missing: no {SIDE_PYTHON}; {BUILD_HINT}", pytrace=False)
+    return SIDE_PYTHON
+
+
+def _pinned_15() -> str:
+    m = re.search(r"^duckdb==(\S+)", SIDE_LOCK.read_text(encoding="utf-8"), re.MULTILINE)
+    assert m, f"no duckdb==... pin in {SIDE_LOCK}"
+    return m.group(1)
 
 
 def _read_with_15(path: Path) -> dict:
     r = subprocess.run([str(_side_python()), "-c", READER, str(path)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, f"{r.stderr}\n(is {SIDE_PYTHON.parent.parent.name} complete? {BUILD_HINT})"
     return json.loads(r.stdout)
 
 
 def _build_and_publish(tmp_path: Path, storage: str | None = "default") -> Path:
-    from coop.models import run_models
+    from coop.warehouse.models import run_models
 
     raw = F.write_raw(tmp_path / "raw")
     files, issues = F.discover(raw, F.load_reference(), None)
@@ -82,6 +78,9 @@ def test_published_warehouse_opens_in_duckdb_15(tmp_path):
     wh = _build_and_publish(tmp_path)
     got = _read_with_15(wh)
     assert got["version"].startswith("1.5."), got["version"]
+    pinned = _pinned_15()
+    assert got["version"] == pinned, (
+        f"the side environment has duckdb {got['version']}, the lock pins {pinned}; {BUILD_HINT}")
     assert "error" not in got, got.get("error")
     con = duckdb.connect(str(wh), read_only=True)
     want_tables = {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
