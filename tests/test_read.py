@@ -189,7 +189,8 @@ def test_form_sheet_skips_counted(tmp_path):
     fs = form_sheet(s)
     assert fs.form == "HTX" and fs.header_row == 6
     assert [s.row_numbers[i] for i in fs.data_rows] == [9, 11, 13]
-    assert fs.skipped == {"column_numbers": 1, "section": 2, "total": 1, "blank": 4}
+    # rows 10 and 15 are truly blank (not counted); 16-17 are the signature block
+    assert fs.skipped == {"column_numbers": 1, "section": 2, "total": 1, "signature": 2}
     assert fs.columns["revenue"] == 7 and fs.columns["profit"] == 8
 
 

@@ -7,7 +7,9 @@
   any bad cell is quarantined whole (one record per bad cell) and counts nowhere.
 - Duplicate rules (per file, over all sheets of the form): an HTX reg_code on more than one
   row -> every such row `duplicate_code` (column reg_code); a THT key (commune + name,
-  folded) repeated -> every such row `duplicate_group` (column name). Rows with other errors
+  folded) repeated -> every such row `duplicate_group` (column name); a CHI_TIEU plan code
+  (the code the label or code cell resolves to) on more than one row -> every such row
+  `duplicate_plan_code` (column code): the rest of the plan loads. Rows with other errors
   take part in the count too (the code does appear on several rows).
 - The province folder may hold only CHI_TIEU, a district folder only HTX/THT/HO_TRO
   (`form_not_allowed_here`, per sheet; for the whole file when no sheet is usable).
@@ -43,7 +45,7 @@ from typing import Any, ClassVar, Iterable
 import polars as pl
 
 from coop.ingest.discover import FileIssue, RawFile, file_issue
-from coop.ingest.read import FormSheet, ReadError, Sheet, form_sheet, is_fatal
+from coop.ingest.read import FormSheet, ReadError, Sheet, form_sheet, is_fatal, reader_error_message
 from coop.reference import Reference, Unit as District
 from coop.ingest.values import CellError, format_raw
 
@@ -72,6 +74,9 @@ class SheetInfo:
     rows_accepted: int
     rows_rejected: int
     header_row: int | None
+    #: non-blank rows below the header neither loaded nor quarantined, per kind
+    #: (`coop.ingest.read.SKIP_KINDS`: title, column_numbers, section, total, signature, no_data)
+    rows_skipped: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,12 +197,12 @@ def _rows_text(rows: list[int]) -> str:
 def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
     """Extra bad cells from the duplicate rules, per index into `parsed`."""
     out: dict[int, list[_Bad]] = defaultdict(list)
-    if form not in ("HTX", "THT"):
+    if form not in ("HTX", "THT", "CHI_TIEU"):
         return out
     groups: dict[Any, list[tuple[int, int]]] = defaultdict(list)
     for pi, p in enumerate(parsed):
-        if form == "HTX":
-            codes = p.typed.get("reg_code") or []
+        if form in ("HTX", "CHI_TIEU"):
+            codes = p.typed.get("reg_code" if form == "HTX" else "code") or []
             for k, code in enumerate(codes):
                 if code:
                     groups[code].append((pi, k))
@@ -219,6 +224,12 @@ def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
                 reason = (f"Mã số HTX '{key}' bị trùng: xuất hiện ở {len(where)} dòng ({rows_txt}); "
                           f"mỗi HTX chỉ ghi một dòng [duplicate_code]")
                 out[pi].append(_Bad(k, "reg_code", rawv, "duplicate_code", reason))
+            elif form == "CHI_TIEU":  # which target holds is ambiguous: neither counts, the rest of the plan loads
+                rawv = format_raw(p.raw["code"][k])
+                reason = (f"Chỉ tiêu '{key}' được ghi ở {len(where)} dòng ({rows_txt}); mỗi chỉ tiêu chỉ ghi "
+                          f"một dòng — không rõ dòng nào đúng nên không dòng nào được tính (plan code '{key}' "
+                          f"on {len(where)} rows: ambiguous target, none used) [duplicate_plan_code]")
+                out[pi].append(_Bad(k, "code", rawv, "duplicate_plan_code", reason))
             else:
                 rawv = format_raw(p.raw["name"][k])
                 reason = (f"Tổ hợp tác '{p.typed['name'][k]}' bị trùng (cùng xã và tên) ở {len(where)} dòng "
@@ -265,7 +276,7 @@ def _finish_form(form: str, parsed: list[_Parsed], source_file: str) -> tuple[pl
                 "source_file": source_file, "sheet": p.fs.name, "row_number": p.row_numbers[b.row],
                 "column_name": b.column, "raw_value": b.raw, "reason_code": b.code, "reason": b.reason,
             })
-        infos.append(SheetInfo(p.fs.name, form, valid.height, len(bad_rows), p.fs.header_row))
+        infos.append(SheetInfo(p.fs.name, form, valid.height, len(bad_rows), p.fs.header_row, dict(p.fs.skipped)))
     cols = list(TYPED_SCHEMAS[form]) + ["source_file", "sheet", "row_number"]
     if frames:
         accepted = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
@@ -319,7 +330,7 @@ def ingest_path(path: Path, *, year: int | None, district: District | None, sour
         if isinstance(e, MemoryError):
             res.file_issues = [file_issue(source, "resource_limit", "Không đủ bộ nhớ để xử lý tệp; tệp quá lớn")]
         else:
-            res.file_issues = [file_issue(source, "unreadable_file", f"Không đọc được tệp ({type(e).__name__}: {e})")]
+            res.file_issues = [file_issue(source, "unreadable_file", reader_error_message(e, path.suffix, path=path))]
         res.transient = True  # not a property of the file's bytes: try again next run
     return res
 
@@ -350,11 +361,9 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
         res.file_issues.append(file_issue(source, e.reason_code, str(e)))
         res.transient = e.transient
         return
-    except ReadError as e:
-        res.file_issues.append(file_issue(
-            source, "unreadable_file",
-            f"Không đọc được tệp (hỏng, có mật khẩu hoặc không đúng định dạng {path.suffix}): "
-            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"))
+    except ReadError as e:  # the reader's message: Vietnamese sentence, then the technical detail
+        res.file_issues.append(file_issue(source, "unreadable_file",
+                                          reader_error_message(str(e) or type(e).__name__, path.suffix, path=path)))
         return
     from coop.ingest.legacy_text import legacy_issues
 
@@ -363,7 +372,7 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
     sheets = [s for s in sheets if not s.error and not _sheet_blank(s)]
     for s in broken:
         res.file_issues.append(file_issue(source, "unreadable_file",
-                                          f"Không đọc được trang '{s.name}' (hỏng): {s.error}", sheet=s.name))
+                                          reader_error_message(s.error, path.suffix, sheet=s.name), sheet=s.name))
     if not sheets and broken:
         res.file_issues.append(file_issue(source, "unreadable_file", "Không đọc được trang tính nào của tệp"))
         return
@@ -375,15 +384,20 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
     found: list[FormSheet] = []
     unrecognized: list[Sheet] = []
     not_allowed: list[FormSheet] = []
+    two_tables: list[FormSheet] = []
     for s in sheets:
         fs = form_sheet(s)
         if fs is None:
             unrecognized.append(s)
+        elif fs.other_tables:  # two forms side by side: never mixed, never half read
+            two_tables.append(fs)
         elif fs.form not in allowed:
             fs2 = form_sheet(s, allowed)  # a header that also fits an allowed form
             (found if fs2 is not None else not_allowed).append(fs2 or fs)
         else:
             found.append(fs)
+    for fs in two_tables:  # per sheet, even when no other sheet is usable (the sheet says why)
+        res.file_issues.append(file_issue(source, "two_tables_on_sheet", _two_tables_text(fs), sheet=fs.name))
     if not found:
         if not_allowed:
             where = "thư mục tỉnh (province) chỉ nhận biểu chỉ tiêu kế hoạch" if is_province else \
@@ -391,12 +405,14 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
             forms = ", ".join(sorted({_FORM_LABEL[f.form] for f in not_allowed}))
             res.file_issues.append(file_issue(source, "form_not_allowed_here",
                                               f"Biểu {forms} không đặt ở thư mục này: {where}"))
-        else:
+        if not two_tables and not not_allowed:
             res.file_issues.append(file_issue(
                 source, "no_recognized_form",
                 "Không có trang tính nào có dòng tiêu đề của một biểu mẫu (HTX, THT, hỗ trợ, chỉ tiêu); "
                 "kiểm tra tên các cột theo mẫu"))
-        res.sheets = [SheetInfo(s.name, None, 0, 0, None) for s in sheets]
+        tt = {fs.name: fs for fs in two_tables}
+        res.sheets = [SheetInfo(s.name, tt[s.name].form if s.name in tt else None, 0, 0,
+                                tt[s.name].header_row if s.name in tt else None) for s in sheets]
         return
     for fs in not_allowed:
         where = "thư mục tỉnh chỉ nhận biểu chỉ tiêu kế hoạch" if is_province else \
@@ -422,10 +438,22 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
         infos.update({i.name: i for i in sinfos})
     res.rejected_rows = pl.DataFrame(rejected, schema=REJECTED_ROW_SCHEMA) if rejected else \
         pl.DataFrame(schema=REJECTED_ROW_SCHEMA)
-    na = {fs.name: fs for fs in not_allowed}
+    na = {fs.name: fs for fs in not_allowed + two_tables}
     res.sheets = [infos.get(s.name) or SheetInfo(s.name, na[s.name].form if s.name in na else None, 0, 0,
                                                  na[s.name].header_row if s.name in na else None)
                   for s in sheets]
+
+
+def _two_tables_text(fs: FormSheet) -> str:
+    """Vietnamese first, then the technical detail: sheet, header row, which tables in which columns."""
+    a, b = fs.table_columns
+    others = "; ".join(f"{_FORM_LABEL.get(f, f) if f else 'một bảng khác'} ở cột {x}–{y}"
+                       for f, x, y in fs.other_tables)
+    tech = ", ".join(f"{f or 'another table'} in columns {x}-{y}" for f, x, y in fs.other_tables)
+    return (f"Trang '{fs.name}' có hai bảng đặt cạnh nhau: {_FORM_LABEL.get(fs.form, fs.form)} ở cột {a}–{b} "
+            f"và {others} (dòng tiêu đề {fs.header_row}); mỗi biểu phải ở một trang tính riêng — trang này chưa "
+            f"được đọc, hãy chuyển một bảng sang trang tính khác rồi gửi lại (sheet '{fs.name}', header row "
+            f"{fs.header_row}: {fs.form} in columns {a}-{b}, {tech}: two tables side by side, not read)")
 
 
 def _from_raw_dir(path: Path, raw_dir: Path, reference: Reference) -> RawFile:

@@ -29,14 +29,20 @@ Cell types (checked with fastexcel 0.21 by experiment):
   non-blank lines into more fields); every cell is text; a row's number is the line where
   the record starts.
 
-Header detection (forms.md "Layout tolerated in every sheet"): the top rows are scanned;
-for each row both the row alone and the row with the one above it ("a column's header is
-the lowest non-empty header cell above it") are tried with `schemas.forms.detect_form`;
-the candidate matching most columns of its form wins. Then skipped: a column-number row
-right under the header, blank rows (empty name; for forms without a name column, empty key
-and amount/target), section rows (STT a Roman numeral or single capital letter, no date and
-no code), total rows (STT, name or the first filled cell starting with "Tổng"/"Cộng", no
-date), and so the signature lines below the data.
+Header detection (forms.md "Layout tolerated in every sheet"; docs/architecture.md "Reading
+rules"): the top rows are scanned, each row alone and combined with the one or two rows above
+it ("a column's header is the lowest non-empty header cell above it"; up to three header
+rows); the candidate matching most columns of its form wins. When the top rows hold none, the
+rest of the sheet is scanned (only rows of text, at most two cells with digits, with two
+possible header cells: linear and cheap) and the first header found wins. A column with no header and nothing below it, or a
+second STT column, ends a table: another form's table beside it is reported
+(`FormSheet.other_tables`, the sheet is then rejected by normalize), never mixed in.
+Every non-blank row below the header is then a data row or skipped with its kind
+(`SKIP_KINDS`): column numbers, signature block (captions, "(Ký, ghi rõ họ tên)", "…, ngày …
+tháng … năm …", the signer's name under them), title (a note or heading line, a repeated
+header, a units line), section (STT a Roman numeral or a letter, no record in the row), total
+("Tổng…"/"Cộng…" and no record in the row), no_data (an STT alone, text only outside the
+form's columns, a stray cell). A truly blank row is not counted.
 """
 
 from __future__ import annotations
@@ -45,22 +51,29 @@ import csv
 import io
 import math
 import re
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from coop.ingest.values import ProblemCell
 from coop.text import clean_text, fold, header_key
 
 __all__ = [
-    "CELL_TEXT", "CELL_NUMBER", "CELL_DATE", "CELL_BOOL", "CELL_ERROR",
+    "CELL_TEXT", "CELL_NUMBER", "CELL_DATE", "CELL_BOOL", "CELL_ERROR", "CELL_PROBLEM",
     "Sheet", "FormSheet", "ReadError", "read_workbook", "read_csv", "read_sheets",
-    "find_header", "form_sheet", "HEADER_SCAN_ROWS", "is_fatal", "excel_datetime",
+    "find_header", "form_sheet", "HEADER_SCAN_ROWS", "SKIP_KINDS", "is_fatal", "excel_datetime",
+    "READER_SENTENCES", "reader_error_kind", "reader_error_message",
 ]
 
 CELL_TEXT, CELL_NUMBER, CELL_DATE, CELL_BOOL, CELL_ERROR = "s", "n", "d", "b", "e"
-HEADER_SCAN_ROWS = 40
+#: A cell the reader could not take as written: its value is a `coop.ingest.values.ProblemCell`
+#: (a formula without a calculated value, a CSV cell after an unclosed quote); every parser
+#: quarantines it with the ProblemCell's reason code.
+CELL_PROBLEM = "p"
 EXCEL_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
 
 _CALAMINE_ERRORS = {
@@ -71,7 +84,170 @@ _DETAIL = re.compile(r"got '(\w+)\((.*)\)'?\s*$", re.S)  # the boolean load drop
 
 
 class ReadError(Exception):
-    """The file cannot be opened or read (corrupt, encrypted, not the format its name says)."""
+    """The file cannot be opened or read (corrupt, encrypted, not the format its name says).
+    Its text is the message for people (`reader_error_message`): a Vietnamese sentence, then
+    "(chi tiết: <exception>: <reader's words>)"."""
+
+
+# --------------------------------------------------------------------------- reader messages
+# Every failure of a reader, mapped to a Vietnamese sentence for the clerk; the technical
+# detail follows it. The table is in docs/operations.md "Reader messages"; each row is tested
+# in tests/test_values_trust.py. Checked in order; the first that fits wins.
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_OLE = "EncryptedPackage".encode("utf-16-le")
+READER_SENTENCES: dict[str, str] = {
+    "permission": "Máy chủ của tỉnh không có quyền đọc tệp (báo người quản trị kiểm tra quyền của tệp/thư mục)",
+    "missing": "Không tìm thấy tệp (tệp đã bị xoá, đổi tên hoặc là liên kết hỏng trong lúc đọc)",
+    "io": "Không đọc được tệp từ ổ đĩa lúc này (lỗi vào/ra của hệ điều hành); lần chạy sau sẽ đọc lại",
+    "password": "Tệp có mật khẩu (đã mã hoá) nên không đọc được; bỏ mật khẩu (Excel: Tệp > Thông tin > Bảo vệ "
+                "sổ làm việc) rồi gửi lại",
+    "xls_as_xlsx": "Tệp thực chất là bảng tính Excel 97-2003 (.xls) nhưng mang đuôi .xlsx; đổi đuôi thành .xls "
+                   "hoặc mở bằng Excel rồi lưu lại dạng .xlsx",
+    "xlsx_as_xls": "Tệp thực chất là bảng tính .xlsx nhưng mang đuôi .xls; đổi đuôi thành .xlsx hoặc mở bằng Excel "
+                   "rồi lưu lại",
+    "xlsx_as_ods": "Tệp mang đuôi .ods nhưng không phải bảng tính LibreOffice (có thể là .xlsx đổi đuôi); mở rồi lưu "
+                   "lại đúng định dạng",
+    "html": "Tệp là trang web (HTML/XML do phần mềm xuất ra) mang đuôi bảng tính; mở bằng Excel rồi lưu lại dạng "
+            ".xlsx (Tệp > Lưu thành > Sổ làm việc Excel)",
+    "pdf": "Tệp là tài liệu PDF, không phải bảng tính; gửi tệp Excel (.xlsx) của biểu mẫu",
+    "text": "Tệp là văn bản thuần (có thể là CSV) nhưng mang đuôi bảng tính; đổi đuôi thành .csv hoặc mở bằng "
+            "Excel rồi lưu lại dạng .xlsx",
+    "truncated": "Tệp bị hỏng hoặc không đầy đủ (có thể tải về hoặc sao chép chưa xong); mở thử bằng Excel "
+                 "(hoặc LibreOffice), lưu lại rồi gửi lại",
+    "not_workbook": "Tệp nén không chứa bảng tính (thiếu các thành phần của tệp Excel); mở bằng Excel, lưu lại "
+                    "dạng .xlsx rồi gửi lại",
+    "xml": "Nội dung bên trong tệp bị hỏng (dữ liệu XML của bảng tính không đọc được); mở bằng Excel, lưu lại rồi "
+           "gửi lại",
+    "zip": "Tệp nén (.xlsx) bị hỏng: một thành phần bên trong không giải nén được; mở bằng Excel, lưu lại rồi gửi lại",
+    "cells": "Bộ đọc không lấy được giá trị các ô (kiểu dữ liệu bất thường); mở bằng Excel, lưu lại rồi gửi lại",
+    "not_ods": "Tệp bị hỏng hoặc không phải bảng tính LibreOffice (.ods)",
+    "not_excel": "Tệp bị hỏng hoặc không phải bảng tính Excel",
+    "panic": "Bộ đọc bảng tính gặp lỗi nội bộ với nội dung bất thường của tệp; mở bằng Excel, lưu lại rồi gửi lại",
+    "sheet": "Trang tính bị hỏng hoặc có nội dung bộ đọc không hiểu; mở bằng Excel, lưu lại rồi gửi lại",
+    "csv": "Tệp CSV sai cấu trúc",
+    "unknown": "Không đọc được tệp",
+}
+
+
+def _first_line(text: str) -> str:
+    line = (text.strip().splitlines() or [""])[0].strip()
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _head(path: Path | None, n: int = 4096) -> bytes:
+    try:
+        with open(path, "rb") as fh:  # type: ignore[arg-type]
+            return fh.read(n)
+    except (OSError, TypeError):
+        return b""
+
+
+def _encrypted_ole(path: Path | None) -> bool:
+    """An OLE container holding an `EncryptedPackage` stream: an .xlsx saved with a password."""
+    try:
+        with open(path, "rb") as fh:  # type: ignore[arg-type]
+            return _ENCRYPTED_OLE in fh.read(8 << 20)
+    except (OSError, TypeError):
+        return False
+
+
+_HTML_STARTS = (b"<html", b"<!doctype", b"<?xml", b"<table", b"<head", b"<meta", b"mime-version")
+
+
+def reader_error_kind(detail: str, suffix: str = "", path: Path | None = None) -> str:
+    """The key of `READER_SENTENCES` for a reader failure whose technical text is `detail`
+    ("<ExceptionName>: <message>"), for a file with that suffix; the file's first bytes are
+    looked at when `path` is given (what the file really is)."""
+    d = detail.lower()
+    suffix = suffix.lower()
+    if "permissionerror" in d or "permission denied" in d:
+        return "permission"
+    if "filenotfounderror" in d or "no such file" in d:
+        return "missing"
+    if "password" in d or "encrypt" in d:
+        return "password"
+    if "panicexception" in d:
+        return "panic"
+    if d.startswith("csv.error") or suffix == ".csv":
+        return "io" if ("oserror" in d or "[errno" in d) else "csv"
+    head = _head(path) if path is not None else b""
+    if head and ("could not open workbook" in d or "could not load excel file" in d or "calamineerror" in d):
+        body = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+        if head.startswith(_OLE):
+            if suffix in (".xlsx", ".xlsm"):
+                return "password" if _encrypted_ole(path) else "xls_as_xlsx"
+        elif head.startswith(b"PK\x03\x04"):
+            if suffix == ".xls":
+                return "xlsx_as_xls"
+            if suffix == ".ods" and "mimetype" in d:
+                return "xlsx_as_ods"
+        elif body.startswith(_HTML_STARTS):
+            return "html"
+        elif head.startswith(b"%PDF"):
+            return "pdf"
+        elif b"\x00" not in head:
+            try:
+                head.decode("utf-8")
+                return "text"
+            except UnicodeDecodeError:
+                pass
+    if suffix == ".xls" and r"\x50\x4b\x03\x04" in d:  # the OLE reader names a zip signature
+        return "xlsx_as_xls"
+    if r"\x3c\x68\x74\x6d" in d or r"\x3c\x21\x44\x4f" in d:  # "<htm", "<!DO"
+        return "html"
+    if "badzipfile" in d or "zlib" in d or "crc" in d:
+        return "zip"
+    if "'mimetype' file not found" in d:
+        return "xlsx_as_ods"
+    if "file not found" in d or "not found in archive" in d:
+        return "not_workbook"
+    if "syntax error" in d or re.search(r"\bxml\b", d):  # "Xml error: …", "Unexpected end of xml"
+        return "xml"
+    if any(k in d for k in ("eocd", "unexpected end", "past end of file", "truncated", "invalidarchive",
+                            "invalid zip")):
+        return "truncated"
+    if any(k in d for k in ("calamine cell error", "calaminecellerror", "cannotretrievecelldata", "arrowerror",
+                            "unsupportedcolumntype")):
+        return "cells"
+    if "ods error" in d:
+        return "not_ods"
+    if re.search(r"\bole\b|\bcfb\b|xlsx? error|calamine", d):
+        return "not_excel"
+    if "oserror" in d or "[errno" in d or "(os error" in d:
+        return "io"
+    return "unknown"
+
+
+_TECHNICAL_START = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Panic\w*)|BadZipFile|LargeZipFile)\b"
+                              r"|^[a-z]+ error:")
+#: Kinds that speak of a whole file: for one sheet the reader failed on, the sheet's sentence.
+_FILE_KINDS = {"xls_as_xlsx", "xlsx_as_xls", "xlsx_as_ods", "html", "pdf", "text", "truncated", "not_workbook",
+               "not_excel", "not_ods", "unknown"}
+
+
+def reader_error_message(error: BaseException | str, suffix: str = "", *, path: Path | None = None,
+                         sheet: str | None = None, line: int | None = None) -> str:
+    """The message for a reader failure: the Vietnamese sentence (`READER_SENTENCES`), where
+    (the sheet; the line of a CSV file), then "(chi tiết: <exception>: <first line>)". A text
+    that is already such a message, or the reader's own Vietnamese sentence, is returned as is."""
+    if isinstance(error, BaseException):
+        name = "csv.Error" if type(error).__module__ in ("_csv", "csv") else type(error).__name__
+        text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        detail = f"{name}: {_first_line(text)}" if text.strip() else name
+    else:
+        detail = _first_line(error)
+        if "(chi tiết:" in detail or not _TECHNICAL_START.match(detail):
+            return error.strip()  # already a message for people
+    kind = reader_error_kind(detail, suffix, path)
+    if sheet is not None and kind in _FILE_KINDS:
+        kind = "sheet"
+    sentence = READER_SENTENCES[kind]
+    if line is not None:
+        sentence += f" ở dòng {line}"
+    if sheet is not None:
+        sentence = (f"Không đọc được trang '{sheet}' (các trang khác của tệp vẫn được đọc): "
+                    f"{sentence[0].lower()}{sentence[1:]}")
+    return f"{sentence} (chi tiết: {detail})"
 
 
 @dataclass
@@ -126,7 +302,9 @@ class FormSheet:
     columns: dict[str, int]              # canonical column -> grid column
     headers: dict[str, str]              # canonical column -> header text as written
     data_rows: list[int] = field(default_factory=list)   # grid row indexes
-    skipped: dict[str, int] = field(default_factory=dict)  # why -> how many rows
+    skipped: dict[str, int] = field(default_factory=dict)  # kind (SKIP_KINDS) -> how many non-blank rows
+    table_columns: tuple[str, str] = ("", "")            # Excel columns of the form's table ("A", "H")
+    other_tables: list[tuple[str, str, str]] = field(default_factory=list)  # another form beside it: (form, "J", "P")
 
     @property
     def name(self) -> str:
@@ -143,7 +321,53 @@ def read_sheets(path: Path) -> list[Sheet]:
     path = Path(path)
     if path.suffix.lower() == ".csv":
         return convert_sheets([read_csv(path)])
-    return convert_sheets(read_workbook(path))
+    sheets = convert_sheets(read_workbook(path))
+    _mark_uncalculated_formulas(path, sheets)
+    return sheets
+
+
+def _put_cell(sheet: Sheet, row: int, column: int, value: Any, kind: str) -> None:
+    """Set the cell at Excel `row` (1-based) / `column` (0-based), growing the grid when the
+    cell lies outside what the reader returned (a formula without a result is no "used" cell
+    for calamine: a whole row or column of them is missing from its grid)."""
+    if sheet.width == 0:
+        sheet.first_column = column
+    if column < sheet.first_column:
+        extra = sheet.first_column - column
+        sheet.columns[:0] = [[None] * sheet.height for _ in range(extra)]
+        sheet.kinds[:0] = [[None] * sheet.height for _ in range(extra)]
+        sheet.first_column = column
+    j = column - sheet.first_column
+    while sheet.width <= j:
+        sheet.columns.append([None] * sheet.height)
+        sheet.kinds.append([None] * sheet.height)
+    i = row - 1  # xlsx grids start at Excel row 1 (header_row=None, skip_rows=0)
+    if i >= sheet.height:
+        grow = i + 1 - sheet.height
+        for col in sheet.columns:
+            col.extend([None] * grow)
+        for col in sheet.kinds:
+            col.extend([None] * grow)
+        sheet.row_numbers.extend(range(sheet.height + 1, i + 2))
+    sheet.columns[j][i] = value
+    sheet.kinds[j][i] = kind
+
+
+def _mark_uncalculated_formulas(path: Path, sheets: list[Sheet]) -> None:
+    """Formula cells whose result the file does not hold (coop.ingest.formulas) become
+    `UncalculatedFormula` cells: quarantined (`formula_not_calculated`) where a form uses
+    them, never read as empty or as xlsxwriter's placeholder 0."""
+    from coop.ingest.formulas import uncalculated_formulas
+    from coop.ingest.values import UncalculatedFormula
+
+    found = uncalculated_formulas(path)
+    if not found:
+        return
+    for sheet in sheets:
+        if sheet.error:
+            continue
+        for cell in found.get(sheet.name, ()):
+            _put_cell(sheet, cell.row, cell.column, UncalculatedFormula(cell.formula), CELL_PROBLEM)
 
 
 def _load(reader: Any, idx: int, dtype: str) -> tuple[Any, list[Any], Any]:
@@ -175,7 +399,7 @@ def read_workbook(path: Path) -> list[Sheet]:
     except BaseException as e:  # noqa: BLE001 — corrupt/encrypted/not a workbook (or a reader panic)
         if is_fatal(e):
             raise
-        raise ReadError(f"{type(e).__name__}: {e}") from None
+        raise ReadError(reader_error_message(e, Path(path).suffix, path=Path(path))) from None
     out: list[Sheet] = []
     for idx, name in enumerate(names):
         try:
@@ -186,7 +410,7 @@ def read_workbook(path: Path) -> list[Sheet]:
             first = (str(e).splitlines() or [type(e).__name__])[0]
             out.append(Sheet(name, True, [], [], [], error=f"{type(e).__name__}: {first}"))
     if out and all(s.error for s in out):
-        raise ReadError(out[0].error)
+        raise ReadError(reader_error_message(out[0].error, Path(path).suffix, path=Path(path)))
     return out
 
 
@@ -365,20 +589,10 @@ def read_csv(path: Path) -> Sheet:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ReadError(str(e)) from None
+        raise ReadError(reader_error_message(e, ".csv")) from None
     text = _decode(data)  # NUL bytes: UTF-16, or rejected as binary there
     delim = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    start = 1
-    try:
-        for rec in reader:
-            rows.append(rec)
-            numbers.append(start)
-            start = reader.line_num + 1
-    except csv.Error as e:
-        raise ReadError(f"CSV lỗi ở dòng {reader.line_num}: {e}") from None
+    rows, numbers = _csv_records(text, delim)
     width = max((len(r) for r in rows), default=0)
     columns: list[list[Any]] = [[None] * len(rows) for _ in range(width)]
     kinds: list[list[str | None]] = [[None] * len(rows) for _ in range(width)]
@@ -386,26 +600,177 @@ def read_csv(path: Path) -> Sheet:
         for j, v in enumerate(rec):
             if v is not None and v.strip() != "":
                 columns[j][i] = v
-                kinds[j][i] = CELL_TEXT
+                kinds[j][i] = CELL_PROBLEM if isinstance(v, ProblemCell) else CELL_TEXT
     return Sheet(path.stem, True, numbers, columns, kinds)
 
 
+class _Lines:
+    """The physical lines of a CSV text from line `i` (0-based) on, for csv.reader; `i` is the
+    number of lines handed out so far, so before each record it is the record's first line."""
+
+    def __init__(self, lines: list[str], i: int) -> None:
+        self.lines, self.i = lines, i
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        if self.i >= len(self.lines):
+            raise StopIteration
+        self.i += 1
+        return self.lines[self.i - 1]
+
+
+def _open_quote(text: str, delim: str) -> int | None:
+    """Where the quoted field that `text` (one or more lines) ends inside starts, or None when
+    every quote is closed. CSV rules as Python's csv reads them: a `"` opens a quoted field
+    only at the start of a field; `""` inside is one quote."""
+    i, n = 0, len(text)
+    field_start, inside, opened = True, False, None
+    while i < n:
+        c = text[i]
+        if inside:
+            if c == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    i += 2
+                    continue
+                inside = False
+        elif c == '"' and field_start:
+            inside, opened = True, i
+        field_start = (not inside) and c in (delim, "\n", "\r")
+        i += 1
+    return opened if inside else None
+
+
+def _broken_line(line: str, delim: str) -> list[str]:
+    """The cells of a line whose quote is never closed: the cells before the quote as CSV
+    reads them, then the rest split at every delimiter with the quote kept as written, each
+    non-empty one an `UnclosedQuote` (its bounds are not certain)."""
+    from coop.ingest.values import UnclosedQuote
+
+    body = line.rstrip("\r\n")
+    q = _open_quote(body, delim)
+    if q is None:  # pragma: no cover — only called for a line that ends inside quotes
+        return next(csv.reader([body], delimiter=delim), [])
+    head = next(csv.reader([body[:q]], delimiter=delim), [""])[:-1] if q else []
+    return head + [UnclosedQuote(v) if v.strip() else v for v in body[q:].split(delim)]
+
+
+def _csv_records(text: str, delim: str) -> tuple[list[list[str]], list[int]]:
+    """(records, line number of each record's first line). A line with a `"` that is never
+    closed does not swallow the lines after it. A record running over several lines is a
+    cell with line breaks unless both: its first line, the quote taken as written, is a whole
+    row already (at least the usual number of cells less one), and a line it swallowed looks
+    like a row (at least half a row's delimiters, and 2). Then, or when the quote runs to the
+    end of the file or past csv's field size limit, that one line is read on its own
+    (`_broken_line`: quarantined `csv_unbalanced_quote` where a form uses its uncertain
+    cells) and reading goes on with the next line. Any other csv error rejects the file,
+    naming the line."""
+    lines = list(io.StringIO(text, newline=""))  # split at \n, \r\n, \r; endings kept
+    usual = Counter(ln.count(delim) + 1 for ln in lines[:50] if ln.strip())
+    width = usual.most_common(1)[0][0] if usual else 1
+    row_like = max(2, (width - 1) // 2)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    feed = _Lines(lines, 0)
+    reader = csv.reader(feed, delimiter=delim)
+    while True:
+        first = feed.i
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            if first < len(lines) and _open_quote(lines[first], delim) is not None:
+                broken = True  # "field larger than field limit": an open quote ran far
+            else:
+                raise ReadError(reader_error_message(e, ".csv", line=feed.i)) from None
+        else:
+            last = feed.i
+            broken = False
+            if last - first > 1:  # a quoted cell with line breaks, or a quote never closed
+                if last >= len(lines) and _open_quote("".join(lines[first:last]), delim) is not None:
+                    broken = True  # open to the end of the file
+                else:
+                    broken = (len(_broken_line(lines[first], delim)) >= width - 1
+                              and any(ln.count(delim) >= row_like for ln in lines[first + 1:last]))
+            elif last == len(lines) and _open_quote(lines[first], delim) is not None:
+                broken = True  # the last line, open to its end
+        if broken:
+            rows.append(_broken_line(lines[first], delim))
+            numbers.append(first + 1)
+            feed = _Lines(lines, first + 1)
+            reader = csv.reader(feed, delimiter=delim)
+            continue
+        rows.append(rec)
+        numbers.append(first + 1)
+    return rows, numbers
+
+
 # --------------------------------------------------------------------------- header detection
+#: Kinds of the non-blank rows below a header that are neither loaded nor quarantined
+#: (`FormSheet.skipped`, `SheetInfo.rows_skipped`, audit.sheets `rows_skipped_<kind>`). A
+#: truly blank row (every cell empty or spaces) is no row of the sheet and is not counted.
+SKIP_KINDS = ("title", "column_numbers", "section", "total", "signature", "no_data")
+HEADER_SCAN_ROWS = 40   # the best header of the top rows wins; below them, the first one found
+HEADER_SPAN_ROWS = 3    # a header spans at most this many rows (merged group titles above)
+
 _STT_KEYS = {"stt", "tt", "so tt", "so thu tu", "thu tu"}
 _COLNUM = re.compile(r"^\(?\d{1,3}\)?$")
-_ROMAN = re.compile(r"^[IVXLC]+[.)]?$")
-_LETTER = re.compile(r"^[A-ZĐ][.)]?$")
-_TOTAL = re.compile(r"^(tong|cong)\b")
-_SECTION_LABEL = re.compile(r"^(?:[IVXLC]+|[A-ZĐ])[.)]\s*\S")  # "I. Nông nghiệp", "B) Dịch vụ"
+_ROMAN = re.compile(r"^[IVXLC]+[.)]?$", re.I)
+_LETTER = re.compile(r"^[A-ZĐa-zđ][.)]?$")
+_SECTION_LABEL = re.compile(r"^(?:[IVXLC]+|[A-ZĐa-zđ])[.)]\s*\S")  # "I. Nông nghiệp", "B) Dịch vụ"
+_SECTION_PREFIX = re.compile(r"^(?:[ivxlc]+|[a-z])[.)]\s*")          # the same, folded
+# total labels: "Tổng", "Tổng cộng", "Tổng số", "Cộng", "Cộng:" — not "Tổng công ty…",
+# "Cộng đồng…", "Tổng hợp…", "Cộng hòa…"; without diacritics "Tong cong", "Cong" (not "Công nghiệp")
+_TOTAL_VI = re.compile(r"^(?:tổng|cộng)(?=$|[\s:.(,\-])(?!\s*(?:đồng|công ty|cty|hợp|tác|hòa|hoà)\b)")
+_TOTAL_ASCII = re.compile(
+    r"^(?:tong|cong)(?=$|[\s:.(,\-])"
+    r"(?!\s*(?:dong|cong ty|cty|ty|hop|tac|hoa|nghiep|nghe|trinh|an|dan|viec|suat|nhan|doan|khai|bo|van|thuong)\b)")
+# a cooperative's (or a company's) own name: never a section or total label
+_ENTITY = re.compile(r"^(?:htx|hop tac xa|lien hiep|lhhtx|lh htx|tht|to hop tac|tong cong ty|cong ty|cty"
+                     r"|doanh nghiep|dntn)\b")
+_HEADING = re.compile(r"^(?:linh vuc|nganh|nhom nganh|khoi|loai hinh|phan|muc)\b")
+# title and note lines below a header: "Ghi chú: …", "Đơn vị tính: …", "(Số liệu đến 31/12)"
+_NOTE = re.compile(r"^(?:ghi chu|chu thich|chu y|luu y|nguon|don vi tinh|don vi|dvt|\(?so lieu|kinh gui|\*)")
+# signature blocks: captions, "(Ký, ghi rõ họ tên)", "…, ngày … tháng … năm …" (folded text)
+_SIGNATURE = re.compile("^(?:" + "|".join([
+    r"(?:tm|kt|tl|tuq|q|thay mat|ky thay|thua lenh|thua uy quyen)[.:\s].*",  # TM. ỦY BAN NHÂN DÂN
+    r"(?:pho )?chu tich\b.*", r"(?:pho )?giam doc\b.*", r"(?:pho )?truong (?:phong|ban)\b.*",
+    r"thu truong\b.*", r"nguoi (?:lap|ky|kiem tra|duyet|tong hop|bao cao)\b.*", r"ke toan(?: truong)?",
+    r"xac nhan\b.*", r"noi nhan\b.*", r"lanh dao\b.*",
+    r"\(.*\bky\b.*\)", r".*\bghi ro ho (?:va )?ten\b.*", r"\(?da ky\)?",               # (Ký, ghi rõ họ tên)
+    r"(?:.{0,80}[,\s])?ngay\b.{0,30}\bthang\b.{0,30}\bnam\b.{0,12}",                   # …, ngày … tháng … năm …
+]) + ")$", re.S)
+_DASHES = {"-", "–", "—", "…", "...", "x"}  # "not reported" marks: no record by themselves
 
 
 def _empty(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _blankish(v: Any) -> bool:
+    """Empty, or only a "not reported" mark (`-`): no part of a record by itself."""
+    return _empty(v) or (isinstance(v, str) and v.strip() in _DASHES)
+
+
 _DATE_COLUMNS = ("established_on", "allocated_on")
 _CODE_COLUMNS = ("reg_code", "code")
 
 
 _alias_keys: set[str] = set()
+_alias_gates: set[str] = set()
+
+
+def _init_aliases() -> None:
+    if _alias_keys:
+        return
+    from schemas.forms import FORMS
+
+    aliases = [a for spec in FORMS.values() for c in spec.columns for a in c.aliases]
+    _alias_gates.update(_gate(a) for a in aliases)
+    _alias_gates.update(_gate(header_key(a)) for a in aliases)
+    _alias_keys.update(header_key(a) for a in aliases)
 
 
 @lru_cache(maxsize=65536)
@@ -413,90 +778,459 @@ def _is_alias(text: str) -> bool:
     return header_key(text) in _alias_keys
 
 
-def find_header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> tuple[str, int, list[str]] | None:
-    """(form, grid row of the lowest header row, header text per grid column) of the best
-    header in the top rows, or None when no form's header is found."""
-    from schemas.forms import FORMS, detect_form, header_map
+@lru_cache(maxsize=4096)
+def _is_stt(text: str) -> bool:
+    return header_key(text) in _STT_KEYS
 
-    best: tuple[int, int, int, str, list[str]] | None = None  # (score, -row, -mode, form, headers)
-    if not _alias_keys:
-        _alias_keys.update(header_key(a) for spec in FORMS.values() for c in spec.columns for a in c.aliases)
-    prev: list[str] | None = None
-    for i in range(min(sheet.height, HEADER_SCAN_ROWS)):
-        row = sheet.row_texts(i)
-        candidates = [(0, row)]
-        if prev is not None and any(prev):
-            candidates.append((1, [r if r else p for r, p in zip(row, prev)]))
-        for mode, headers in candidates:
+
+def _ascii_table() -> dict[int, str]:
+    import unicodedata
+
+    table: dict[int, str] = {}
+    for cp in list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):
+        base = "".join(ch for ch in unicodedata.normalize("NFD", chr(cp)) if not unicodedata.combining(ch))
+        if base and base.isascii():
+            table[cp] = base.lower()
+    table[ord("đ")] = table[ord("Đ")] = "d"
+    return table
+
+
+_ASCII = _ascii_table()
+_PARENS = re.compile(r"\([^()]*\)")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def _gate(text: str) -> str:
+    """A cheap key (first two words, folded to ASCII, units in parentheses dropped) that every
+    header alias's spellings share: a cell whose gate no alias has is no header cell. Used to
+    keep the scan below the top rows linear and cheap (`header_key` costs ~50 µs a string)."""
+    import unicodedata
+
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    t = _NON_ALNUM.sub(" ", _PARENS.sub(" ", text.lower().translate(_ASCII))).split()
+    return " ".join(t[:2])
+
+
+def _maybe_alias(text: str) -> bool:
+    return _gate(text) in _alias_gates and _is_alias(text)
+
+
+def _col_letters(n: int) -> str:
+    """0-based Excel column -> letters (0 -> A, 26 -> AA)."""
+    s = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+@dataclass
+class _Header:
+    form: str
+    row: int                    # grid row of the lowest header row
+    top: int                    # grid row of the highest header row
+    headers: list[str]          # header text per grid column ('' outside the table)
+    table: list[int]            # grid columns of the table
+    columns: dict[str, int]     # canonical column -> grid column
+    others: list[tuple[str, int, int]] = field(default_factory=list)  # other forms' tables: (form, first, last)
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return (len(self.columns), -self.row, -(self.row - self.top))
+
+
+def _blocks(headers: list[str], top: int, last_row: list[int]) -> list[list[int]]:
+    """Grid columns of the header split into tables: a column with no header cell and nothing
+    below the header's top row separates two tables, and so does a second STT column."""
+    blocks: list[list[int]] = []
+    cur: list[int] = []
+    aliases = 0
+    for j, h in enumerate(headers):
+        if not h and last_row[j] < top:
+            if cur:
+                blocks.append(cur)
+            cur, aliases = [], 0
+            continue
+        if h and cur and aliases >= 2 and _is_stt(h):
+            blocks.append(cur)
+            cur, aliases = [], 0
+        cur.append(j)
+        if h and _is_alias(h):
+            aliases += 1
+    if cur:
+        blocks.append(cur)
+    return blocks
+
+
+def _last_rows(sheet: Sheet) -> list[int]:
+    """Per grid column, the last grid row holding a non-empty cell (-1 for none)."""
+    out = []
+    for col in sheet.columns:
+        i = len(col) - 1
+        while i >= 0 and _empty(col[i]):
+            i -= 1
+        out.append(i)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _detect_form(headers: tuple[str, ...], allowed: tuple[str, ...] | None) -> str | None:
+    from schemas.forms import detect_form
+
+    return detect_form(list(headers), allowed)
+
+
+@lru_cache(maxsize=4096)
+def _header_map(form: str, headers: tuple[str, ...]) -> dict[str, int]:
+    from schemas.forms import header_map
+
+    return header_map(form, list(headers))
+
+
+def _candidates(headers: list[str], row: int, top: int, allowed: tuple[str, ...] | None,
+                last_row: list[int]) -> list[_Header]:
+    """The tables of one header candidate (rows top..row combined), best first; each with the
+    other forms' tables found beside it on the same rows."""
+    from schemas.forms import match_header
+
+    width = len(headers)
+    blocks = _blocks(headers, top, last_row)
+    if len(blocks) > 1 and not any(b[0] != blocks[0][0] and headers[b[0]] and _is_stt(headers[b[0]]) for b in blocks):
+        # split only by empty columns: read as one table unless a part is a form by itself
+        whole = [j for b in blocks for j in b]
+        parts = [tuple(headers[j] if j in b else "" for j in range(width)) for b in blocks]
+        if not any(_detect_form(m, None) for m in parts):
+            blocks = [whole]
+    # (columns, form allowed, any form, header cells that are some form's header)
+    found: list[tuple[list[int], str | None, str | None, int]] = []
+    for b in blocks:
+        masked = tuple(headers[j] if j in b else "" for j in range(width)) if len(blocks) > 1 else tuple(headers)
+        n_alias = sum(1 for j in b if headers[j] and _is_alias(headers[j]))
+        if n_alias < 2:
+            found.append((b, None, None, n_alias))
+            continue
+        form = _detect_form(masked, allowed)
+        found.append((b, form, form if allowed is None else _detect_form(masked, None), n_alias))
+    out: list[_Header] = []
+    for b, form, _, _ in found:
+        if form is None:
+            continue
+        table = list(b)
+        cols = dict(_header_map(form, tuple(headers[j] if j in b else "" for j in range(width))))
+        others = []
+        # a block beside it with no form of its own joins the table when it only adds that
+        # form's missing columns and has no STT of its own (a table with an empty column inside);
+        # any other block with form headers is another table (its form, or None: not a whole form)
+        for b2, f_allowed, f_any, n2 in found:
+            if b2 is b:
+                continue
+            if f_any is not None:
+                others.append((f_any, b2[0], b2[-1]))
+                continue
+            extra = {}
+            ok = True
+            for j in b2:
+                h = headers[j]
+                if not h:
+                    continue
+                if _is_stt(h):
+                    ok = False
+                    break
+                c = match_header(form, h)
+                if c is None:
+                    if _is_alias(h):  # another form's column: another table
+                        ok = False
+                        break
+                    continue
+                if c in cols or c in extra:
+                    ok = False
+                    break
+                extra[c] = j
+            if ok:
+                table += b2
+                cols.update(extra)
+            elif n2 >= 2:
+                others.append((None, b2[0], b2[-1]))
+        table.sort()
+        masked = [headers[j] if j in set(table) else "" for j in range(width)]
+        out.append(_Header(form, row, top, masked, table, cols, others))
+    out.sort(key=lambda h: h.key, reverse=True)
+    return out
+
+
+def _header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> _Header | None:
+    """The sheet's header (see find_header)."""
+    _init_aliases()
+    texts: dict[int, list[str]] = {}
+    last_row: list[int] | None = None
+
+    def row_texts(i: int) -> list[str]:
+        t = texts.get(i)
+        if t is None:
+            t = texts[i] = sheet.row_texts(i)
+        return t
+
+    found: list[_Header] = []
+
+    def consider(i: int) -> None:
+        nonlocal last_row
+        headers = row_texts(i)
+        for mode in range(min(HEADER_SPAN_ROWS, i + 1)):
+            if mode:  # with the row(s) above: a column's header is its lowest non-empty cell
+                above = row_texts(i - mode)
+                if not any(above):
+                    break
+                headers = [h if h else p for h, p in zip(headers, above)]
             if sum(1 for h in headers if h and _is_alias(h)) < 2:
                 continue  # fewer than two cells that are any form's header: not a header row
-            form = detect_form(headers, allowed)
-            if form is None:
-                continue
-            score = len(header_map(form, headers))
-            key = (score, -i, -mode)
-            if best is None or key > best[:3]:
-                best = (score, -i, -mode, form, headers)
-        prev = row
-    if best is None:
+            if last_row is None:
+                last_row = _last_rows(sheet)
+            found.extend(_candidates(headers, i, i - mode, allowed, last_row))
+
+    top_rows = min(sheet.height, HEADER_SCAN_ROWS)
+    for i in range(top_rows):
+        consider(i)
+    if not found:  # deeper: only rows of text (at most two cells with digits) with two possible header cells
+        kinds, grid = sheet.kinds, sheet.columns
+        for i in range(top_rows, sheet.height):
+            texts_i: list[str] = []
+            digits = 0
+            for j in range(sheet.width):
+                k = kinds[j][i]
+                if k is None:
+                    continue
+                v = grid[j][i]
+                if k != CELL_TEXT or not isinstance(v, str):
+                    break
+                if _DIGIT.search(v):
+                    digits += 1
+                    if digits > 2:
+                        break
+                texts_i.append(v)
+            else:
+                if sum(1 for v in texts_i if len(v) < 200 and _maybe_alias(v)) < 2:
+                    continue
+                for k2 in range(i, min(sheet.height, i + HEADER_SPAN_ROWS)):
+                    consider(k2)
+                if found:
+                    break
+    if not found:
         return None
-    return best[3], -best[1], best[4]
+    best = max(found, key=lambda h: h.key)
+    # another form's table beside it on other header rows (columns apart from this table's)
+    mine = set(best.table)
+    for h in found:
+        if set(h.table) & mine:
+            continue
+        if all(b < h.table[0] or h.table[-1] < a for _, a, b in best.others):
+            best.others.append((h.form, h.table[0], h.table[-1]))
+    return best
+
+
+def find_header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> tuple[str, int, list[str]] | None:
+    """(form, grid row of the lowest header row, header text per grid column — '' outside the
+    form's table) of the sheet's header, or None when no form's header is found.
+
+    The top `HEADER_SCAN_ROWS` rows are scanned, each alone and combined with the one or two
+    rows above it (a column's header is the lowest non-empty header cell above it); the
+    candidate matching most columns of its form wins. When none is there, the rest of the
+    sheet is scanned, only rows of text whose cells may be header cells, and the first header
+    found (with the rows just below it) wins. A column with no header and nothing below ends a
+    table, so two tables side by side are told apart (`FormSheet.other_tables`)."""
+    h = _header(sheet, allowed)
+    if h is None:
+        return None
+    return h.form, h.row, h.headers
+
+
+@lru_cache(maxsize=1)
+def _sector_keys() -> frozenset[str]:
+    """Sector spellings and codes (schemas/reference/vocabularies.toml), as category keys."""
+    import tomllib
+
+    from coop.paths import REFERENCE_DIR
+    from coop.text import category_key
+
+    try:
+        data = tomllib.loads((REFERENCE_DIR / "vocabularies.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    sectors = (data.get("vocab") or {}).get("sector") or {}
+    return frozenset(category_key(s) for code, spellings in sectors.items() for s in [code, *spellings])
+
+
+def _heading(text: str) -> bool:
+    """A section heading rather than a name: "Lĩnh vực …", a sector ("Dịch vụ"), capitals."""
+    from coop.text import category_key
+
+    f = _SECTION_PREFIX.sub("", fold(text))
+    if _HEADING.match(f) or category_key(f) in _sector_keys():
+        return True
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 4 and text == text.upper()
+
+
+def _title_line(text: str) -> bool:
+    """A line of its own that is a title or a note: "Ghi chú: …", "Đơn vị tính: …", a line in
+    capitals ("DANH SÁCH TỔ HỢP TÁC") that is no cooperative's name."""
+    f = fold(text)
+    if _NOTE.match(f):
+        return True
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 4 and text == text.upper() and not _ENTITY.match(f)
+
+
+def _total_label(text: str) -> bool:
+    t = text.lower()
+    return bool(_TOTAL_ASCII.match(t) if t.isascii() else _TOTAL_VI.match(t))
 
 
 def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormSheet | None:
-    """The sheet as a FormSheet (header found, layout rows skipped), or None when its header
-    matches no form."""
-    from schemas.forms import header_map
+    """The sheet as a FormSheet (header found, layout rows classified), or None when its
+    header matches no form. Every non-blank row below the header is a data row or counted in
+    `skipped` by kind (SKIP_KINDS); see docs/architecture.md "Reading rules"."""
+    from schemas.forms import FORMS
 
-    found = find_header(sheet, allowed)
-    if found is None:
+    h = _header(sheet, allowed)
+    if h is None:
         return None
-    form, hrow, headers = found
-    cols = header_map(form, headers)
+    form, hrow, headers, cols = h.form, h.row, h.headers, h.columns
+    first_col = sheet.first_column
     fs = FormSheet(sheet=sheet, form=form, header_row=sheet.row_numbers[hrow], columns=cols,
-                   headers={c: headers[j] for c, j in cols.items()})
-    stt = next((j for j, h in enumerate(headers) if h and header_key(h) in _STT_KEYS and j not in cols.values()), None)
+                   headers={c: headers[j] for c, j in cols.items()},
+                   table_columns=(_col_letters(first_col + h.table[0]), _col_letters(first_col + h.table[-1])),
+                   other_tables=[(f, _col_letters(first_col + a), _col_letters(first_col + b)) for f, a, b in h.others])
+    stt = next((j for j in h.table if headers[j] and _is_stt(headers[j]) and j not in cols.values()),
+               None)
     name_col = cols.get("name")
+    members_col = cols.get("members")
     date_col = next((cols[c] for c in _DATE_COLUMNS if c in cols), None)
     code_col = next((cols[c] for c in _CODE_COLUMNS if c in cols), None)
+    category_cols = {cols[c.name] for c in FORMS[form].columns
+                     if c.name in cols and c.name not in _CODE_COLUMNS and (c.kind == "category" or c.name == "commune")}
     used = sorted(set(cols.values()) | ({stt} if stt is not None else set()))
-    skipped = {"column_numbers": 0, "blank": 0, "section": 0, "total": 0}
+    table = h.table
+    skipped = dict.fromkeys(SKIP_KINDS, 0)
+    grid, kinds = sheet.columns, sheet.kinds
+    in_signature = False
     first = True
-    grid = sheet.columns
-    width = sheet.width
+    used_set, table_set = set(used), set(table)
+    row_cells: list[list[int]] = [[] for _ in range(sheet.height)]  # filled grid columns per row, in order
+    for j, col in enumerate(grid):
+        for i in range(hrow + 1, len(col)):
+            v = col[i]
+            if v is not None and (v.__class__ is not str or v.strip()):
+                row_cells[i].append(j)
+
+    def text(i: int, j: int | None) -> str:
+        if j is None:
+            return ""
+        v = grid[j][i]
+        if v.__class__ is str:
+            t = v.strip()
+            return t if t.isascii() or unicodedata.is_normalized("NFC", t) and "  " not in t else clean_text(t)
+        return sheet.text(i, j)
+
     for i in range(hrow + 1, sheet.height):
-        filled = {j for j in used if not _empty(grid[j][i])}
-        lead_j = next((j for j in range(width) if not _empty(grid[j][i])), None)
-        if lead_j is None:
-            skipped["blank"] += 1
-            continue
-        if first:
-            first = False
-            cells = [t for t in sheet.row_texts(i) if t]
-            if len(cells) >= min(3, len(used)) and all(_COLNUM.match(t) for t in cells):
-                skipped["column_numbers"] += 1
-                continue
-        stt_text = sheet.text(i, stt) if stt in filled else ""
-        has_date = date_col in filled
-        has_code = code_col in filled
-        lead = sheet.text(i, lead_j)
-        if not has_date and not has_code and (
-                (stt_text and (_ROMAN.match(stt_text) or _LETTER.match(stt_text)))
-                or (stt is None and _SECTION_LABEL.match(lead))):
-            skipped["section"] += 1
-            continue
-        name_text = sheet.text(i, name_col) if name_col in filled else ""
-        if not has_date and any(lab and lab[0] in "TtCc" and _TOTAL.match(fold(lab))
-                                for lab in (stt_text, name_text, lead)):
-            skipped["total"] += 1
-            continue
-        if name_col is not None:
-            if not name_text:
-                skipped["blank"] += 1
-                continue
-        elif not has_code and len(filled - {stt}) < 2:
-            skipped["blank"] += 1  # no key and at most one filled cell: a signature line
-            continue
-        fs.data_rows.append(i)
+        cells = row_cells[i]
+        if not cells:
+            continue  # truly blank: no row of the sheet
+        was_first, first = first, False
+        kind = _layout_kind(sheet, i, cells, was_first, in_signature, used)
+        if kind == "signature":
+            in_signature = True
+        if kind is None:
+            filled = set()
+            for j in cells:
+                if j in used_set:
+                    v = grid[j][i]
+                    if not (v.__class__ is str and v.strip() in _DASHES):  # "-": nothing reported
+                        filled.add(j)
+            has_record = date_col in filled or code_col in filled or not filled.isdisjoint(category_cols)
+            if not has_record:  # sections and totals hold no record
+                stt_text = text(i, stt) if stt in filled else ""
+                name_text = text(i, name_col) if name_col in filled else ""
+                lead = text(i, next((j for j in cells if j in table_set), None))
+                marker = bool(stt_text and (_ROMAN.match(stt_text) or _LETTER.match(stt_text)))
+                label = not stt_text and bool(_SECTION_LABEL.match(name_text or lead))
+                if (marker or label) and not (
+                        name_text and (_ENTITY.match(_SECTION_PREFIX.sub("", fold(name_text)))
+                                       or (members_col in filled and not label and not _heading(name_text)))):
+                    kind = "section"
+                elif any(lab and lab[0] in "TtCc" and _total_label(lab) for lab in (stt_text, name_text, lead)):
+                    kind = "total"
+            if kind is None and len(cells) == 1 and kinds[cells[0]][i] == CELL_TEXT \
+                    and _title_line(sheet.text(i, cells[0])):
+                kind = "title"
+            if kind is None:
+                n = len(filled) - (stt in filled)
+                if name_col is not None:
+                    record = name_col in filled or (has_record and n >= 2) or n >= 3
+                else:
+                    record = code_col in filled or n >= 2
+                if not record:
+                    kind = "no_data"  # an STT alone, text only outside the form's columns, one stray cell
+        if kind is None:
+            fs.data_rows.append(i)
+        else:
+            skipped[kind] += 1
     fs.skipped = {k: v for k, v in skipped.items() if v}
     return fs
+
+
+def _colnum_cell(v: Any) -> int | None:
+    """The number of a column-number cell (1, "1", "(1)"), else None."""
+    if isinstance(v, float):
+        return int(v) if v == int(v) and 0 < v < 1000 else None
+    if isinstance(v, str):
+        t = v.strip()
+        return int(t.strip("()")) if _COLNUM.match(t) else None
+    return None
+
+
+_DIGIT = re.compile(r"\d")
+
+
+
+def _layout_kind(sheet: Sheet, i: int, cells: list[int], first: bool, in_signature: bool,
+                 used: list[int]) -> str | None:
+    """column_numbers, signature or title for rows told by their cells alone, else None."""
+    grid, kinds = sheet.columns, sheet.kinds
+    # 1 2 3 … / (1) (2) (3) …: right under the header, or again further down (a new page)
+    if len(cells) >= min(3, len(used)):
+        nums = []
+        for j in cells:
+            n = _colnum_cell(grid[j][i])
+            if n is None:
+                break
+            nums.append(n)
+        else:
+            if first or nums == list(range(nums[0], nums[0] + len(nums))):
+                return "column_numbers"
+    if any(kinds[j][i] != CELL_TEXT for j in cells):
+        return None
+    raw = [str(grid[j][i]) for j in cells]
+    # signature block: caption, "(Ký, ghi rõ họ tên)", date line; then the signer's name
+    if len(cells) <= 8:
+        dated = [t for t in raw if _DIGIT.search(t)]  # digits only in a date line "…, ngày … tháng … năm …"
+        if all("ngày" in t.lower() or "ngay" in t.lower() for t in dated) and \
+                all(_SIGNATURE.match(fold(t)) for t in dated):
+            if dated or (in_signature and len(cells) <= 4) or any(_SIGNATURE.match(fold(t)) for t in raw):
+                return "signature"
+    # a header repeated (a new page), a line of units "(người)" "(triệu đồng)"
+    digits = 0
+    for t in raw:
+        if _DIGIT.search(t):
+            digits += 1
+            if digits > 1:
+                return None
+    if digits <= 1:
+        texts = [clean_text(t) for t in raw]
+        if len(cells) >= 2 and all(t.startswith("(") and t.endswith(")") for t in texts):
+            return "title"
+        aliases = sum(1 for t in texts if _maybe_alias(t))
+        if aliases >= 2 and 2 * aliases >= len(texts):
+            return "title"
+    return None

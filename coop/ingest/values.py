@@ -16,6 +16,21 @@ load with a fixed dtype (e.g. "float") lists each such cell with the detail
 maps that variant back to "#N/A", "#REF!", ... . openpyxl (`data_only=True`) returns the
 error as the string "#N/A", "#DIV/0!", ...; CSV/ODS text carries it as text.
 `is_excel_error` recognises those strings (and "calamine cell error: #..." texts).
+
+Values never silently changed (docs/architecture.md "Values the reader does not trust"):
+- A cell the reader could not take as written arrives as a `ProblemCell` (a `str` holding what
+  the cell shows, with a reason code): a formula without a calculated value
+  (`UncalculatedFormula`, `formula_not_calculated`), a CSV cell opened by a `"` that is never
+  closed (`UnclosedQuote`, `csv_unbalanced_quote`). Every parser raises its CellError.
+- A non-finite number (NaN, ±inf) in any cell -> `invalid_number`, never "not reported"; a
+  number of magnitude >= `MAX_ABS_NUMBER` (1e15, beyond any figure of a cooperative and the
+  last integer a double holds exactly within 2^53) -> `invalid_number`, so a sum or an
+  average in the warehouse can never overflow and an integer always fits int64.
+- A date cell holding only a year (2015 as a number or text, or a date cell Excel shows as
+  14/03/1905 … 30/09/1905, which is a year typed into a cell formatted as a date) ->
+  `invalid_date` asking for dd/mm/yyyy (it used to become 07/07/1905).
+- Number text in the English convention ("1,234.5", "1,234,567") -> `invalid_number`, named
+  ambiguous, never read as another number.
 """
 
 from __future__ import annotations
@@ -23,11 +38,16 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, timedelta
+from typing import ClassVar
 
 from coop.text import clean_text, fold
 
 __all__ = [
     "CellError",
+    "ProblemCell",
+    "UncalculatedFormula",
+    "UnclosedQuote",
+    "MAX_ABS_NUMBER",
     "EXCEL_ERRORS",
     "is_excel_error",
     "is_blank",
@@ -57,6 +77,43 @@ class CellError(Exception):
 
     def __reduce__(self):  # picklable across processes (Prefect, multiprocessing)
         return (CellError, (self.code, self.message))
+
+
+class ProblemCell(str):
+    """A cell the reader could not take as written: the text is what the cell shows (for the
+    quarantine report), `code` the reason code, `message()` the Vietnamese sentence. Every
+    parser raises `CellError(code, message)` for it. Picklable (a str subclass of this module)."""
+
+    code: ClassVar[str] = "invalid_value"
+
+    def message(self) -> str:  # pragma: no cover — every subclass says its own
+        return f"Ô không đọc được: {str(self)}"
+
+
+class UncalculatedFormula(ProblemCell):
+    """A formula whose result the file does not hold (written by a program, never calculated
+    by a spreadsheet): `str` is the formula, '=A5*2'."""
+
+    code: ClassVar[str] = "formula_not_calculated"
+
+    def message(self) -> str:
+        f = str(self)
+        shown = f if len(f) <= 60 else f[:57] + "..."
+        return (f"Ô chứa công thức {shown} nhưng tệp không lưu kết quả đã tính (tệp do phần mềm tạo ra, chưa "
+                f"được mở và lưu bằng Excel); mở tệp bằng Excel hoặc LibreOffice, lưu lại rồi gửi lại "
+                f"(công thức không có giá trị tính sẵn)")
+
+
+class UnclosedQuote(ProblemCell):
+    """A CSV cell from a `"` that is never closed to the end of its line: `str` is the rest of
+    the line's cell as written. Its own and the following cells of the line are uncertain."""
+
+    code: ClassVar[str] = "csv_unbalanced_quote"
+
+    def message(self) -> str:
+        return ("Dòng của tệp CSV có dấu ngoặc kép (\") mở mà không đóng, nên không chắc ranh giới các ô từ ô có "
+                "dấu ngoặc kép đến cuối dòng; sửa dấu ngoặc kép (hoặc lưu lại từ Excel dạng CSV UTF-8) rồi gửi lại "
+                "(dấu ngoặc kép không cân)")
 
 
 EXCEL_ERRORS = frozenset(
@@ -104,9 +161,28 @@ def is_blank(v: object) -> bool:
     return False
 
 
+#: Numbers of this magnitude or more are refused (`invalid_number`): far beyond any figure of a
+#: cooperative (million VND, people), exact in a double (< 2^53), so sums and averages stay
+#: finite and integers fit int64.
+MAX_ABS_NUMBER = 1e15
+
+
 def _check_error(v: object) -> None:
+    if isinstance(v, ProblemCell):
+        raise CellError(v.code, v.message())
     if is_excel_error(v):
         raise CellError("excel_error", f"Ô chứa lỗi công thức Excel {str(v).strip()}")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise CellError("invalid_number", f"Ô chứa giá trị số không hợp lệ ({_non_finite(v)}): không phải là số")
+
+
+def _non_finite(f: float) -> str:
+    return "NaN" if math.isnan(f) else ("+∞" if f > 0 else "-∞")
+
+
+def _too_large(raw: object) -> CellError:
+    return CellError("invalid_number",
+                     f"Số quá lớn: {format_raw(raw)} (vượt 10^15; kiểm tra đơn vị tính và các chữ số thừa)")
 
 
 # ------------------------------------------------------------------ numbers
@@ -116,6 +192,21 @@ _GROUPED_SPACE = re.compile(r"^[1-9]\d{0,2}(?: \d{3})+(?:,\d+)?$")  # 12 700 / 1
 _COMMA_DECIMAL = re.compile(r"^\d+,\d+$")  # 1,4
 _DOT_DECIMAL = re.compile(r"^\d*\.\d+$")  # 1.4 / .5 (a single dot not followed by exactly 3 digits)
 _PLAIN = re.compile(r"^\d+$")
+# The English convention, which the contract does not read: ',' grouping thousands before a
+# '.' decimal or in more than one place ("1,234.5", "1,234,567"), or space groups with a '.'
+# decimal ("1 234.5"). Quarantined as ambiguous, never read as another number.
+_ENGLISH = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+,\d{3}\.\d+$|^\d{1,3}(?: \d{3})+\.\d+$")
+_ONE_COMMA_GROUP = re.compile(r"^\d{1,3},\d{3}$")  # "1,234": 1.234 by the contract, 1234 to an English eye
+
+
+def _vietnamese(text: str) -> str | None:
+    """The English-convention number `text` written the Vietnamese way ('1,234.5' -> '1.234,5')."""
+    body = text.replace(" ", "").replace(",", "")
+    whole, _, frac = body.partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        return None
+    groups = f"{int(whole):,}".replace(",", ".")
+    return groups + ("," + frac if frac else "")
 
 
 def _number_from_text(text: str) -> float | None:
@@ -146,11 +237,9 @@ def parse_number(v: object) -> float | None:
     if isinstance(v, bool):
         raise CellError("invalid_number", f"Không phải là số: {format_raw(v)}")
     if isinstance(v, (int, float)):
-        f = float(v)
-        if math.isnan(f):
-            return None
-        if math.isinf(f):
-            raise CellError("invalid_number", f"Không phải là số: {format_raw(v)}")
+        f = float(v)  # a non-finite float was refused by _check_error
+        if abs(f) >= MAX_ABS_NUMBER:
+            raise _too_large(v)
         return f
     if isinstance(v, (date, datetime, timedelta)):
         raise CellError("invalid_number", f"Ô ngày tháng ở cột số: {format_raw(v)}")
@@ -167,7 +256,15 @@ def parse_number(v: object) -> float | None:
         body = body[1:-1].strip()
     n = _number_from_text(body)
     if n is None:
+        if _ENGLISH.match(" ".join(body.replace("\u00a0", " ").split())):
+            vn = _vietnamese(body)
+            hint = f"; nếu là số {vn} thì ghi '{vn}'" if vn else ""
+            raise CellError("invalid_number", (
+                f"Cách ghi số không rõ ràng: '{text}' — theo mẫu của tỉnh dấu '.' phân cách hàng nghìn và dấu ',' "
+                f"là dấu thập phân{hint} (số ghi kiểu dấu phẩy phân cách hàng nghìn)"))
         raise CellError("invalid_number", f"Không phải là số hợp lệ: '{text}'")
+    if n >= MAX_ABS_NUMBER:
+        raise _too_large(text)
     return sign * n
 
 
@@ -176,6 +273,18 @@ def parse_int(v: object) -> int | None:
     n = parse_number(v)
     if n is None:
         return None
+    text = clean_text(v) if isinstance(v, str) else ""
+    if _ONE_COMMA_GROUP.match(text.lstrip("+-–−")):
+        # "1,234" / "1,000" people: by the contract the comma is the decimal mark (1.234, 1.000);
+        # a count has no decimals, so the writer grouped thousands the English way. Never 1.
+        digits = text.lstrip("+-–−").replace(",", "")
+        grouped = f"{int(digits):,}".replace(",", ".")
+        if n != math.floor(n):
+            raise CellError("not_integer", f"Phải là số nguyên: '{text}' (dấu ',' là dấu thập phân; nếu là số "
+                                           f"{grouped} thì ghi '{grouped}' hoặc '{digits}')")
+        raise CellError("invalid_number", f"Cách ghi số không rõ ràng: '{text}' — dấu ',' là dấu thập phân nên đây "
+                                          f"là {format_raw(n)}; nếu là số {grouped} thì ghi '{grouped}' hoặc "
+                                          f"'{digits}' (số nguyên ghi kiểu dấu phẩy phân cách hàng nghìn)")
     if n != math.floor(n):
         raise CellError("not_integer", f"Phải là số nguyên: {format_raw(v)}")
     return int(n)
@@ -194,6 +303,18 @@ def _make_date(y: int, m: int, d: int, raw: object) -> date:
         raise CellError("invalid_date", f"Ngày không tồn tại: {format_raw(raw)}") from None
 
 
+#: A year typed alone (2015, or "2015") in a date cell: Excel would read it as serial 2015 =
+#: 07/07/1905. Years 1900..2100 are refused with a request for the full date; as a date cell
+#: they show 14/03/1905 .. 30/09/1905 (serials 1900..2100), no cooperative's date.
+_YEAR_MIN, _YEAR_MAX = 1900, 2100
+
+
+def _year_only(year: int, shown: str | None = None) -> CellError:
+    seen = f" (Excel hiểu là ngày {shown})" if shown else ""
+    return CellError("invalid_date", f"Chỉ ghi năm {year}{seen}: cần ghi đủ ngày/tháng/năm theo dạng dd/mm/yyyy, "
+                                     f"ví dụ 15/03/{year} (ô ngày chỉ có năm)")
+
+
 def parse_date(v: object, report_year: int | None = None) -> date | None:
     """Date/datetime cells, Excel serial numbers (1900 system), text dd/mm/yyyy, d/m/yyyy,
     dd-mm-yyyy, dd.mm.yyyy, yyyy-mm-dd. Impossible -> invalid_date; after 31 December of
@@ -204,10 +325,12 @@ def parse_date(v: object, report_year: int | None = None) -> date | None:
     result: date
     if isinstance(v, bool):
         raise CellError("invalid_date", f"Ngày không hợp lệ: {format_raw(v)}")
-    if isinstance(v, datetime):
-        result = v.date()
-    elif isinstance(v, date):
-        result = v
+    if isinstance(v, (datetime, date)):
+        result = v.date() if isinstance(v, datetime) else v
+        serial = (result - EXCEL_EPOCH).days
+        midnight = not isinstance(v, datetime) or (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0)
+        if _YEAR_MIN <= serial <= _YEAR_MAX and midnight:  # a year typed into a date-formatted cell
+            raise _year_only(serial, result.strftime("%d/%m/%Y"))
     elif isinstance(v, timedelta):  # fastexcel duration cell: days since the Excel epoch
         raise CellError("invalid_date", f"Ngày không hợp lệ (ô thời lượng): {v}")
     elif isinstance(v, (int, float)):
@@ -217,6 +340,8 @@ def parse_date(v: object, report_year: int | None = None) -> date | None:
         # Excel serials: 1 = 1900-01-01 ... plausible range 1900..9999
         if f != math.floor(f) or f < 1 or f > 2958465:
             raise CellError("invalid_date", f"Ngày không hợp lệ: {format_raw(v)}")
+        if _YEAR_MIN <= f <= _YEAR_MAX:
+            raise _year_only(int(f))
         result = EXCEL_EPOCH + timedelta(days=int(f)) if f >= 61 else date(1899, 12, 31) + timedelta(days=int(f))
     else:
         text = clean_text(str(v))
@@ -301,6 +426,10 @@ def parse_reg_code(v: object) -> str | None:
             return None
         if v != math.floor(v) or v < 0:
             raise CellError("invalid_reg_code", f"Mã số chỉ gồm chữ số và dấu '-': {format_raw(v)}")
+        if v >= MAX_ABS_NUMBER:  # Excel keeps 15 significant digits: the last ones are already lost
+            raise CellError("invalid_reg_code", f"Mã số {format_raw(v)} nhập dạng số quá dài: Excel chỉ giữ 15 chữ "
+                                                f"số nên các chữ số cuối đã bị mất; ghi mã số dạng văn bản (thêm dấu ' "
+                                                f"ở đầu) rồi gửi lại")
         return str(int(v))
     if isinstance(v, (date, datetime, timedelta)):
         raise CellError("invalid_reg_code", f"Mã số chỉ gồm chữ số và dấu '-': {format_raw(v)}")
@@ -323,7 +452,7 @@ _SINGLE = re.compile(r"^" + _NUM + r"\s*%?$")
 
 def _target_number(s: str, raw: object) -> float:
     n = _number_from_text(s)
-    if n is None:
+    if n is None or n >= MAX_ABS_NUMBER:
         raise CellError("invalid_target", f"Chỉ tiêu kế hoạch không hợp lệ: '{raw}'")
     return n
 
@@ -338,6 +467,8 @@ def parse_target(v: object) -> tuple[float, float | None]:
         f = float(v)
         if not math.isfinite(f):
             raise CellError("invalid_target", f"Chỉ tiêu kế hoạch không hợp lệ: {format_raw(v)}")
+        if abs(f) >= MAX_ABS_NUMBER:
+            raise CellError("invalid_target", f"Chỉ tiêu kế hoạch không hợp lệ: {format_raw(v)} (số quá lớn)")
         return (f, f)
     text = clean_text(str(v))
     low = text.lower()
