@@ -391,11 +391,17 @@ def test_readme_quotes_the_sample_truth():
     """The figures the README's quick start quotes are the ground truth's (not typed from a run)."""
     t = truth.load()
     text = " ".join((truth.ROOT / "README.md").read_text(encoding="utf-8").split())
-    last = max(y for y, _ in truth.province_indicators(t))
-    cur = truth.current_province_indicators(t)[(last, "HTX")]
-    reported = len(truth.expected_units(last)) - len(truth.missing_units(last, t))
-    assert f"{last}: {cur['active_count']} active HTX, {cur['new_formed']} new" in text
-    assert f"{reported} of {len(truth.expected_units(last))} communes reported" in text
+    # the console shows the latest complete year (every expected unit reported), then a line
+    # per later incomplete year
+    cur_all = truth.current_province_indicators(t)
+    last = max(y for (y, _), v in cur_all.items() if v["complete"])
+    cur = cur_all[(last, "HTX")]
+    assert f"{last}: {cur['active_count']} active HTX, {cur['new_formed']} new; every district reported" in text
+    later = sorted({y for y, _ in cur_all if y > last})
+    assert later
+    for y in later:
+        reported = len(truth.expected_units(y)) - len(truth.missing_units(y, t))
+        assert f"{y}: {reported} of {len(truth.expected_units(y))} communes reported" in text
     series = ", ".join(str(truth.area_indicators(t)[(y, "17", "HTX")]["active_count"]) for y in range(2018, 2022))
     assert f"former Hòa Bình: {series}" in text
     hb = truth.province_indicators_by_province(t)[(2020, "17", "HTX")]

@@ -70,9 +70,10 @@ def test_report_markdown_content():
     assert "| invalid_date | 2 |" in md and "| invalid_number | 1 |" in md
     assert md.index("| invalid_date | 2 |") < md.index("| invalid_number | 1 |")
     assert "`2021/150/cu.xlsx` | (whole file) | superseded |" in md
-    # tests: failures first, with their message
-    assert "1 passed, 1 failed." in md
-    assert "| district_totals_add_up | warn | FAIL | 3 |" in md
+    # tests: the words of the console and the artifacts (a warn-level test that did not pass
+    # "warned", not "failed"), failures first, with their message
+    assert "2 data tests: 1 passed, 1 warned, 0 failed." in md
+    assert "| district_totals_add_up | warn | WARN | 3 |" in md
     assert "| unique_htx_reg_code | error | pass | 0 |" in md
     assert "3 district totals differ from the province" in md
     # timings and total (0.5+30.25+4+5+1.25+1 = 42.0)

@@ -1,4 +1,4 @@
--- @description Chỉ tiêu tổng hợp theo cấp — indicators at every grain × year × entity_type in one table, the single definition the marts read. Grains: province (as it was that year), district, sector, area (former province), current_province (today's province, restated before 2025), commune (commune of today, restated before 2025), all (every unit the warehouse serves)
+-- @description Chỉ tiêu tổng hợp theo cấp — indicators at every grain × year × entity_type in one table, the single definition the marts read, over the register rows that count (core.fct_register.is_counted: an HTX listed by two units in one year counts once). Grains: province (as it was that year), district, sector, area (former province), current_province (today's province, restated before 2025), commune (commune of today, restated before 2025), all (every unit the warehouse serves)
 -- @column grain: Cấp tổng hợp — province | district | sector | area | current_province | commune | all
 -- @column province_code: Mã tỉnh — province as it was that year (province grain only, else NULL)
 -- @column district_code: Mã huyện — GSO district code (district grain only, else NULL)
@@ -37,6 +37,7 @@ WITH grouped AS (
         count(*) FILTER (WHERE is_active AND high_tech) AS high_tech_all,
         coalesce(bool_or(commune_match = 'split'), false) AS approximate
     FROM core.fct_register
+    WHERE is_counted  -- an HTX listed by two units in one year counts once (core.fct_register.is_counted)
     GROUP BY GROUPING SETS (
         (year, entity_type, province_code),
         (year, entity_type, district_code),

@@ -16,6 +16,7 @@
 -- @column status: Tình trạng — status: active | suspended | dissolved
 -- @column is_active: Đang hoạt động — status is active in the year-Y register
 -- @column is_new: Thành lập mới — established in the report year (any status)
+-- @column is_counted: Được tính — counted in every indicator and the funding backlog: false only for an HTX whose reg_code another reporting unit's register also lists that year, in every unit but the one with the lowest unit code (the cooperative counts once; data test reg_code_in_several_districts names the code, the year and the units)
 -- @column members: Số thành viên — members, persons
 -- @column workers: Số lao động — workers, persons (NULL = not reported)
 -- @column revenue: Doanh thu — revenue, million VND a year
@@ -114,6 +115,11 @@ SELECT
     r.status,
     r.status = 'active' AS is_active,
     year(r.established_on) = r.year AS is_new,
+    -- an HTX listed by two units in one year counts once: in the unit with the lowest code (sql/README.md)
+    CASE WHEN r.entity_type = 'HTX' AND r.reg_code IS NOT NULL
+         THEN row_number() OVER (PARTITION BY r.year, r.entity_type, r.reg_code
+                                 ORDER BY r.unit_code, r.source_file, r.sheet, r.row_number) = 1
+         ELSE true END AS is_counted,
     r.members,
     r.workers,
     r.revenue,

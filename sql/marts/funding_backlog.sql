@@ -40,6 +40,7 @@ CROSS JOIN settings s
 LEFT JOIN core.dim_district d ON d.district_code = r.district_code
 WHERE r.entity_type = 'HTX'
   AND r.is_active
+  AND r.is_counted  -- listed by two units in one year: once, in the unit that counts it
   AND year(r.established_on) BETWEEN r.year - s.window_years + 1 AND r.year
   AND NOT EXISTS (
         SELECT 1 FROM establishment e
