@@ -8,6 +8,8 @@ named by `COOP_CONFIG`, else `coop.toml` in the project root, then the defaults 
     province = "25"          # today's province: GSO code or name; "VN" = the whole country
     former_plan_province = "17"  # before 2025 the province folder holds this former province's plans
     timezone = "Asia/Ho_Chi_Minh"   # zone of every time shown to people (the warehouse stores UTC)
+    backlog_window_years = 3        # funding backlog: HTX established in the last N report years
+    dask_address = ""        # reading on Dask (docs/scale-out.md): "" = threads here, "local:N", "tcp://host:8786"
 
 `province` is the province as it is today (one of the 34 since 1 July 2025). Its
 predecessor provinces and their districts come from the reference data
@@ -21,6 +23,7 @@ stored in the warehouse) are UTC.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -30,13 +33,15 @@ from typing import Any
 from coop.paths import PROJECT_ROOT
 
 __all__ = ["Settings", "load_settings", "DEFAULT_PROVINCE", "CONFIG_FILE", "ENV_PROVINCE", "SettingsError",
-           "DEFAULT_TIMEZONE", "ENV_TIMEZONE", "local_time", "zone_label", "local_zone", "to_local"]
+           "DEFAULT_TIMEZONE", "ENV_TIMEZONE", "local_time", "zone_label", "local_zone", "to_local",
+           "ENV_DASK_ADDRESS", "check_dask_address"]
 
 CONFIG_FILE = PROJECT_ROOT / "coop.toml"
 DEFAULT_PROVINCE = "25"  # Phú Thọ (Hòa Bình, Vĩnh Phúc and Phú Thọ since 1 July 2025)
 ENV_PROVINCE = "COOP_PROVINCE"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # the operators' zone: UTC+7 all year (no summer time)
 ENV_TIMEZONE = "COOP_TIMEZONE"
+ENV_DASK_ADDRESS = "COOP_DASK_ADDRESS"
 _VIETNAM_ZONES = {"Asia/Ho_Chi_Minh", "Asia/Saigon"}
 
 
@@ -52,6 +57,13 @@ class Settings:
     # the former province whose plans the province folder holds before 2025 (a province of today
     # formed from several: which history this installation carries); None = the only predecessor
     former_plan_province: str | None = None
+    # the funding backlog's window (warehouse.md: "the window, 3 years, is a setting"): HTX
+    # established in Y-N+1..Y; env COOP_BACKLOG_WINDOW_YEARS; written to ref.settings by the build
+    backlog_window_years: int = 3
+    # where the reading tasks run (docs/scale-out.md; env COOP_DASK_ADDRESS): "" = a thread pool in
+    # the flow process, "local:N" = a Dask LocalCluster of N worker processes started for the run,
+    # "tcp://host:port" (or tls://) = the scheduler of a running Dask cluster
+    dask_address: str = ""
 
 
 def _config_path() -> Path:
@@ -85,8 +97,43 @@ def load_settings(path: Path | None = None) -> Settings:
     if not isinstance(tz, str) or _zone(tz.strip()) is None:
         raise SettingsError(f"{where}: timezone must be an IANA zone name such as {DEFAULT_TIMEZONE!r}, got {tz!r}")
     plan = os.environ.get("COOP_FORMER_PLAN_PROVINCE") or data.get("former_plan_province")
+    window = os.environ.get("COOP_BACKLOG_WINDOW_YEARS") or data.get("backlog_window_years") or 3
+    where = "$COOP_BACKLOG_WINDOW_YEARS" if os.environ.get("COOP_BACKLOG_WINDOW_YEARS") else source
+    try:
+        window_years = int(str(window).strip())
+    except ValueError:
+        window_years = 0
+    if isinstance(window, (bool, float)) or window_years < 1:
+        raise SettingsError(f"{where}: backlog_window_years must be a whole number of years >= 1, got {window!r}")
+    # checked where it is used (`check_dask_address`: coop run, the flow's task runner), so that a
+    # typo in it never stops the commands that do not read on Dask (coop validate, coop report, ...)
+    dask = str(os.environ.get(ENV_DASK_ADDRESS) or data.get("dask_address") or "").strip()
     return Settings(province=str(province).strip(), source=source, timezone=tz.strip(),
-                    former_plan_province=str(plan).strip() if plan else None)
+                    former_plan_province=str(plan).strip() if plan else None, backlog_window_years=window_years,
+                    dask_address=dask)
+
+
+_DASK_ADDRESS = re.compile(
+    r"(?:local:(?P<n>[0-9]{1,4})|(?:tcp|tls)://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5})")
+
+
+def check_dask_address(value: object, where: str | None = None) -> str:
+    """The `dask_address` setting, normalised (trimmed; "" = no Dask), or SettingsError naming
+    where it came from (default: $COOP_DASK_ADDRESS when set, else the settings file):
+    "" | "local:N" (1 <= N <= 1024) | "tcp://host:port" | "tls://host:port"."""
+    if where is None:
+        where = f"${ENV_DASK_ADDRESS}" if os.environ.get(ENV_DASK_ADDRESS) else str(_config_path())
+    text = value.strip() if isinstance(value, str) else value
+    if text == "":
+        return ""
+    m = _DASK_ADDRESS.fullmatch(text) if isinstance(text, str) else None
+    if m is None or (m.group("n") is not None and not 1 <= int(m.group("n")) <= 1024):
+        raise SettingsError(
+            f"{where}: dask_address {value!r} không hợp lệ — để trống (đọc bằng các luồng trên máy này), "
+            "'local:N' (N tiến trình Dask trên máy này) hoặc 'tcp://máy:cổng' (một Dask scheduler đang "
+            "chạy) (dask_address must be empty, local:N with 1 <= N <= 1024, or tcp://host:port / "
+            "tls://host:port of a running Dask scheduler) [invalid_setting]")
+    return text
 
 
 # --------------------------------------------------------------------------- times shown to people

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal
 
 __all__ = ["clean_text", "fold", "header_key", "district_key", "category_key", "unit_key", "UNIT_PREFIXES"]
 
@@ -60,7 +61,7 @@ def district_key(s: str) -> str:
 
 # Administrative prefixes of folder and cell names, folded and without spaces, with the level
 # they name. Longest first, so "thanhpho" is tried before "tp".
-UNIT_PREFIXES: tuple[tuple[str, str], ...] = (
+UNIT_PREFIXES: tuple[tuple[str, Literal["district", "commune"]], ...] = (
     ("thanhpho", "district"), ("thixa", "district"), ("huyen", "district"), ("quan", "district"),
     ("tp", "district"), ("tx", "district"),
     ("thitran", "commune"), ("dackhu", "commune"), ("phuong", "commune"), ("xa", "commune"),

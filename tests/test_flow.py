@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop.run import cache
+from coop.run import planning
 
 
 def _q(wh: Path, sql: str) -> list[tuple]:
@@ -22,7 +22,7 @@ def _q(wh: Path, sql: str) -> list[tuple]:
 
 @pytest.fixture()
 def fx(tmp_path, monkeypatch, prefect_harness):
-    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "test-reader")
+    monkeypatch.setattr(planning, "reader_fingerprint", lambda: "test-reader")
     calls = F.install(monkeypatch)
     raw = F.write_raw(tmp_path / "raw")
     return raw, tmp_path / "wh" / "coop.duckdb", calls

@@ -7,7 +7,6 @@ tests/pipeline_fixture.py (in-process, under the Prefect test harness)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pipeline_fixture as F
-from coop.run import cache
+from coop.run import planning, store
 from coop.warehouse import guards
 from coop.cli import app
 from coop.warehouse.guards import GuardSettings, check_publish, check_raw_dir, check_warehouse_file
@@ -206,7 +205,7 @@ def test_a_writer_holding_the_file_is_not_called_damage(tmp_path):
 def published(tmp_path, monkeypatch, prefect_harness):
     """The fixture province published once (2020: units 148 and 157, and notes.txt)."""
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "test-reader")
+    monkeypatch.setattr(planning, "reader_fingerprint", lambda: "test-reader")
     for k in [k for k in os.environ if k.startswith("COOP_GUARD_")]:
         monkeypatch.delenv(k)
     F.install(monkeypatch)
@@ -217,7 +216,7 @@ def published(tmp_path, monkeypatch, prefect_harness):
 
 
 def _pending(wh: Path) -> list[dict]:
-    return cache.read_pending_runs(cache.state_dir(wh))
+    return store.read_pending_runs(store.state_dir(wh))
 
 
 def test_empty_or_missing_raw_folder_is_refused(published, tmp_path):

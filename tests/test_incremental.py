@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop.run import cache
+from coop.run import planning, store
 from coop.run.runner import backfill_command, run_command
 
 
@@ -33,7 +33,7 @@ def _q(wh: Path, sql: str) -> list[tuple]:
 def setup(tmp_path, monkeypatch, prefect_harness):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     # the reading code is the stand-in: keep the real reader's source fingerprint out of it
-    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "test-reader")
+    monkeypatch.setattr(planning, "reader_fingerprint", lambda: "test-reader")
     calls = F.install(monkeypatch)
     raw = F.write_raw(tmp_path / "raw")
     wh = tmp_path / "wh" / "coop.duckdb"
@@ -57,7 +57,7 @@ def test_second_run_reads_nothing_and_keeps_the_data(setup, monkeypatch):
     assert run_command(raw, wh, None, False) == 0
     assert calls == []
     assert _sha(wh) == published  # not even rewritten
-    pending = cache.read_pending_runs(cache.state_dir(wh))
+    pending = store.read_pending_runs(store.state_dir(wh))
     assert [p["status"] for p in pending] == ["unchanged"]
 
 
@@ -114,7 +114,7 @@ def test_reader_change_rereads_everything(setup, monkeypatch):
     raw, wh, calls = setup
     assert run_command(raw, wh, None, False) == 0
     calls.clear()
-    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "test-reader-v2")
+    monkeypatch.setattr(planning, "reader_fingerprint", lambda: "test-reader-v2")
     assert run_command(raw, wh, None, False) == 0
     assert sorted(calls) == ["2020/148/htx.csv", "2020/157/htx.csv"]
 
@@ -149,8 +149,8 @@ def test_cache_round_trip_keeps_a_real_file_result(tmp_path):
               *[r for r in results if r.rejected][:1]]  # a rejected file, if the sample has one
     state = tmp_path / "state"
     for i, r in enumerate(picked):
-        cache.store_result(state, f"k{i}", r)
-        back = cache.load_result(state, f"k{i}")
+        store.store_result(state, f"k{i}", r)
+        back = store.load_result(state, f"k{i}")
         assert type(back) is type(r)
         assert (back.source_file, back.year, back.unit_code, back.file_hash) == \
             (r.source_file, r.year, r.unit_code, r.file_hash)

@@ -9,6 +9,8 @@ what `coop plan` announced is what the run then did.
 
 from __future__ import annotations
 
+from coop.context import new_run_id
+
 import hashlib
 import json
 import os
@@ -310,7 +312,7 @@ def test_runs_lists_the_published_run(built):
 
 
 def test_runs_with_pending_runs_and_another_zone(built, tmp_path, monkeypatch):
-    from coop.run import cache
+    from coop.run import store
     from coop.warehouse import load
     from coop.outputs.run_report import RunSummary, write_run_report
 
@@ -318,10 +320,10 @@ def test_runs_with_pending_runs_and_another_zone(built, tmp_path, monkeypatch):
     wh = tmp_path / "wh" / "coop.duckdb"
     shutil.copytree(wh0.parent, wh.parent)
     started = datetime(2026, 11, 30, 18, 0, 5, tzinfo=timezone.utc)  # 01:00:05 on 1 December in Vietnam
-    run = load.RunRecord(run_id=load.new_run_id(started), started_at=started,
+    run = load.RunRecord(run_id=new_run_id(started), started_at=started,
                          finished_at=datetime(2026, 11, 30, 18, 2, 10, tzinfo=timezone.utc), status="failed",
                          message="Không xuất bản: ...\nsecond line")
-    cache.append_pending_run(cache.state_dir(wh), run.to_json())
+    store.append_pending_run(store.state_dir(wh), run.to_json())
     write_run_report(RunSummary(run_id=run.run_id, status="failed", started_at=run.started_at,
                                 finished_at=run.finished_at, error="refused"), wh)
     code, data = invoke_json("runs", "--warehouse", str(wh), "--limit", "5")

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 import pipeline_fixture as F
-from coop.run import cache
+from coop.run import planning, store
 from coop.warehouse import load, publish
 from coop.paths import SQL_DIR
 
@@ -95,7 +95,7 @@ def published(tmp_path, monkeypatch, prefect_harness):
     """A warehouse published once from the small fixture province."""
     from flows.nightly import nightly_run
 
-    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "test-reader")  # stand-in reader
+    monkeypatch.setattr(planning, "reader_fingerprint", lambda: "test-reader")  # stand-in reader
     F.install(monkeypatch)
     raw = F.write_raw(tmp_path / "raw")
     wh = tmp_path / "wh" / "coop.duckdb"
@@ -126,7 +126,7 @@ def test_failing_error_test_blocks_publish_and_keeps_the_warehouse(tmp_path, pub
     assert _sha(wh) == before
     assert _leftovers(wh) == []
     # the failed run is remembered and lands in audit.runs with the next published build
-    pending = cache.read_pending_runs(cache.state_dir(wh))
+    pending = store.read_pending_runs(store.state_dir(wh))
     assert [p["status"] for p in pending] == ["failed"]
     # with the project's tests the inputs equal the published build's: nothing to rebuild
     s_unchanged = nightly_run(raw_dir=raw, warehouse=wh)
@@ -144,7 +144,7 @@ def test_failing_error_test_blocks_publish_and_keeps_the_warehouse(tmp_path, pub
     statuses = [r[0] for r in con.execute("SELECT status FROM audit.runs ORDER BY started_at").fetchall()]
     con.close()
     assert statuses == ["published", "failed", "unchanged", "published"]
-    assert cache.read_pending_runs(cache.state_dir(wh)) == []
+    assert store.read_pending_runs(store.state_dir(wh)) == []
 
 
 def test_broken_model_keeps_the_warehouse(tmp_path, published):

@@ -7,17 +7,15 @@ tests/pipeline_fixture.py (in-process, under the Prefect test harness)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 import pipeline_fixture as F
-from coop.run import cache
+from coop.run import planning, store
 from coop.warehouse import guards
 from coop.cli import app
 from coop.run.lock import cleanup_stale, run_lock
@@ -30,7 +28,7 @@ _sha, _q, _flat = F.sha, F.query, F.flat  # shared with the other pipeline tests
 @pytest.fixture()
 def fx(tmp_path, monkeypatch, prefect_harness):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "test-reader")
+    monkeypatch.setattr(planning, "reader_fingerprint", lambda: "test-reader")
     for k in [k for k in os.environ if k.startswith("COOP_GUARD_")]:
         monkeypatch.delenv(k)
     F.install(monkeypatch)
@@ -96,7 +94,7 @@ def test_versions_rollback_and_current_views(fx, monkeypatch):
     assert stat.S_IMODE(wh.stat().st_mode) == 0o644  # the published file itself stays an ordinary file
     assert _q(wh, "SELECT count(*) FROM audit.current_rejected_rows") == [(1,)]  # that run's current state
     assert _q(wh, "SELECT members FROM raw.htx WHERE reg_code = '0203'") == [(12,)]
-    [rb] = cache.read_pending_runs(cache.state_dir(wh))
+    [rb] = store.read_pending_runs(store.state_dir(wh))
     assert (rb["kind"], rb["status"]) == ("rollback", "rolled_back")
     assert f"rolled back to the warehouse of run {runs[2]}" in rb["message"] and f"replaced run {runs[3]}" in rb["message"]
     assert not list(wh.parent.glob(".coop.duckdb.publish-*"))
@@ -115,7 +113,7 @@ def test_versions_rollback_and_current_views(fx, monkeypatch):
     assert run_command(raw, wh, None, False) == 0
     got = _q(wh, "SELECT kind, status FROM audit.runs WHERE kind = 'rollback'")
     assert got == [("rollback", "rolled_back")] * 2
-    assert cache.read_pending_runs(cache.state_dir(wh)) == []
+    assert store.read_pending_runs(store.state_dir(wh)) == []
     assert [v.run_id for v in guards.list_versions(wh)][1] == runs[3]
 
 
@@ -136,7 +134,7 @@ def test_damaged_warehouse_then_rollback_or_backfill_all(fx):
     assert "Roll back with `coop rollback`, or rebuild from raw with `coop backfill --all`" in out
     assert "Traceback" not in res.output
     assert _sha(wh) == damaged  # refused before anything: left as found
-    assert [p["status"] for p in cache.read_pending_runs(cache.state_dir(wh))] == ["failed"]
+    assert [p["status"] for p in store.read_pending_runs(store.state_dir(wh))] == ["failed"]
 
     # rollback picks the newest good version (here: the same run, undamaged)
     assert CliRunner().invoke(app, ["rollback", "--warehouse", str(wh)]).exit_code == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -31,15 +30,15 @@ def sample_run(tmp_path_factory, prefect_harness):
 
     import coop.run.runner as runner
 
-    from coop.run import cache
+    from coop.run import planning
 
     buf = io.StringIO()
     orig = runner.print_summary
     with pytest.MonkeyPatch.context() as mp:
         # pin the code fingerprints for this module: colleagues editing the reader or the SQL
         # while the suite runs must not turn the second run into a rebuild
-        mp.setattr(cache, "reader_fingerprint", lambda: "pinned-reader")
-        mp.setattr(cache, "sql_fingerprint", lambda *a, **k: "pinned-sql")
+        mp.setattr(planning, "reader_fingerprint", lambda: "pinned-reader")
+        mp.setattr(planning, "sql_fingerprint", lambda *a, **k: "pinned-sql")
         mp.setattr(runner, "print_summary", lambda s, c: orig(s, Console(file=buf, width=140)))
         rc = run_command(raw, wh, None, False)
         yield raw, wh, truth, rc, buf.getvalue()
@@ -150,14 +149,18 @@ def test_article_figures_2020(sample_run):
     assert 3000 <= tht["members"] < 3100
     assert (round(tht["avg_revenue_mvnd"]), round(tht["avg_profit_mvnd"]), round(tht["avg_income_mvnd_month"], 1)) == (581, 52, 1.4)
     assert _rows(wh, "SELECT count(*) AS n FROM marts.funding_backlog WHERE year = 2020") == [{"n": 119}]
-    # the console summary shows today's province in the latest year and the former Hòa Bình
-    # area's series (2020: 422 active, 66 new)
+    # the console summary shows today's province in the latest COMPLETE year (every expected unit
+    # reported; the later incomplete years named) and the former Hòa Bình area's series (2020:
+    # 422 active, 66 new)
     text = " ".join(out.split())
-    last = max(T.province_indicators(truth))[0]
-    cur = T.current_province_indicators(truth)[(last, "HTX")]
-    assert f"Phú Thọ {last}" in text and f" {cur['active_count']} " in text
+    cur_all = T.current_province_indicators(truth)
+    last = max(y for (y, e), v in cur_all.items() if v["complete"])
+    cur = cur_all[(last, "HTX")]
+    assert f"Phú Thọ {last} (latest complete year;" in text and f" {cur['active_count']} " in text
+    for y in sorted({y for (y, e), v in cur_all.items() if y > last}):
+        assert f"{y} incomplete: " in text
     assert "17 Hòa Bình" in text and "422 (66)" in text and "454 (48)" in text
-    assert f"backlog at 31/12/{last}: {len(T.funding_backlog(last, truth))} HTX" in text
+    assert f"backlog at 31/12/{last}: {len(T.funding_backlog(last, truth))} HTX formed {last - 2}–{last}" in text
 
 
 def test_every_row_has_lineage_and_descriptions(sample_run):

@@ -24,6 +24,8 @@ district 157 Huyện Lạc Sơn and former province Hòa Bình (schemas/referenc
 
 from __future__ import annotations
 
+from coop.context import new_run_id
+
 import hashlib
 import json
 import os
@@ -257,7 +259,7 @@ def test_status_changed_touched_and_removed_files(setup):
     assert [f.status for f in _row(st, 2020, "150").files] == ["superseded", "loaded"]  # content hash, not mtime
     r = _row(st, 2021, "148")
     assert r.files[0].status == "removed" and r.files[0].in_warehouse
-    assert "lần chạy tới sẽ bỏ khỏi kho" in r.files[0].reasons[0]
+    assert "kho còn giữ số liệu của tệp cho tới lần chạy công bố tiếp theo" in r.files[0].reasons[0]
     assert r.state == "MISSING" and "148" in [u.unit_code for u in st.missing]
     assert collect_status(raw, wh).pending_files == ["2020/148/htx.xlsx", "2021/150/new.xlsx"]
 
@@ -283,13 +285,13 @@ def test_status_without_a_published_warehouse(tmp_path, capsys):
 
 
 def test_status_names_a_later_run_that_published_nothing(setup):
-    from coop.run import cache
+    from coop.run import store
     from coop.warehouse.load import RunRecord
 
     raw, wh = setup
     failed = RunRecord("run-3", datetime(2026, 11, 27, 18, 0), datetime(2026, 11, 27, 18, 5), status="failed",
                        message="2 error-level data test(s) failed; nothing published")
-    cache.append_pending_run(cache.state_dir(wh), failed.to_json())
+    store.append_pending_run(store.state_dir(wh), failed.to_json())
     st = collect_status(raw, wh)
     assert st.later_run == {"run_id": "run-3", "started_at": "2026-11-28T01:00:00+07:00",
                             "finished_at": "2026-11-28T01:05:00+07:00", "status": "failed",
@@ -338,7 +340,7 @@ def run_pipeline(raw: Path, wh: Path) -> str:
     models and data tests (status reads the ledger and audit tables only): discovery, the plan
     against the published ledger, reading (cache), submission selection, load (ledger, issues,
     quarantine), the run record, atomic publish. Returns the run id."""
-    from coop.run import cache
+    from coop.run import planning, steps, store
     from coop.warehouse import load, publish
     from coop.ingest.discover import discover
     from coop.ingest.normalize import select_submissions
@@ -348,21 +350,21 @@ def run_pipeline(raw: Path, wh: Path) -> str:
     raw, wh = Path(raw).resolve(), Path(wh).resolve()
     wh.parent.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
-    run = load.RunRecord(run_id=load.new_run_id(started), started_at=started)
+    run = load.RunRecord(run_id=new_run_id(started), started_at=started)
     reference = load_reference()
     raw_files, issues = discover(raw, reference)
-    plan = cache.plan_from_discovery(raw_files, issues, raw, wh)
-    state = cache.state_dir(wh)
-    results = cache.read_files(plan.to_read, reference, state) + cache.cached_files(plan.from_cache, state, reference)
+    plan = planning.plan_from_discovery(raw_files, issues, raw, wh)
+    state = store.state_dir(wh)
+    results = steps.read_files(plan.to_read, reference, state) + steps.cached_files(plan.from_cache, state, reference)
     selected = select_submissions(results)
-    extra = list(issues) + cache.superseded_issues(results, selected)
+    extra = list(issues) + steps.superseded_issues(results, selected)
     build = build_path(wh, run.run_id)
     built = load.load_build(build, wh, reference, plan, selected, extra, run, load.read_ledger(wh),
-                            cache.read_pending_runs(state))
+                            store.read_pending_runs(state))
     run.finished_at = datetime.now(timezone.utc)
     load.finish_run(build, run)
     publish.publish(build, wh)
-    cache.after_publish(plan, wh, run, built)
+    steps.after_publish(plan, wh, run, built)
     return run.run_id
 
 
@@ -470,7 +472,7 @@ def test_a_unit_whose_files_were_all_removed_is_missing(reform):
     st = collect_status(raw, wh, year=2025)  # before the next run: the warehouse still holds its row
     r = _row(st, 2025, "08869")
     assert r.state == "MISSING" and r.files[0].status == "removed" and r.files[0].in_warehouse
-    assert "lần chạy tới sẽ bỏ khỏi kho" in r.files[0].reasons[0]
+    assert "kho còn giữ số liệu của tệp cho tới lần chạy công bố tiếp theo" in r.files[0].reasons[0]
 
     run2 = run_pipeline(raw, wh)
     st = collect_status(raw, wh, year=2025)

@@ -23,9 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from coop.paths import PROJECT_ROOT
+from coop.warehouse import queries
 
 DEFAULT_DOC = PROJECT_ROOT / "docs" / "warehouse.md"
 
@@ -57,7 +56,8 @@ UNIT_SUFFIXES = (
 )
 UNIT_NAMES = {
     "avg_revenue_mvnd": "triệu đồng/năm", "avg_profit_mvnd": "triệu đồng/năm", "new_formed": "số đơn vị",
-    "active_count": "số đơn vị", "target_min": "theo chỉ tiêu", "target_max": "theo chỉ tiêu", "actual": "theo chỉ tiêu",
+    "active_count": "số đơn vị",
+    "target_min": "theo chỉ tiêu", "target_max": "theo chỉ tiêu", "actual": "theo chỉ tiêu",
     "revenue": "triệu đồng/năm", "profit": "triệu đồng/năm", "income": "triệu đồng/người/tháng",
     "amount": "triệu đồng", "members": "người", "workers": "người", "participants": "lượt người",
 }
@@ -164,7 +164,7 @@ def _one_line(text: str | None) -> str:
 
 def describe(warehouse: Path, schemas: list[str] | None = None) -> list[TableDoc]:
     """Tables/views of the documented schemas with their columns and comments."""
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = queries.connect_read_only(warehouse)
     try:
         rels = con.execute(
             "SELECT schema_name, table_name, 'bảng' AS kind, comment FROM duckdb_tables() "
@@ -243,7 +243,8 @@ def generate_markdown(warehouse: Path) -> str:
     ]
     for t in docs:
         short = re.split(r"\s*(?:Grain|Hạt|Mức chi tiết)\s*:", t.comment or "", maxsplit=1, flags=re.IGNORECASE)[0]
-        lines.append(f"| [`{t.qualified}`](#{t.schema}{t.name}) | {t.kind} | {t.grain or '–'} | {short.rstrip(' .') or '–'} |")
+        lines.append(f"| [`{t.qualified}`](#{t.schema}{t.name}) | {t.kind} | {t.grain or '–'} "
+                     f"| {short.rstrip(' .') or '–'} |")
     for t in docs:
         lines += [
             "",

@@ -35,6 +35,8 @@ Public:
 
 from __future__ import annotations
 
+from coop.warehouse import queries
+
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -44,7 +46,7 @@ from typing import Any
 import duckdb
 from xlsxwriter.utility import xl_col_to_name
 
-from coop.run.cache import sha256_file
+from coop.run.store import sha256_file
 from coop.outputs.exports import SafeWorkbook
 from coop.ingest.read import ReadError, find_header, read_sheets
 from coop.reference import REFORM_YEAR, Reference, Unit, load_reference
@@ -72,6 +74,8 @@ REASON_VI = {
     "unknown_category": "Giá trị không có trong danh mục",
     "invalid_reg_code": "Mã số HTX không hợp lệ (chỉ gồm chữ số và dấu -)",
     "excel_error": "Ô chứa lỗi của Excel (#N/A, #REF!, #VALUE!...)",
+    "formula_not_calculated": "Ô chứa công thức chưa có kết quả tính (tệp do phần mềm tạo ra); mở bằng Excel, lưu lại",
+    "csv_unbalanced_quote": "Dấu ngoặc kép (\") mở mà không đóng trong tệp CSV",
     "duplicate_code": "Mã số HTX bị trùng trong biểu",
     "duplicate_group": "Tổ hợp tác bị trùng (cùng xã và tên)",
     "invalid_target": "Chỉ tiêu kế hoạch không hợp lệ",
@@ -90,6 +94,7 @@ REASON_VI = {
     "no_recognized_form": "Không nhận ra biểu mẫu nào trong tệp (dòng tiêu đề cột không khớp)",
     "unrecognized_sheet": "Trang tính không có dòng tiêu đề của biểu mẫu (đã bỏ qua)",
     "form_not_allowed_here": "Biểu mẫu không đúng thư mục (chỉ tiêu kế hoạch chỉ đặt ở thư mục tỉnh)",
+    "two_tables_on_sheet": "Hai bảng đặt cạnh nhau trên một trang tính (trang chưa được đọc)",
     "superseded": "Đã được thay bằng tệp gửi sau",
 }
 FILE_FIX_VI = {
@@ -106,6 +111,7 @@ FILE_FIX_VI = {
     "misplaced_file": "Đặt tệp vào thư mục <năm>/<mã đơn vị>/ (xã, phường từ năm 2025; huyện đến năm 2024).",
     "invalid_year_folder": "Đặt tệp vào thư mục năm gồm 4 chữ số (ví dụ 2021).",
     "form_not_allowed_here": "Biểu của đơn vị đặt trong thư mục của đơn vị; chỉ tiêu kế hoạch đặt trong thư mục tỉnh.",
+    "two_tables_on_sheet": "Chuyển một trong hai bảng sang một trang tính riêng (mỗi biểu một trang) rồi gửi lại.",
     "superseded": "Không cần làm gì: tệp gửi sau đã được dùng.",
     "unrecognized_sheet": "Không cần làm gì nếu trang này không chứa số liệu báo cáo.",
 }
@@ -282,18 +288,17 @@ def _audit_records(warehouse: Path, year: int) -> tuple[list[tuple], list[tuple]
     """(rejected cells, file issues) of report year `year` in the current state of the audit."""
     like = f"{year}/%"
     try:
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = queries.connect_read_only(warehouse)
     except duckdb.Error as e:
         raise FeedbackError(f"Không mở được kho dữ liệu {warehouse} (chi tiết: {type(e).__name__}: "
                             f"{str(e).splitlines()[0]})") from None
     try:
-        latest = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' "
-                             "ORDER BY started_at DESC LIMIT 1").fetchall()
-        if latest:
+        run_id = queries.latest_published_run(con)
+        if run_id is not None:
             cells = con.execute(f"SELECT {_RR_COLS} FROM audit.rejected_rows WHERE run_id = ? AND source_file LIKE ? "
-                                "ORDER BY source_file, sheet, row_number, column_name", [latest[0][0], like]).fetchall()
+                                "ORDER BY source_file, sheet, row_number, column_name", [run_id, like]).fetchall()
             issues = con.execute(f"SELECT {_FI_COLS} FROM audit.file_issues WHERE run_id = ? AND source_file LIKE ? "
-                                 "ORDER BY source_file, sheet", [latest[0][0], like]).fetchall()
+                                 "ORDER BY source_file, sheet", [run_id, like]).fetchall()
         else:  # no run marked published: per file, the latest run that recorded anything about it
             cells = con.execute(_latest_per_file_sql("rejected_rows", _RR_COLS)
                                 + " ORDER BY source_file, sheet, row_number, column_name", [like]).fetchall()
@@ -394,6 +399,8 @@ def _read_failure(e: Exception) -> str:
     text = " ".join(str(e).split("\n")[0].split()) if str(e) else type(e).__name__
     if isinstance(e, OSError) and not isinstance(e, ReadError):
         text = f"{type(e).__name__}: {e.strerror or e}"
+    if "(chi tiết:" in text:
+        return text  # the reader's own message (coop.ingest.read.reader_error_message): sentence, then detail
     out = clerk_message(text)
     return out if out != text else f"Không đọc được tệp (chi tiết: {text})"
 

@@ -9,6 +9,8 @@ keys), calls `write_run_report(summary, warehouse)` for the file under
 
 from __future__ import annotations
 
+from coop.context import WarehouseFiles
+
 import logging
 import os
 import sys
@@ -37,6 +39,8 @@ class RunSummary:
     - `districts`: one dict per year x district (x form, optional):
       `{"year", "unit_code", "unit_name", "form", "rows_loaded", "rows_rejected"}`.
     - `quarantine`: reason_code -> number of quarantined row records (one per bad cell).
+    - `skipped`: kind (title, column_numbers, section, total, signature, no_data) -> non-blank
+      rows below a header neither loaded nor quarantined (audit.sheets `rows_skipped_<kind>`).
     - `file_issues`: `{"source_file", "sheet", "reason_code", "reason", "severity"}`.
     - `tests`: `{"name", "severity" (error|warn), "passed" (bool), "failing_rows" (int),
       "message"}`.
@@ -54,6 +58,7 @@ class RunSummary:
     files: dict[str, list[str]] = field(default_factory=dict)
     districts: list[dict[str, Any]] = field(default_factory=list)
     quarantine: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
     file_issues: list[dict[str, Any]] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -67,6 +72,47 @@ def _as_dict(summary: RunSummary | Mapping[str, Any]) -> dict[str, Any]:
     if is_dataclass(summary) and not isinstance(summary, type):
         return asdict(summary)
     return dict(summary)
+
+
+# --------------------------------------------------------------------------- data test wording
+#: Result words of one data test, the same everywhere (console, run report, Prefect artifacts,
+#: `coop check`): an error-level test with offending rows (or SQL that could not run) FAILED and
+#: blocks publishing; a warn-level one WARNED and is only reported.
+TEST_RESULT_WORDS = {"pass": "pass", "warn": "WARN", "error": "FAIL"}
+
+
+def _test_field(t: Any, name: str) -> Any:
+    return t.get(name) if isinstance(t, Mapping) else getattr(t, name, None)
+
+
+def data_test_counts(tests: Any) -> dict[str, int]:
+    """{total, passed, warned, failed} of data test results (`coop.warehouse.datatests.DataTestResult`s
+    or their dicts as in `RunSummary.tests`): warned = warn-level tests that did not pass,
+    failed = error-level tests that did not pass (these block publishing)."""
+    out = {"total": 0, "passed": 0, "warned": 0, "failed": 0}
+    for t in tests or []:
+        out["total"] += 1
+        if _test_field(t, "passed"):
+            out["passed"] += 1
+        elif _test_field(t, "severity") == "error":
+            out["failed"] += 1
+        else:
+            out["warned"] += 1
+    return out
+
+
+def data_tests_phrase(tests: Any) -> str:
+    """The one sentence every place that reports data tests prints:
+    '32 data tests: 30 passed, 1 warned, 1 failed' (failed = error level, blocks publishing)."""
+    c = data_test_counts(tests)
+    return f"{c['total']} data tests: {c['passed']} passed, {c['warned']} warned, {c['failed']} failed"
+
+
+def data_test_word(t: Any) -> str:
+    """'pass', 'WARN' (warn level, did not pass) or 'FAIL' (error level, did not pass)."""
+    if _test_field(t, "passed"):
+        return TEST_RESULT_WORDS["pass"]
+    return TEST_RESULT_WORDS["error" if _test_field(t, "severity") == "error" else "warn"]
 
 
 # --------------------------------------------------------------------------- markdown
@@ -176,6 +222,16 @@ def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
     else:
         lines.append("No row quarantined.")
 
+    # layout rows skipped, by kind (every non-blank row is loaded, quarantined or counted here)
+    skipped = {k: int(v) for k, v in (s.get("skipped") or {}).items() if v}
+    lines += ["", "## Rows skipped by kind", ""]
+    if skipped:
+        lines.append("Non-blank rows below a header that are layout, not data (per sheet: audit.sheets).")
+        lines.append("")
+        lines += _table(["kind", "rows"], [[k, v] for k, v in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))])
+    else:
+        lines.append("None.")
+
     issues = s.get("file_issues") or []
     lines += ["", "## Rejected, ignored and superseded files/sheets", ""]
     if issues:
@@ -194,12 +250,12 @@ def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
     lines += ["", "## Data tests", ""]
     if tests:
         failed = [t for t in tests if not t.get("passed")]
-        lines.append(f"{len(tests) - len(failed)} passed, {len(failed)} failed.")
+        lines.append(f"{data_tests_phrase(tests)}.")
         lines.append("")
         lines += _table(
             ["test", "severity", "result", "failing rows"],
             [
-                [t.get("name"), t.get("severity"), "pass" if t.get("passed") else "FAIL", t.get("failing_rows") or 0]
+                [t.get("name"), t.get("severity"), data_test_word(t), t.get("failing_rows") or 0]
                 for t in sorted(tests, key=lambda t: (bool(t.get("passed")), str(t.get("name"))))
             ],
         )
@@ -238,7 +294,7 @@ def summary_table(summary: RunSummary | Mapping[str, Any]) -> list[dict[str, Any
 
 
 def reports_dir(warehouse: Path) -> Path:
-    return Path(warehouse).parent / "reports"
+    return WarehouseFiles(warehouse).reports
 
 
 def report_file_name(summary: RunSummary | Mapping[str, Any]) -> str:
@@ -357,18 +413,18 @@ def progress(
 
     def advance(label: str | None = None) -> None:
         nonlocal done
-        with guard:
+        with guard:  # the line is logged under the lock too: lines from worker threads stay in order
             done += 1
             n = done
-        if n == total or n % step == 0:
-            logger.info(
-                "%s: %d/%d%s (%.1f s)",
-                description,
-                n,
-                total,
-                f" — {label}" if label else "",
-                time.monotonic() - start,
-            )
+            if n == total or n % step == 0:
+                logger.info(
+                    "%s: %d/%d%s (%.1f s)",
+                    description,
+                    n,
+                    total,
+                    f" — {label}" if label else "",
+                    time.monotonic() - start,
+                )
 
     with _registered(advance):
         yield advance

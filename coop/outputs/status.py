@@ -12,7 +12,7 @@ Built on the pipeline's own pieces, never a second implementation of them:
   unchanged | rejected | superseded | removed, rows loaded and quarantined per file) and the
   `audit.file_issues` / `audit.rejected_rows` of the latest published run (`audit.runs`);
 - whether a file in the raw folder is newer than what was loaded: its sha256 (the pipeline's
-  `coop.run.cache.hash_files`, with the run's stat cache `<warehouse folder>/.state/hashes.json`)
+  `coop.run.store.hash_files`, with the run's stat cache `<warehouse folder>/.state/hashes.json`)
   against `audit.files.file_hash`.
 - a former commune's lineage (`schemas/reference/commune_lineage.csv`, the file the warehouse's
   `core.unit_lineage` is built from) names the former district(s) of a commune of today.
@@ -62,6 +62,8 @@ JSON (`coop status --format json`), one object:
 """
 
 from __future__ import annotations
+
+from coop.warehouse import queries
 
 import csv
 import functools
@@ -343,10 +345,9 @@ class _Published:
 
 
 def _read_published(warehouse: Path) -> _Published:
-    import duckdb
 
     out = _Published()
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = queries.connect_read_only(warehouse)
     try:
         tables = {f"{s}.{t}" for s, t in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
@@ -411,7 +412,7 @@ def _seen_at(rec: dict[str, Any], runs: list[dict[str, Any]]) -> Any:
 def _later_run(warehouse: Path, last: dict[str, Any] | None) -> dict[str, Any] | None:
     """A run after the latest published one that published nothing (a no-op or a failure),
     from the run's own `.state/pending_runs.jsonl`."""
-    from coop.run.cache import read_pending_runs, state_dir
+    from coop.run.store import read_pending_runs, state_dir
     from coop.warehouse.load import RunRecord
 
     later = []
@@ -433,7 +434,7 @@ def _later_run(warehouse: Path, last: dict[str, Any] | None) -> dict[str, Any] |
 
 def _hashes(paths: dict[str, Path], warehouse: Path) -> dict[str, str]:
     """sha256 of each file, by the pipeline's own hashing and stat cache (coop.run.cache)."""
-    from coop.run.cache import hash_files, sha256_file, state_dir
+    from coop.run.store import hash_files, sha256_file, state_dir
 
     if not paths:
         return {}
@@ -538,8 +539,12 @@ def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, refe
             f = from_ledger(sf, rec, _LEDGER.get(rec.get("status"), REJECTED))
         else:
             f = from_ledger(sf, rec, REMOVED)
-            f.reasons = ["đã xoá khỏi thư mục; lần chạy tới sẽ bỏ khỏi kho "
-                         "(removed from the raw folder; the next run drops it)"] + f.reasons
+            # the next run drops it only when it publishes: a unit left without any file makes
+            # the publish guard refuse (unit_gone) until the operator confirms with --allow-shrink
+            f.reasons = ["đã xoá khỏi thư mục; kho còn giữ số liệu của tệp cho tới lần chạy công bố tiếp theo "
+                         "(nếu đơn vị không còn tệp nào, lần chạy sẽ từ chối công bố: chạy `coop run --allow-shrink` "
+                         "khi việc gỡ tệp là có chủ ý) (removed from the raw folder; the warehouse keeps its rows "
+                         "until a run publishes — a unit left without files needs `coop run --allow-shrink`)"] + f.reasons
         files[sf] = f
 
     # place every file under (year, unit)

@@ -28,11 +28,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Any, NotRequired, TypedDict
+
+from coop.context import REPORTS_DIR, STATE_DIR, WarehouseFiles
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +55,18 @@ PAUSE_SECONDS_ENV = "COOP_TEST_PAUSE_SECONDS"
 
 # --------------------------------------------------------------------------- file names
 def lock_path(warehouse: Path) -> Path:
-    """`data/warehouse/coop.duckdb` -> `data/warehouse/.coop.run.lock`."""
-    warehouse = Path(warehouse)
-    return warehouse.parent / f".{warehouse.stem}.lock"
+    """`data/warehouse/coop.duckdb` -> `data/warehouse/.coop.lock` (named by `WarehouseFiles`)."""
+    return WarehouseFiles(warehouse).lock
 
 
 def build_path(warehouse: Path, run_id: str) -> Path:
-    """The private file a run builds in: `data/warehouse/.coop.duckdb.build-<run_id>`.
-
-    Builders should use this name (or at least the `.<name>.build-` prefix) so that
-    `cleanup_stale` recognises what a killed run left behind.
-    """
-    warehouse = Path(warehouse)
-    return warehouse.parent / f".{warehouse.name}.build-{run_id}"
+    """The private file a run builds in (named by `WarehouseFiles.build`)."""
+    return WarehouseFiles(warehouse).build(run_id)
 
 
 def temp_dir(warehouse: Path, run_id: str) -> Path:
-    """A private scratch folder for one run (removed by `cleanup_stale` if the run dies)."""
-    warehouse = Path(warehouse)
-    return warehouse.parent / f".{warehouse.name}.tmp-{run_id}"
+    """A private scratch folder for one run (named by `WarehouseFiles.temp`)."""
+    return WarehouseFiles(warehouse).temp(run_id)
 
 
 def _leftover_patterns(warehouse: Path) -> list[str]:
@@ -114,10 +110,41 @@ class RunLockBusy(RuntimeError):
         )
 
 
+class RunLockUnavailable(RuntimeError):
+    """The lock file cannot be created next to the warehouse (a read-only mount, no write
+    permission): no run can publish there. The message is for the operator, Vietnamese first."""
+
+    def __init__(self, warehouse: Path, error: OSError):
+        self.warehouse = Path(warehouse)
+        self.error = error
+        folder = self.warehouse.parent
+        super().__init__(
+            f"Không ghi được vào thư mục kho dữ liệu {folder} (ổ đĩa gắn chỉ đọc hoặc không có quyền ghi): "
+            f"không tạo được tệp khóa {lock_path(self.warehouse)}; không có gì thay đổi — gắn lại ổ với quyền ghi "
+            f"hoặc chọn --warehouse khác. (The warehouse folder is read-only or not writable: "
+            f"{type(error).__name__}: {error.strerror or error}; nothing was changed.)"
+        )
+
+
+class _ChildRecord(TypedDict):
+    pid: int
+    starttime: int  # clock ticks since boot (/proc/<pid>/stat): tells a reused pid apart
+
+
+class _LockRecord(TypedDict):
+    """The lock file's JSON: who holds it, and (`record_children`) its child processes."""
+
+    pid: int
+    host: str
+    started_at: str
+    command: str | None
+    children: NotRequired[list[_ChildRecord]]
+
+
 _held: dict[str, int] = {}  # lock path -> re-entrancy depth in this process
 _held_fd: dict[str, int] = {}  # lock path -> our open, flock'd descriptor
-_held_info: dict[str, dict] = {}  # lock path -> the record we wrote
-_previous: dict[str, dict] = {}  # lock path -> the record left by the previous holder
+_held_info: dict[str, _LockRecord] = {}  # lock path -> the record we wrote
+_previous: dict[str, dict[str, Any]] = {}  # lock path -> the record left by the previous holder (any JSON object)
 _held_guard = threading.Lock()
 
 
@@ -178,8 +205,11 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
                 _held[key] -= 1
         return
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # a read-only mount, no write permission: said in words, not a traceback
+        raise RunLockUnavailable(warehouse, e) from None
     try:
         waited = False
         try:
@@ -211,10 +241,10 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
             prev = json.loads(os.pread(fd, 1 << 16, 0).decode("utf-8") or "{}")
         except (OSError, ValueError):
             prev = {}
-        info = {
+        info: _LockRecord = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "started_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+            "started_at": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200] if sys.argv else None,
         }
         os.ftruncate(fd, 0)
@@ -278,7 +308,7 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
             except FileNotFoundError:
                 pass
     # half-written temp files/folders of the state cache (coop.run.cache) and the run reports
-    for sub in (".state", "reports"):
+    for sub in (STATE_DIR, REPORTS_DIR):
         root = folder / sub
         if not root.is_dir():
             continue
@@ -297,7 +327,8 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
                 except FileNotFoundError:
                     pass
     if removed:
-        log.info("Removed %d leftover file(s) of an interrupted run: %s", len(removed), ", ".join(p.name for p in removed))
+        log.info("Removed %d leftover file(s) of an interrupted run: %s", len(removed),
+                 ", ".join(p.name for p in removed))
     return removed
 
 
@@ -315,8 +346,8 @@ def _proc_stat(pid: int) -> tuple[int, int] | None:
         return None
 
 
-def _children(pid: int) -> list[dict]:
-    out = []
+def _children(pid: int) -> list[_ChildRecord]:
+    out: list[_ChildRecord] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

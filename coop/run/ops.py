@@ -4,9 +4,9 @@ and the warehouse's own metadata tables `meta.schema_version` / `meta.build_info
 Built on the pipeline's own pieces, never a second implementation of them:
 
 - `plan_report` (`coop plan`): discovery (`coop.ingest.discover.discover`), the run plan
-  (`coop.run.cache.plan_from_discovery`: hashes with the stat cache, statuses against the published
+  (`coop.run.planning.plan_from_discovery`: hashes with the stat cache, statuses against the published
   ledger `audit.files`, what to read, the build fingerprint) and the no-op test
-  (`coop.run.cache.is_unchanged`), then resubmissions (`coop.ingest.normalize.select_submissions`, on the
+  (`coop.run.planning.is_unchanged`), then resubmissions (`coop.ingest.normalize.select_submissions`, on the
   cached parsed files, reading in memory only the files of a folder holding several files that
   are not cached yet), the models (`coop.warehouse.models.discover_models`) and the publish guards
   (`coop.warehouse.guards`: the start-of-run checks as they are, and `check_publish` against a
@@ -35,15 +35,26 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from coop.warehouse import queries
+
+if TYPE_CHECKING:
+    import duckdb
+    from rich.console import Console, JustifyMethod
+
+    from coop.ingest.normalize import FileResult
+    from coop.reference import Reference
+    from coop.run.planning import Plan, PlannedFile
 
 log = logging.getLogger(__name__)
 
 
-def escape(text: Any) -> str:
+def escape(text: object) -> str:
     """`text` safe inside rich markup (file names and reasons hold [brackets])."""
     from rich.markup import escape as _escape
 
@@ -96,7 +107,7 @@ def _package_version(name: str) -> str | None:
         from importlib.metadata import version
 
         return version(name)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 — not installed (or broken metadata): the version line leaves it out
         return None
 
 
@@ -106,7 +117,8 @@ def version_text() -> str:
     head = f"coop {coop_version()}" + (f" (git {g})" if g else "")
     parts = [f"{n} {v}" for n in ("duckdb", "prefect", "polars") if (v := _package_version(n))]
     parts.append(f"python {sys.version.split()[0]}")
-    return head + "\n" + ", ".join(parts) + f"\nwarehouse schema version {SCHEMA_VERSION}: {SCHEMA_HISTORY[SCHEMA_VERSION]}"
+    return (head + "\n" + ", ".join(parts)
+            + f"\nwarehouse schema version {SCHEMA_VERSION}: {SCHEMA_HISTORY[SCHEMA_VERSION]}")
 
 
 # =========================================================================== meta.* tables
@@ -133,14 +145,15 @@ _META_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
             "coop_version": "Phiên bản coop — version of the coop package that built it",
             "git_describe": "Phiên bản mã — git describe of the code that built it (NULL outside a git checkout)",
             "duckdb_version": "Phiên bản DuckDB — DuckDB library that wrote the file",
-            "province_setting": "Thiết lập tỉnh — the province setting as given (coop.toml / COOP_PROVINCE / --province)",
+            "province_setting": "Thiết lập tỉnh — the province setting as given "
+                                "(coop.toml / COOP_PROVINCE / --province)",
             "province_code": "Mã tỉnh — today's province served (GSO code; VN = the whole country)",
             "province_name": "Tên tỉnh — its name",
         }),
 }
 
 
-def create_meta_tables(con: Any) -> None:
+def create_meta_tables(con: duckdb.DuckDBPyConnection) -> None:
     """meta.schema_version (its one row) and an empty meta.build_info, with comments.
     Called by `coop.warehouse.load.create_tables`; the run fills meta.build_info (`write_build_info`)."""
     from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal
@@ -149,7 +162,8 @@ def create_meta_tables(con: Any) -> None:
     stmts += [f"CREATE TABLE IF NOT EXISTS {name} {cols}" for name, cols in _META_DDL.items()]
     stmts += comment_statements(_META_COMMENTS)
     stmts += ["DELETE FROM meta.schema_version",
-              f"INSERT INTO meta.schema_version VALUES ({SCHEMA_VERSION}, {sql_literal(SCHEMA_HISTORY[SCHEMA_VERSION])})"]
+              f"INSERT INTO meta.schema_version VALUES "
+              f"({SCHEMA_VERSION}, {sql_literal(SCHEMA_HISTORY[SCHEMA_VERSION])})"]
     run_in_transaction(con, stmts)
 
 
@@ -160,16 +174,16 @@ def build_info(run_id: str, built_at: datetime | None = None) -> dict[str, Any]:
     from coop.reference import load_reference
     from coop.settings import load_settings
 
-    t = built_at or datetime.now(timezone.utc)
+    t = built_at or datetime.now(UTC)
     if t.tzinfo is not None:
-        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        t = t.astimezone(UTC).replace(tzinfo=None)
     ref = load_reference()
     return {"run_id": run_id, "built_at": t, "coop_version": coop_version(), "git_describe": git_describe(),
             "duckdb_version": duckdb.__version__, "province_setting": load_settings().province,
             "province_code": ref.province_code, "province_name": ref.province_name}
 
 
-def write_build_info(con: Any, run_id: str, built_at: datetime | None = None) -> None:
+def write_build_info(con: duckdb.DuckDBPyConnection, run_id: str, built_at: datetime | None = None) -> None:
     """Replace meta.build_info with this build's row (called by `coop.warehouse.load.finish_run`)."""
     from coop.warehouse.db import transaction
 
@@ -183,7 +197,7 @@ def write_build_info(con: Any, run_id: str, built_at: datetime | None = None) ->
                     [row[c] for c in cols]).fetchall()
 
 
-def read_build_info(con: Any) -> dict[str, Any] | None:
+def read_build_info(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     """meta.build_info of an open warehouse; None for a file built before it existed."""
     try:
         cur = con.execute("SELECT * FROM meta.build_info LIMIT 1")
@@ -191,11 +205,11 @@ def read_build_info(con: Any) -> dict[str, Any] | None:
         rows = cur.fetchall()
     except Exception:  # noqa: BLE001 — duckdb.CatalogException on older files
         return None
-    return dict(zip(cols, rows[0])) if rows else None
+    return dict(zip(cols, rows[0], strict=True)) if rows else None
 
 
 # =========================================================================== small helpers
-def _utc(value: Any) -> datetime | None:
+def _utc(value: object) -> datetime | None:
     """Aware UTC datetime from a naive-UTC datetime (warehouse) or ISO text (pending runs)."""
     if isinstance(value, str):
         try:
@@ -204,10 +218,10 @@ def _utc(value: Any) -> datetime | None:
             return None
     if not isinstance(value, datetime):
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _iso_local(value: Any) -> str | None:
+def _iso_local(value: object) -> str | None:
     from coop.settings import to_local
 
     t = to_local(_utc(value))
@@ -225,27 +239,11 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
-def _console(stderr: bool = False) -> Any:
+def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     tty = (sys.stderr if stderr else sys.stdout).isatty()
     return Console(stderr=stderr, highlight=False, width=None if tty else 160, soft_wrap=not tty)
-
-
-def _connect_read_only(warehouse: Path) -> Any:
-    import duckdb
-
-    return duckdb.connect(str(warehouse), read_only=True)
-
-
-def _open_problem(warehouse: Path, exc: BaseException) -> str:
-    detail = " ".join(str(exc).split())[:300]
-    if "lock" in detail.lower():
-        return (f"Không mở được kho dữ liệu {warehouse}: một chương trình khác đang mở nó để ghi (ví dụ duckdb "
-                f"không có -readonly); hãy đóng chương trình đó. (The warehouse is held open for writing by "
-                f"another program: {detail})")
-    return (f"Không đọc được kho dữ liệu {warehouse}: tệp bị hỏng? Khôi phục bằng `coop rollback` hoặc dựng lại "
-            f"bằng `coop backfill --all`. (Cannot open the warehouse: {type(exc).__name__}: {detail})")
 
 
 # =========================================================================== coop plan
@@ -256,7 +254,7 @@ def _throwaway_state(warehouse: Path) -> Iterator[Path]:
     folders (the parsed-file cache) linked, only read, and whose warehouse file is a link to
     the published one (opened READ_ONLY by `read_ledger`). Planning with it writes nothing
     under the warehouse folder."""
-    from coop.run.cache import state_dir
+    from coop.run.store import state_dir
 
     warehouse = Path(warehouse)
     real = state_dir(warehouse)
@@ -277,22 +275,23 @@ def _throwaway_state(warehouse: Path) -> Iterator[Path]:
         yield stand_in
 
 
-def _superseded(plan: Any, reference: Any, state: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _superseded(plan: Plan, reference: Reference, state: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Resubmissions the run would resolve: for each (year, unit) with several readable files,
     their parsed results (cache, else read in memory: nothing is stored) through the run's own
     `select_submissions`. -> (superseded sheets/files, files read to decide)."""
-    from coop.run import cache
     from coop.ingest.normalize import ingest_file, select_submissions
+    from coop.run import store
 
-    groups: dict[tuple, list[Any]] = defaultdict(list)
+    groups: dict[tuple[int | None, str | None], list[PlannedFile]] = defaultdict(list)
     for f in plan.files:
         groups[(f.year, f.unit_code)].append(f)
-    results, read_now = [], []
+    results: list[FileResult] = []
+    read_now: list[str] = []
     for files in groups.values():
         if len(files) < 2:
             continue
         for f in files:
-            r = None if f.read else cache.load_result(state, f.cache_key, modified_at=f.modified_at)
+            r = None if f.read else store.load_result(state, f.cache_key, modified_at=f.modified_at)
             if r is None:
                 try:
                     r = ingest_file(f.raw, reference)
@@ -306,7 +305,7 @@ def _superseded(plan: Any, reference: Any, state: Path) -> tuple[list[dict[str, 
     selected = select_submissions(results)
     kept = {r.source_file for r in selected}
     out: list[dict[str, Any]] = []
-    seen = set()
+    seen: set[tuple[str, str | None]] = set()
     for r in selected:
         for i in r.file_issues or []:
             if getattr(i, "reason_code", None) != "superseded":
@@ -325,7 +324,7 @@ def _superseded(plan: Any, reference: Any, state: Path) -> tuple[list[dict[str, 
     return out, read_now
 
 
-def _predicted_build(folder: Path, warehouse: Path, plan: Any, ledger: Mapping[str, Mapping[str, Any]],
+def _predicted_build(folder: Path, warehouse: Path, plan: Plan, ledger: Mapping[str, Mapping[str, Any]],
                      superseded_files: set[str]) -> Path:
     """A small DuckDB file standing for the build the run would make, as far as the publish
     guards look at it before reading anything: the ledger (audit.files: file, status, year,
@@ -333,11 +332,11 @@ def _predicted_build(folder: Path, warehouse: Path, plan: Any, ledger: Mapping[s
     (rows are only known after reading: the rows guard is checked by the run)."""
     import duckdb
 
-    from coop.run.cache import in_years
+    from coop.run.planning import in_years
     from coop.warehouse.guards import REGISTER_TABLES
 
-    rows: list[tuple] = []
-    in_plan = set()
+    rows: list[tuple[str, str | None, int | None, str | None]] = []  # audit.files: file, status, year, unit
+    in_plan: set[str] = set()
     for f in plan.files:
         rows.append((f.source_file, "superseded" if f.source_file in superseded_files else f.status, f.year,
                      f.unit_code))
@@ -353,7 +352,7 @@ def _predicted_build(folder: Path, warehouse: Path, plan: Any, ledger: Mapping[s
     for s, r in ledger.items():  # a --years plan: the other years are carried over as published
         if s not in in_plan and not in_years(r.get("year"), plan.years):
             rows.append((s, r.get("status"), r.get("year"), r.get("unit_code")))
-    con = _connect_read_only(warehouse)
+    con = queries.connect_read_only(warehouse)
     try:
         have = {f"{a}.{b}" for a, b in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
         register = sum(int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in REGISTER_TABLES
@@ -379,7 +378,7 @@ def _predicted_build(folder: Path, warehouse: Path, plan: Any, ledger: Mapping[s
     return path
 
 
-def _guards(raw_dir: Path, warehouse: Path, plan: Any, ledger: Mapping[str, Mapping[str, Any]],
+def _guards(raw_dir: Path, warehouse: Path, plan: Plan, ledger: Mapping[str, Mapping[str, Any]],
             superseded_files: set[str], allow_shrink: bool) -> dict[str, Any]:
     """The publish guards' verdict on this plan (`coop.warehouse.guards`): the start-of-run checks as the
     run makes them, and `check_publish` against the predicted ledger. A guard module that is
@@ -398,7 +397,7 @@ def _guards(raw_dir: Path, warehouse: Path, plan: Any, ledger: Mapping[str, Mapp
                 predicted = _predicted_build(Path(tmp), Path(warehouse), plan, ledger, superseded_files)
                 failures += list(g.check_publish(predicted, Path(warehouse), settings))
         refused = {id(f) for f in g.blocking(failures, settings)}
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 — the plan is only advice: a guard that fails is reported, never fatal
         return {"available": True, "failures": [], "refused": False,
                 "note": f"the guards could not be evaluated: {type(e).__name__}: {e}"}
     return {
@@ -415,23 +414,23 @@ def _guards(raw_dir: Path, warehouse: Path, plan: Any, ledger: Mapping[str, Mapp
 def plan_report(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None = None,
                 allow_shrink: bool = False) -> dict[str, Any]:
     """What `coop run` would do now, without doing any of it (see the module doc)."""
-    from coop.run import cache
     from coop.ingest.discover import discover
-    from coop.warehouse.load import read_ledger
-    from coop.warehouse.models import discover_models
     from coop.paths import SQL_DIR
     from coop.reference import load_reference
+    from coop.run import planning, store
+    from coop.warehouse.load import read_ledger
+    from coop.warehouse.models import discover_models
 
     raw_dir, warehouse = Path(raw_dir), Path(warehouse)
     reference = load_reference()
     raw_files, issues = discover(raw_dir, reference, years)
     with _throwaway_state(warehouse) as stand_in:
-        plan = cache.plan_from_discovery(raw_files, issues, raw_dir, stand_in, years)
+        plan = planning.plan_from_discovery(raw_files, issues, raw_dir, stand_in, years)
         ledger = read_ledger(stand_in)
-    unchanged = cache.is_unchanged(plan, warehouse)
-    published = cache.read_published(cache.state_dir(warehouse))
+    unchanged = planning.is_unchanged(plan, warehouse)
+    published = store.read_published(store.state_dir(warehouse))
 
-    superseded, read_now = ([], []) if unchanged else _superseded(plan, reference, cache.state_dir(warehouse))
+    superseded, read_now = ([], []) if unchanged else _superseded(plan, reference, store.state_dir(warehouse))
     whole = {s["source_file"] for s in superseded if s["whole_file"]}
 
     by_status: dict[str, list[str]] = {"new": [], "changed": [], "unchanged": []}
@@ -497,7 +496,7 @@ def plan_report(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None = 
     }
 
 
-def _show_names(console: Any, label: str, names: Sequence[str], limit: int = 20) -> None:
+def _show_names(console: Console, label: str, names: Sequence[str], limit: int = 20) -> None:
     if not names:
         return
     console.print(f"  {label}:")
@@ -507,7 +506,7 @@ def _show_names(console: Any, label: str, names: Sequence[str], limit: int = 20)
         console.print(f"    … and {len(names) - limit} more (--format json lists them all)")
 
 
-def render_plan(p: Mapping[str, Any], console: Any) -> None:
+def render_plan(p: Mapping[str, Any], console: Console) -> None:
     from coop.settings import local_time
 
     f = p["files"]
@@ -555,13 +554,15 @@ def render_plan(p: Mapping[str, Any], console: Any) -> None:
     elif not g["failures"]:
         console.print(f"Publish guards: [green]pass[/green] ({g.get('note')})")
     else:
-        head = "[red]the publish would be REFUSED[/red]" if g["refused"] else "[yellow]allowed by --allow-shrink[/yellow]"
+        head = ("[red]the publish would be REFUSED[/red]" if g["refused"]
+                else "[yellow]allowed by --allow-shrink[/yellow]")
         console.print(f"Publish guards: {head}")
         for x in g["failures"]:
             mark = "✗" if x["blocking"] else "!"
             console.print(f"  {mark} {x['message_vi']}\n    ({x['message_en']})", markup=False)
         if g["refused"] and any(x["overridable"] for x in g["failures"] if x["blocking"]):
-            console.print("  Nếu việc giảm này là đúng, chạy với --allow-shrink (if intended, run with --allow-shrink).")
+            console.print("  Nếu việc giảm này là đúng, chạy với --allow-shrink "
+                          "(if intended, run with --allow-shrink).")
     verdict = {"publish": "`coop run` would read, rebuild and publish (if the data tests pass).",
                "refused": "`coop run` would stop before publishing (exit 1); the published warehouse would stay."}
     console.print(verdict[p["outcome"]])
@@ -600,13 +601,13 @@ def plan_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None =
 def check_report(warehouse: Path, tests_dir: Path | None = None) -> dict[str, Any]:
     """Run the data tests on the published warehouse, READ_ONLY. Raises OSError/duckdb.Error
     when it cannot be opened, DataTestDefinitionError on a bad test file."""
-    from coop.warehouse.datatests import run_data_tests
     from coop.paths import SQL_DIR
+    from coop.warehouse.datatests import run_data_tests
 
     warehouse = Path(warehouse)
     if not warehouse.exists():
         raise FileNotFoundError(warehouse)
-    con = _connect_read_only(warehouse)
+    con = queries.connect_read_only(warehouse)
     try:
         results = run_data_tests(con, Path(tests_dir) if tests_dir else SQL_DIR / "tests")
         info = read_build_info(con) or {}
@@ -616,7 +617,7 @@ def check_report(warehouse: Path, tests_dir: Path | None = None) -> dict[str, An
                                    "ORDER BY started_at DESC LIMIT 1").fetchall()
                 if last:
                     info = {"run_id": last[0][0], "built_at": last[0][1]}
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 — no audit.runs (an old or foreign file): the report names no run
                 pass
     finally:
         con.close()
@@ -632,8 +633,8 @@ def check_report(warehouse: Path, tests_dir: Path | None = None) -> dict[str, An
 def check_command(warehouse: Path, fmt: str = "text", tests_dir: Path | None = None) -> int:
     """`coop check`: 0 when no error-level data test fails, 1 otherwise (or when the warehouse
     cannot be read)."""
-    from coop.warehouse.datatests import DataTestDefinitionError, summary
     from coop.settings import local_time
+    from coop.warehouse.datatests import DataTestDefinitionError, summary
 
     warehouse = Path(warehouse)
     try:
@@ -645,7 +646,7 @@ def check_command(warehouse: Path, fmt: str = "text", tests_dir: Path | None = N
         msg = f"Tệp kiểm thử dữ liệu không hợp lệ (bad data test file): {e}"
         rep = None
     except Exception as e:  # noqa: BLE001 — duckdb.Error: damaged or held for writing
-        msg = _open_problem(warehouse, e)
+        msg = queries.open_problem(warehouse, e)
         rep = None
     if rep is None:
         if fmt == "json":
@@ -671,7 +672,7 @@ def check_command(warehouse: Path, fmt: str = "text", tests_dir: Path | None = N
 
 
 # =========================================================================== coop runs
-_TEST_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*(error|warn)\s*\|\s*(pass|FAIL)\s*\|", re.M)
+_TEST_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*(error|warn)\s*\|\s*(pass|FAIL|WARN)\s*\|", re.M)
 
 
 def report_tests(path: Path | None) -> dict[str, int] | None:
@@ -721,8 +722,8 @@ def find_report(warehouse: Path, run_id: str, files: Sequence[Path] | None = Non
 def list_runs(warehouse: Path, limit: int | None = 10) -> dict[str, Any]:
     """The latest runs, newest first: audit.runs of the published warehouse and the pending
     runs it does not record yet, each with its duration, counts, data tests and report."""
-    from coop.run.cache import read_pending_runs, state_dir
     from coop.run.lock import read_holder
+    from coop.run.store import read_pending_runs, state_dir
 
     warehouse = Path(warehouse)
     runs: dict[str, dict[str, Any]] = {}
@@ -730,32 +731,32 @@ def list_runs(warehouse: Path, limit: int | None = 10) -> dict[str, Any]:
     current = None
     if warehouse.exists():
         try:
-            con = _connect_read_only(warehouse)
-        except Exception as e:  # noqa: BLE001
-            problem = _open_problem(warehouse, e)
+            con = queries.connect_read_only(warehouse)
+        except Exception as e:  # noqa: BLE001 — duckdb.Error, OSError: reported as the listing's problem
+            problem = queries.open_problem(warehouse, e)
         else:
             try:
                 cur = con.execute("SELECT * FROM audit.runs")
                 cols = [d[0] for d in cur.description]
                 for row in cur.fetchall():
-                    r = dict(zip(cols, row))
+                    r = dict(zip(cols, row, strict=True))
                     runs[r["run_id"]] = {**r, "recorded": "warehouse"}
                 info = read_build_info(con)
                 current = info.get("run_id") if info else None
-            except Exception as e:  # noqa: BLE001
-                problem = _open_problem(warehouse, e)
+            except Exception as e:  # noqa: BLE001 — damaged or foreign file: reported, the pending runs still listed
+                problem = queries.open_problem(warehouse, e)
             finally:
                 con.close()
     if current is None:
         pub = [r for r in runs.values() if r.get("status") == "published"]
         if pub:
-            current = max(pub, key=lambda r: _utc(r.get("started_at")) or datetime.min.replace(tzinfo=timezone.utc))["run_id"]
+            current = max(pub, key=lambda r: _utc(r.get("started_at")) or datetime.min.replace(tzinfo=UTC))["run_id"]
     for r in read_pending_runs(state_dir(warehouse)):
         if r.get("run_id") and r["run_id"] not in runs:
             runs[r["run_id"]] = {**r, "recorded": "pending"}
     files = report_files(warehouse)
     out = []
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    epoch = datetime.min.replace(tzinfo=UTC)
     for r in sorted(runs.values(), key=lambda r: (_utc(r.get("started_at")) or epoch, r["run_id"]), reverse=True):
         started, finished = _utc(r.get("started_at")), _utc(r.get("finished_at"))
         reports = find_report(warehouse, r["run_id"], files)
@@ -781,7 +782,7 @@ def list_runs(warehouse: Path, limit: int | None = 10) -> dict[str, Any]:
             "total": len(out), "runs": out[:limit] if limit else out}
 
 
-def _n(v: Any) -> str:
+def _n(v: float | None) -> str:
     return "—" if v is None else f"{int(v):,}"
 
 
@@ -790,13 +791,13 @@ def _tests_text(t: Mapping[str, int] | None, status: str | None) -> str:
         return "not run" if status == "unchanged" else "—"
     parts = [f"{t['passed']} passed"]
     if t["warned"]:
-        parts.append(f"[yellow]{t['warned']} warn[/yellow]")
+        parts.append(f"[yellow]{t['warned']} warned[/yellow]")  # the words of run_report.data_tests_phrase
     if t["failed"]:
         parts.append(f"[red]{t['failed']} failed[/red]")
     return ", ".join(parts)
 
 
-def render_runs(data: Mapping[str, Any], console: Any) -> None:
+def render_runs(data: Mapping[str, Any], console: Console) -> None:
     from rich.table import Table
 
     from coop.settings import local_time, zone_label
@@ -813,9 +814,10 @@ def render_runs(data: Mapping[str, Any], console: Any) -> None:
     t = Table(title=f"coop runs — {data['warehouse']} ({len(runs)} of {data['total']}, newest first)",
               title_justify="left", caption=f"Times: {zone}. ● = the build published now. "
               "`coop runs show RUN_ID` prints a run's report.", caption_justify="left")
-    for col, just in (("run", "left"), ("kind", "left"), ("status", "left"), (f"started ({zone})", "left"),
-                      ("duration", "right"), ("files", "right"), ("rows", "right"), ("quarantined", "right"),
-                      ("data tests", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("run", "left"), ("kind", "left"), ("status", "left"), (f"started ({zone})", "left"), ("duration", "right"),
+        ("files", "right"), ("rows", "right"), ("quarantined", "right"), ("data tests", "left"))
+    for col, just in columns:
         t.add_column(col, justify=just, no_wrap=col == "run")
     style = {"published": "green", "failed": "red", "unchanged": "cyan"}
     for r in runs:

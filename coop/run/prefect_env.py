@@ -180,7 +180,7 @@ def prepare_local_api(warehouse: Path) -> dict[str, str | None]:
     choice; tests use their own `PREFECT_HOME`)."""
     if prefect_api_url() or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ or "PREFECT_HOME" in os.environ:
         return {}
-    from coop.run.cache import state_dir
+    from coop.run.store import state_dir
 
     state = state_dir(warehouse).resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -208,7 +208,7 @@ def after_local_api(warehouse: Path, saved: dict[str, str | None], server_starte
     """After the flow: stamp the database as migrated by this Prefect version (the temporary
     server migrated it if it started) and restore the environment (in-process callers)."""
     if saved and server_started:
-        from coop.run.cache import state_dir
+        from coop.run.store import state_dir
 
         state = state_dir(warehouse).resolve()
         try:
@@ -232,7 +232,7 @@ class LocalServer:
     after both). A child process: recorded in the run lock and reaped after a crash
     (coop.run.lock), stopped at the end of the run."""
 
-    def __init__(self, proc: subprocess.Popen, port: int):
+    def __init__(self, proc: subprocess.Popen[bytes], port: int):
         self.proc, self.port = proc, port
         self.url = f"http://127.0.0.1:{port}/api"
 
@@ -271,7 +271,8 @@ def _free_port() -> int:
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port) of an AF_INET socket
+        return port
 
 
 def start_local_server() -> LocalServer | None:
@@ -295,6 +296,9 @@ def start_local_server() -> LocalServer | None:
         [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from coop.run.lock import record_children
+
+    record_children()  # in the run lock at once: a run killed before its first stage still gets it reaped
     server = LocalServer(proc, port)
     os.environ["PREFECT_API_URL"] = server.url
     return server
@@ -318,9 +322,9 @@ def drain_prefect_workers(timeout: float = 5) -> None:
         for worker in (APILogWorker, EventsWorker):
             try:
                 worker.drain_all(timeout=timeout)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 — best effort: the run's outcome does not depend on its logs
                 pass
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 — Prefect's internals moved or failed to import: nothing to drain
         pass
 
 

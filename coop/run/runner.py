@@ -14,6 +14,10 @@ still go to the API. The operator sees only the summary printed here.
 
 from __future__ import annotations
 
+from coop.warehouse import queries
+
+from coop.context import run_context
+
 import logging
 import os
 import sys
@@ -85,7 +89,7 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allo
     _setup_logging()
     from rich.console import Console
 
-    from coop.run.lock import EXIT_BUSY, RunLockBusy, cleanup_stale, run_lock
+    from coop.run.lock import EXIT_BUSY, RunLockBusy, RunLockUnavailable, cleanup_stale, run_lock
 
     console = Console() if sys.stdout.isatty() else Console(width=110)
     err = Console(stderr=True)
@@ -105,6 +109,11 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allo
     except RunLockBusy as e:
         err.print(f"[yellow]{e}[/yellow]", soft_wrap=True, highlight=False)
         return EXIT_BUSY
+    except RunLockUnavailable as e:  # a read-only warehouse mount: nothing can be published there
+        from rich.markup import escape
+
+        err.print(f"[red]{escape(str(e))}[/red]", soft_wrap=True, highlight=False)
+        return EXIT_FAILED
     print_summary(summary, console)
     return EXIT_OK if summary.status in ("published", "unchanged") else EXIT_FAILED
 
@@ -114,22 +123,22 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
     return its summary; else None (the flow runs). Never reads a spreadsheet."""
     if years is not None or not warehouse.exists():
         return None
-    from coop.run import cache
+    from coop.run import planning, steps
     from coop.warehouse import load
     from coop.ingest.discover import discover
-    from coop.reference import load_reference
     from coop.outputs.run_report import RunSummary, write_run_report
 
-    started = datetime.now(timezone.utc)
-    raw_files, issues = discover(raw_dir, load_reference(), None)
-    plan = cache.plan_from_discovery(raw_files, issues, raw_dir, warehouse)
-    if not cache.is_unchanged(plan, warehouse):
+    ctx = run_context(raw_dir, warehouse)
+    started = ctx.started_at
+    raw_files, issues = discover(ctx.raw_dir, ctx.reference, None)
+    plan = planning.plan_from_discovery(raw_files, issues, ctx.raw_dir, ctx.warehouse)
+    if not planning.is_unchanged(plan, ctx.warehouse):
         return None
-    run = load.RunRecord(run_id=load.new_run_id(started), started_at=started, kind="nightly")
+    run = load.RunRecord(run_id=ctx.run_id, started_at=started, kind="nightly")
     summary = RunSummary(run_id=run.run_id, kind="nightly", started_at=started, raw_dir=str(raw_dir),
                          warehouse=str(warehouse))
-    cache.fill_summary_files(summary, plan)
-    cache.record_unchanged(plan, warehouse, run, summary)
+    steps.fill_summary_files(summary, plan)
+    steps.record_unchanged(plan, warehouse, run, summary)
     summary.timings = {"check": round((datetime.now(timezone.utc) - started).total_seconds(), 3)}
     write_run_report(summary, warehouse)
     return summary
@@ -138,7 +147,16 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
 def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allow_shrink: bool = False,
               fresh: bool = False) -> Any:
     from coop.run import prefect_env
+    from coop.settings import SettingsError, check_dask_address, load_settings
 
+    try:  # where the reading tasks run (threads, local:N, tcp://; docs/scale-out.md): checked before any start
+        dask_address = check_dask_address(load_settings().dask_address)
+    except SettingsError as e:
+        from coop.outputs.run_report import RunSummary
+
+        now = datetime.now(timezone.utc)
+        return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir),
+                          warehouse=str(warehouse), error=str(e))
     saved = prepare_local_api(warehouse)  # before Prefect is imported: a pre-migrated local API database
     server = prefect_env.start_local_server()  # starts while this process imports Prefect and the flow
     state = None
@@ -153,8 +171,9 @@ def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool,
                               warehouse=str(warehouse),
                               error=f"Không khởi động được Prefect API cục bộ (the local Prefect API server "
                                     f"did not start: exit code {server.proc.poll()}, {server.url})")
-        state = nightly_run(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
-                            wait=wait, allow_shrink=allow_shrink, fresh=fresh, return_state=True)
+        run_flow = nightly_run.with_options(task_runner=nightly_run.task_runner.for_address(dask_address))
+        state = run_flow(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
+                         wait=wait, allow_shrink=allow_shrink, fresh=fresh, return_state=True)
         if state.is_completed():
             return state.result()
         exc = state.result(raise_on_failure=False)
@@ -184,7 +203,7 @@ def _fmt(v: Any, digits: int = 1) -> str:
 
 
 def print_summary(summary: Any, console: Any) -> None:
-    from rich.table import Table
+    from rich.text import Text
 
     status = summary.status
     files = summary.files or {}
@@ -208,17 +227,16 @@ def print_summary(summary: Any, console: Any) -> None:
 
     tests = summary.tests or []
     if tests:
-        passed = sum(1 for x in tests if x["passed"])
-        warned = sum(1 for x in tests if not x["passed"] and x["severity"] == "warn")
-        failed = sum(1 for x in tests if not x["passed"] and x["severity"] == "error")
-        console.print(f"Data tests: {passed} passed, {warned} warned, {failed} failed")
+        from coop.outputs.run_report import data_tests_phrase
+
+        console.print(data_tests_phrase(tests), highlight=False)  # the run report's and the artifact's words
         for x in tests:
-            if not x["passed"]:
-                console.print(("[red]" if x["severity"] == "error" else "[yellow]") + x["message"].splitlines()[0]
-                              + ("[/red]" if x["severity"] == "error" else "[/yellow]"), markup=True, highlight=False)
+            if not x["passed"]:  # as text: '[warn] name: …' is the message, not rich markup
+                first = (x.get("message") or x["name"]).splitlines()[0]
+                console.print(Text(first, style="red" if x["severity"] == "error" else "yellow"), soft_wrap=True)
 
     if status == "failed":
-        console.print(f"[red]Why:[/red] {summary.error}", markup=True, highlight=False)
+        console.print(Text.assemble(("Why:", "red"), " ", str(summary.error)), highlight=False)  # '[error] …' as text
         console.print(f"The last published warehouse is unchanged: {summary.warehouse}")
     else:
         console.print(f"Warehouse: {summary.warehouse}")
@@ -271,42 +289,57 @@ _TABLE_LABELS = ["type", "new", "active", "members", "workers", "revenue", "prof
 
 
 def _print_province_table(warehouse: Path, console: Any) -> None:
-    """Today's province in the latest year (marts.current_province_indicators, with its
-    completeness), the series per former-province area (marts.area_indicators: active HTX,
-    new in brackets) and the funding backlog count, read back from the published file."""
+    """Today's province in the latest COMPLETE year (every unit expected that year reported:
+    marts.current_province_indicators.complete; the latest year when none is), a line on a
+    later incomplete year, the series per former-province area (marts.area_indicators: active
+    HTX, new in brackets) and the funding backlog of the year shown, with the window the mart
+    used (ref.settings backlog_window_years, default 3), read back from the published file."""
     import duckdb
     from rich.table import Table
 
     try:
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = queries.connect_read_only(warehouse)
     except duckdb.Error:
         return
     try:
-        last = con.execute("SELECT max(year) FROM marts.current_province_indicators").fetchall()[0][0]
-        if last is None:
+        coverage = con.execute(
+            "SELECT year, bool_and(complete), sum(units_reported), sum(units_expected), "
+            "string_agg(DISTINCT areas_missing, ',') FROM (SELECT DISTINCT year, province_code, complete, "
+            "units_reported, units_expected, areas_missing FROM marts.current_province_indicators) "
+            "GROUP BY year ORDER BY year").fetchall()
+        if not coverage:
             return
-        rows = con.execute(f"SELECT {', '.join(_TABLE_COLS)}, province_name, complete, areas_missing, "
-                           "units_reported, units_expected FROM marts.current_province_indicators WHERE year = ? "
-                           "ORDER BY province_code, entity_type", [last]).fetchall()
+        latest = coverage[-1]
+        complete_years = [c for c in coverage if c[1]]
+        shown = complete_years[-1] if complete_years else latest
+        year = shown[0]
+        rows = con.execute(f"SELECT {', '.join(_TABLE_COLS)}, province_name FROM marts.current_province_indicators "
+                           "WHERE year = ? ORDER BY province_code, entity_type", [year]).fetchall()
         series = con.execute("SELECT area_code, area_name, year, active_count, new_formed "
                              "FROM marts.area_indicators WHERE entity_type = 'HTX' ORDER BY area_code, year").fetchall()
-        backlog = con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = ?", [last]).fetchall()[0][0]
+        backlog = con.execute("SELECT count(*) FROM marts.funding_backlog WHERE year = ?", [year]).fetchall()[0][0]
+        window = backlog_window(con)
     except duckdb.Error:
         return
     finally:
         con.close()
-    name = rows[0][10] if rows else ""
-    t = Table(title=f"{name} {last} (marts.current_province_indicators; money in million VND)", title_justify="left")
+    names = ", ".join(dict.fromkeys(r[10] for r in rows if r[10])) if rows else ""
+    what = "latest complete year" if shown[1] else "latest year, incomplete"
+    t = Table(title=f"{names} {year} ({what}; marts.current_province_indicators; money in million VND)",
+              title_justify="left")
     for c, label in zip(_TABLE_COLS, _TABLE_LABELS):
         t.add_column(label, justify="left" if c == "entity_type" else "right")
     for r in rows:
         t.add_row(*[_fmt(v, 2 if i == 7 else 1) if isinstance(v, float) else _fmt(v) for i, v in enumerate(r[:10])])
     console.print(t)
-    if rows:
-        _, complete, missing, got, expected = rows[0][10:15]
-        console.print(("Complete: every unit reported" if complete else
-                       f"[yellow]Incomplete[/yellow]: {got} of {expected} units reported"
-                       f" (areas with missing units: {missing})"), highlight=False)
+    if shown[1]:
+        console.print(f"Complete: every unit reported in {year} ({shown[2]:,} of {shown[3]:,})", highlight=False)
+    else:
+        console.print(f"[yellow]Incomplete[/yellow]: {shown[2]:,} of {shown[3]:,} units reported in {year}"
+                      f" (areas with missing units: {shown[4]}); no year is complete yet", highlight=False)
+    for y, _, got, expected, missing in (c for c in coverage if c[0] > year):
+        console.print(f"[yellow]{y} incomplete[/yellow]: {got:,} of {expected:,} units reported (areas with missing "
+                      f"units: {missing}); its figures are in marts.current_province_indicators", highlight=False)
     years = sorted({y for _, _, y, _, _ in series})
     s = Table(title="Active HTX per former-province area (new in brackets; marts.area_indicators)",
               title_justify="left")
@@ -318,5 +351,14 @@ def _print_province_table(warehouse: Path, console: Any) -> None:
         label = next(f"{a} {n}" for a, n, *_ in series if a == code)
         s.add_row(label, *[f"{vals[y][0]:,} ({vals[y][1]})" if y in vals else "—" for y in years])
     console.print(s)
-    console.print(f"Funding backlog at 31/12/{last}: [bold]{backlog}[/bold] HTX formed {last - 2}–{last} "
-                  f"still without establishment support (marts.funding_backlog)")
+    formed = f"{year - window + 1}–{year}" if window > 1 else f"in {year}"
+    console.print(f"Funding backlog at 31/12/{year}: [bold]{backlog}[/bold] HTX formed {formed} "
+                  f"still without establishment support (window {window} year{'s' if window > 1 else ''}; "
+                  "marts.funding_backlog)", highlight=False)
+
+
+def backlog_window(con: Any) -> int:
+    """The funding backlog window (years) the warehouse was built with: ref.settings
+    `backlog_window_years`, read as marts.funding_backlog reads it (default 3)."""
+    return int(con.execute("SELECT coalesce(max(TRY_CAST(trim(value) AS INTEGER)), 3) FROM ref.settings "
+                           "WHERE key = 'backlog_window_years'").fetchall()[0][0])

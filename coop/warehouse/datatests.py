@@ -131,9 +131,11 @@ def blocking_failures(results: list[DataTestResult]) -> list[DataTestResult]:
 
 
 def summary(results: list[DataTestResult]) -> str:
-    """Short text: counts, then the message of every failed test (blocking first)."""
+    """Short text: counts in the words of every report (`coop.outputs.run_report.data_tests_phrase`:
+    '32 data tests: 30 passed, 1 warned, 1 failed'), then the message of every test that did
+    not pass (blocking first)."""
+    from coop.outputs.run_report import data_tests_phrase
+
     failed = [r for r in results if not r.passed]
     failed.sort(key=lambda r: (r.severity != "error", r.name))
-    head = (f"{len(results)} data tests: {len(results) - len(failed)} passed, "
-            f"{sum(r.blocking for r in failed)} error(s), {sum(not r.blocking for r in failed)} warning(s)")
-    return "\n".join([head] + [r.message() for r in failed])
+    return "\n".join([data_tests_phrase(results)] + [r.message() for r in failed])

@@ -9,13 +9,13 @@ Public:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
 
 import duckdb
 
 
-def sql_literal(s: Any) -> str:
+def sql_literal(s: object) -> str:
     """`s` as a SQL string literal: single quotes around it, inner single quotes doubled."""
     return "'" + str(s).replace("'", "''") + "'"
 

@@ -47,14 +47,18 @@ import os
 import shutil
 import stat
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import duckdb
-
+from coop.context import ALL_YEARS, VERSIONS_DIR, WarehouseFiles, new_run_id
+from coop.warehouse import queries
 from coop.warehouse.load import BuildRejected
+
+if TYPE_CHECKING:
+    from coop.outputs.run_report import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +76,8 @@ REFUSE_UNIT_GONE = True
 KEEP_VERSIONS = 7
 
 ENV_PREFIX = "COOP_GUARD_"
-VERSIONS_DIR = "versions"
 #: Register tables whose row count the rows guard compares.
 REGISTER_TABLES = ("raw.htx", "raw.tht")
-#: `coop backfill --all`: every report year.
-ALL_YEARS = (1000, 9999)
 #: Names that do not make a raw folder non-empty.
 _NOT_REPORTS = {"thumbs.db", "desktop.ini"}
 #: How many names a message lists before "and N more".
@@ -128,7 +129,7 @@ class GuardSettings:
     allow_shrink: bool = False  # the operator's --allow-shrink
 
     @classmethod
-    def load(cls, allow_shrink: bool = False, environ: Mapping[str, str] | None = None) -> "GuardSettings":
+    def load(cls, allow_shrink: bool = False, environ: Mapping[str, str] | None = None) -> GuardSettings:
         env = os.environ if environ is None else environ
         return cls(
             max_files_vanished_pct=_env_number("MAX_FILES_VANISHED_PCT", MAX_FILES_VANISHED_PCT, env),
@@ -257,7 +258,7 @@ def check_warehouse_file(path: Path) -> GuardFailure | None:
     if not path.exists():
         return None
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = queries.connect_read_only(path)
     except Exception as e:  # noqa: BLE001 — duckdb.Error, OSError
         return _corrupt(path, e)
     try:
@@ -265,7 +266,7 @@ def check_warehouse_file(path: Path) -> GuardFailure | None:
                              "WHERE database_name = current_database()").fetchall()
         for schema, table in tables:
             con.execute(f'SELECT count(*), sum(hash(COLUMNS(*))) FROM "{schema}"."{table}"').fetchall()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 — whatever a damaged file raises, it is reported as damaged
         return _corrupt(path, e)
     finally:
         con.close()
@@ -311,10 +312,10 @@ def start_failures(raw_dir: Path, warehouse: Path, fresh: bool = False) -> list[
 
 def refuse_at_start(raw_dir: Path, warehouse: Path, *, kind: str = "nightly",
                     years: tuple[int, int] | None = None, backfill_years: tuple[int, int] | None = None,
-                    allow_shrink: bool = False, fresh: bool = False) -> Any:
+                    allow_shrink: bool = False, fresh: bool = False) -> RunSummary | None:
     """`start_failures`, and when one blocks: record the run as failed (pending runs and run
     report, no Prefect) and return its `RunSummary`; else None. Call under the run lock."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     refused = blocking(start_failures(raw_dir, warehouse, fresh), GuardSettings(allow_shrink=allow_shrink))
     if not refused:
         return None
@@ -324,16 +325,16 @@ def refuse_at_start(raw_dir: Path, warehouse: Path, *, kind: str = "nightly",
 
 def record_refusal(raw_dir: Path, warehouse: Path, failures: Sequence[GuardFailure], *, kind: str,
                    started: datetime, years: tuple[int, int] | None = None,
-                   backfill_years: tuple[int, int] | None = None) -> Any:
+                   backfill_years: tuple[int, int] | None = None) -> RunSummary:
     """A failed run that never built anything: `.state/pending_runs.jsonl` (the next published
     build copies it into audit.runs) and its run report. Returns the RunSummary."""
-    from coop.run import cache
-    from coop.warehouse import load
     from coop.outputs.run_report import RunSummary, write_run_report
+    from coop.run import store
+    from coop.warehouse import load
 
     msg = refusal_message(failures)
-    now = datetime.now(timezone.utc)
-    run = load.RunRecord(run_id=load.new_run_id(started), started_at=started, finished_at=now, kind=kind,
+    now = datetime.now(UTC)
+    run = load.RunRecord(run_id=new_run_id(started), started_at=started, finished_at=now, kind=kind,
                          status="failed", years=load.years_text(years),
                          backfill_years="all" if backfill_years == ALL_YEARS else load.years_text(backfill_years),
                          message=msg[:2000])
@@ -341,7 +342,7 @@ def record_refusal(raw_dir: Path, warehouse: Path, failures: Sequence[GuardFailu
                          raw_dir=str(raw_dir), warehouse=str(warehouse),
                          years=None if backfill_years == ALL_YEARS else (backfill_years or years), error=msg)
     try:
-        cache.append_pending_run(cache.state_dir(Path(warehouse)), run.to_json())
+        store.append_pending_run(store.state_dir(Path(warehouse)), run.to_json())
         write_run_report(summary, Path(warehouse))
     except OSError as e:  # e.g. a read-only warehouse folder: the console still says why
         log.warning("Could not record the refused run: %s", e)
@@ -357,7 +358,7 @@ class _Snapshot:
 
 
 def _snapshot(path: Path) -> _Snapshot:
-    con = duckdb.connect(str(path), read_only=True)
+    con = queries.connect_read_only(path)
     try:
         have = {f"{s}.{t}" for s, t in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
@@ -488,18 +489,17 @@ class Version:
     @property
     def published_at(self) -> datetime | None:
         try:
-            return datetime.strptime(self.run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            return datetime.strptime(self.run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError:
             return None
 
 
 def versions_dir(warehouse: Path) -> Path:
-    return Path(warehouse).parent / VERSIONS_DIR
+    return WarehouseFiles(warehouse).versions
 
 
 def version_path(warehouse: Path, run_id: str) -> Path:
-    warehouse = Path(warehouse)
-    return versions_dir(warehouse) / f"{warehouse.stem}-{run_id}{warehouse.suffix}"
+    return WarehouseFiles(warehouse).version(run_id)
 
 
 def list_versions(warehouse: Path) -> list[Version]:
@@ -591,32 +591,18 @@ def prune_versions(warehouse: Path, keep: int) -> list[Path]:
 def published_run_id(path: Path) -> str | None:
     """The run that built the file at `path` (its latest published run), None if unreadable."""
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except Exception:  # noqa: BLE001
+        with queries.read_only(path) as con:
+            return queries.latest_published_run(con)
+    except Exception:  # noqa: BLE001 — unreadable file: no run to name (documented above)
         return None
-    try:
-        r = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' "
-                        "ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchall()
-        return r[0][0] if r else None
-    except Exception:  # noqa: BLE001
-        return None
-    finally:
-        con.close()
 
 
-def _run_counts(path: Path, run_id: str) -> dict[str, Any]:
+def _run_counts(path: Path, run_id: str) -> queries.RunCounts:
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except Exception:  # noqa: BLE001
+        with queries.read_only(path) as con:
+            return queries.run_counts(con, run_id)
+    except Exception:  # noqa: BLE001 — the counts only decorate the rollback's audit row
         return {}
-    try:
-        cols = ("files_seen", "files_loaded", "files_rejected", "rows_loaded", "rows_rejected")
-        r = con.execute(f"SELECT {', '.join(cols)} FROM audit.runs WHERE run_id = ? LIMIT 1", [run_id]).fetchall()
-        return {k: int(v or 0) for k, v in zip(cols, r[0])} if r else {}
-    except Exception:  # noqa: BLE001
-        return {}
-    finally:
-        con.close()
 
 
 # --------------------------------------------------------------------------- rollback
@@ -668,12 +654,12 @@ def rollback(warehouse: Path, to: str | None = None, wait: bool = False) -> Roll
     readable one when the published file is missing or damaged). Recorded as a run
     (kind `rollback`, status `rolled_back`) in `.state/pending_runs.jsonl`; the next
     published build copies it into audit.runs. Raises RollbackError, RunLockBusy."""
-    from coop.run import cache
-    from coop.warehouse import load, publish
+    from coop.run import store
     from coop.run.lock import cleanup_stale, run_lock
+    from coop.warehouse import load, publish
 
     warehouse = Path(warehouse)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     with run_lock(warehouse, wait=wait):
         cleanup_stale(warehouse)
         _remove_tmp(versions_dir(warehouse))
@@ -685,7 +671,7 @@ def rollback(warehouse: Path, to: str | None = None, wait: bool = False) -> Roll
         if bad is not None:
             raise RollbackError(f"Bản {target.path.name} bị hỏng, không dùng được (the version is damaged): "
                                 f"{bad.message_en}")
-        run_id = load.new_run_id(started)
+        run_id = new_run_id(started)
         stage = warehouse.parent / f".{warehouse.name}.publish-{run_id}"
         try:
             shutil.copyfile(target.path, stage)
@@ -696,12 +682,12 @@ def rollback(warehouse: Path, to: str | None = None, wait: bool = False) -> Roll
             raise
         counts = _run_counts(warehouse, target.run_id)
         run = load.RunRecord(
-            run_id=run_id, started_at=started, finished_at=datetime.now(timezone.utc), kind="rollback",
+            run_id=run_id, started_at=started, finished_at=datetime.now(UTC), kind="rollback",
             status="rolled_back", **counts,
             message=f"rolled back to the warehouse of run {target.run_id} ({VERSIONS_DIR}/{target.path.name}); "
                     f"replaced {'run ' + current if current else 'a missing or damaged file'}")
         try:
-            cache.append_pending_run(cache.state_dir(warehouse), run.to_json())
+            store.append_pending_run(store.state_dir(warehouse), run.to_json())
         except OSError as e:
             log.warning("Rolled back, but could not record it in the pending runs: %s", e)
         return RollbackResult(run_id, target.run_id, current, target.path)
@@ -744,5 +730,6 @@ def rollback_command(warehouse: Path, to: str | None = None, wait: bool = False,
               f"(rolled back: {warehouse} is now the warehouse of run {res.to_run}; "
               f"it replaced {'run ' + res.replaced if res.replaced else 'a missing or damaged file'}).")
     out.print("Lần chạy tới sẽ dựng lại từ thư mục dữ liệu như thường lệ: sửa dữ liệu gốc trước nếu cần "
-              "(the next run rebuilds from the raw folder as usual: fix the raw files first if they caused the problem).")
+              "(the next run rebuilds from the raw folder as usual: "
+              "fix the raw files first if they caused the problem).")
     return 0

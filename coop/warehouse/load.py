@@ -16,6 +16,9 @@ Lineage on every raw row: `source_file, sheet, row_number` (from reading) and
 
 from __future__ import annotations
 
+from coop.warehouse import queries
+
+
 import dataclasses
 import logging
 import os
@@ -68,6 +71,19 @@ _AUDIT_DDL: dict[str, str] = {
     source_file VARCHAR, file_hash VARCHAR, size BIGINT, modified_at TIMESTAMP, status VARCHAR,
     year INTEGER, unit_code VARCHAR, rows_loaded BIGINT, rows_rejected BIGINT,
     first_seen_run VARCHAR, last_run VARCHAR)""",
+    "audit.sheets": """(
+    source_file VARCHAR, sheet VARCHAR, form VARCHAR, status VARCHAR, header_row INTEGER,
+    rows_loaded BIGINT, rows_rejected BIGINT, rows_skipped_title BIGINT,
+    rows_skipped_column_numbers BIGINT, rows_skipped_section BIGINT, rows_skipped_total BIGINT,
+    rows_skipped_signature BIGINT, rows_skipped_no_data BIGINT, year INTEGER, unit_code VARCHAR,
+    file_hash VARCHAR)""",
+}
+
+#: audit.sheets: one column per kind of skipped row (coop.ingest.read.SKIP_KINDS)
+SHEET_SKIP_COLUMNS: dict[str, str] = {
+    "title": "rows_skipped_title", "column_numbers": "rows_skipped_column_numbers",
+    "section": "rows_skipped_section", "total": "rows_skipped_total",
+    "signature": "rows_skipped_signature", "no_data": "rows_skipped_no_data",
 }
 
 _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -121,6 +137,24 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "rows_rejected": "Số dòng cách ly — quarantined rows of the file (distinct sheet, row)",
         "first_seen_run": "Lần chạy đầu — run that first saw the file",
         "last_run": "Lần chạy gần nhất — latest run that saw it (for removed files: the run that noticed the removal)",
+    }),
+    "audit.sheets": ("Trang tính đã đọc — every sheet of the files in the current build, one row each: where its header is and what became of every non-blank row below it (rows_loaded + rows_rejected + rows_skipped_* = the non-blank rows below the header; a truly blank row is not counted). Current state, rebuilt by every run", {
+        "source_file": "Tệp nguồn — path relative to the raw folder",
+        "sheet": "Trang tính — sheet name (a .csv file: its file stem)",
+        "form": "Biểu — HTX | THT | HO_TRO | CHI_TIEU recognised by the header; NULL = no header of any form",
+        "status": "Trạng thái — loaded (rows in raw.* / quarantine) | ignored (no header of any form: listed only) | rejected (the sheet is unusable, see audit.current_file_issues: e.g. two_tables_on_sheet, form_not_allowed_here) | superseded (replaced by a newer resubmission; the counts are as read)",
+        "header_row": "Dòng tiêu đề — Excel row of the lowest header row (NULL = no header)",
+        "rows_loaded": "Số dòng nạp — rows of the sheet loaded into raw.*",
+        "rows_rejected": "Số dòng cách ly — quarantined rows of the sheet (distinct rows)",
+        "rows_skipped_title": "Bỏ qua: dòng tiêu đề, ghi chú — non-blank rows skipped as a title or note line, a repeated header or a line of units",
+        "rows_skipped_column_numbers": "Bỏ qua: dòng số thứ tự cột — rows of column numbers (1 2 3 … / (1) (2) (3) …)",
+        "rows_skipped_section": "Bỏ qua: dòng mục — section rows (STT a Roman numeral or a letter, no record in the row)",
+        "rows_skipped_total": "Bỏ qua: dòng tổng — total rows (Tổng…/Cộng…, no record in the row)",
+        "rows_skipped_signature": "Bỏ qua: phần ký tên — signature block rows (captions, (Ký, ghi rõ họ tên), …, ngày … tháng … năm …, the signer's name)",
+        "rows_skipped_no_data": "Bỏ qua: dòng không có số liệu — an STT alone, text only outside the form's columns, a single stray cell",
+        "year": "Năm báo cáo — report year from the folder",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from 2025); NULL for the province folder",
+        "file_hash": "Mã băm tệp — sha256 of the source file",
     }),
 }
 
@@ -178,12 +212,7 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
     create_meta_tables(con)  # meta.schema_version (its row) and meta.build_info (filled by finish_run)
 
     frames = reference_frames(reference)
-    merged = dict(DEFAULT_SETTINGS)
-    merged.update(plan_provinces(reference))
-    for k, v in (settings or {}).items():
-        merged[str(k)] = str(v)
-    sv = storage_version()
-    merged.setdefault("storage_version", sv or "native")
+    merged = build_settings(reference, settings)
     settings_df = pl.DataFrame({"key": list(merged), "value": list(merged.values())},
                                schema={"key": pl.String, "value": pl.String})
     with transaction(con):
@@ -192,6 +221,22 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame").fetchall()
         con.execute("DELETE FROM ref.settings").fetchall()
         con.execute("INSERT INTO ref.settings BY NAME SELECT * FROM settings_df").fetchall()
+
+
+def build_settings(reference: Reference | None = None, settings: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Every ref.settings row of a build (the SQL models read them): DEFAULT_SETTINGS, the
+    funding backlog window from coop.toml / COOP_BACKLOG_WINDOW_YEARS (`coop.settings`),
+    whose plan the province folder holds (`plan_provinces`), the storage version; `settings`
+    overrides. The run's build fingerprint includes them, so changing one rebuilds."""
+    from coop.settings import load_settings
+
+    merged = dict(DEFAULT_SETTINGS)
+    merged["backlog_window_years"] = str(load_settings().backlog_window_years)
+    merged.update(plan_provinces(reference))
+    for k, v in (settings or {}).items():
+        merged[str(k)] = str(v)
+    merged.setdefault("storage_version", storage_version() or "native")
+    return merged
 
 
 def plan_provinces(reference: Reference | None = None) -> dict[str, str]:
@@ -281,6 +326,7 @@ class FileLoad:
 class LoadStats:
     files: dict[str, FileLoad] = field(default_factory=dict)
     rows_per_table: dict[str, int] = field(default_factory=dict)
+    rows_skipped: dict[str, int] = field(default_factory=dict)  # kind -> rows, sheets loaded (audit.sheets)
 
     @property
     def rows_loaded(self) -> int:
@@ -382,7 +428,40 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
                 pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[1], return_dtype=pl.String).alias("unit_code"),
             )
             con.execute("INSERT INTO audit.file_issues BY NAME SELECT * FROM iss").fetchall()
+        sheets = sheet_rows(results, stats)
+        if sheets.height:
+            con.execute("INSERT INTO audit.sheets BY NAME SELECT * FROM sheets").fetchall()
     return stats
+
+
+def sheet_rows(results: Sequence[Any], stats: LoadStats | None = None) -> pl.DataFrame:
+    """audit.sheets rows of `results` (one per SheetInfo); adds the skipped rows of the sheets
+    loaded to `stats.rows_skipped`."""
+    rows = []
+    for r in results:
+        by_sheet: dict[str, set[str]] = {}
+        for i in r.file_issues or []:
+            d = _issue_dict(i)
+            if d["sheet"] is not None and d["source_file"] == r.source_file:
+                by_sheet.setdefault(d["sheet"], set()).add(d["severity"])
+        for s in r.sheets or []:
+            sev = by_sheet.get(s.name, set())
+            status = ("ignored" if not s.form else "rejected" if "rejected" in sev
+                      else "superseded" if "superseded" in sev else "loaded")
+            skipped = dict(getattr(s, "rows_skipped", None) or {})
+            row = {"source_file": r.source_file, "sheet": s.name, "form": s.form, "status": status,
+                   "header_row": s.header_row, "rows_loaded": s.rows_accepted, "rows_rejected": s.rows_rejected,
+                   "year": r.year, "unit_code": r.unit_code, "file_hash": r.file_hash}
+            for kind, col in SHEET_SKIP_COLUMNS.items():
+                row[col] = int(skipped.get(kind, 0))
+                if stats is not None and status == "loaded" and skipped.get(kind):
+                    stats.rows_skipped[kind] = stats.rows_skipped.get(kind, 0) + int(skipped[kind])
+            rows.append(row)
+    schema = {"source_file": pl.String, "sheet": pl.String, "form": pl.String, "status": pl.String,
+              "header_row": pl.Int32, "rows_loaded": pl.Int64, "rows_rejected": pl.Int64,
+              **{c: pl.Int64 for c in SHEET_SKIP_COLUMNS.values()},
+              "year": pl.Int32, "unit_code": pl.String, "file_hash": pl.String}
+    return pl.DataFrame(rows, schema=schema)
 
 
 # --------------------------------------------------------------------------- audit
@@ -477,17 +556,14 @@ def read_ledger(published: Path) -> dict[str, dict[str, Any]]:
     if not Path(published).exists():
         return {}
     try:
-        con = duckdb.connect(str(published), read_only=True)
+        con = queries.connect_read_only(published)
     except duckdb.Error as e:
         log.warning("Cannot open the published warehouse %s to read its ledger: %s", published, e)
         return {}
     try:
-        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name='audit' AND table_name='files'").fetchall()[0][0]:
-            return {}
-        df = con.sql("SELECT * FROM audit.files").pl()
+        return queries.ledger(con)
     finally:
         con.close()
-    return {r["source_file"]: r for r in df.to_dicts()}
 
 
 def _attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> set[tuple[str, str]]:
@@ -535,14 +611,6 @@ class BuildRejected(RuntimeError):
     """The build was made but must not be published (an error-level data test failed)."""
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """`20261126T223000Z-1a2b3c`: sortable, unique."""
-    import uuid
-
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-
-
 def years_text(years: tuple[int, int] | None) -> str | None:
     if not years:
         return None
@@ -581,6 +649,11 @@ class BuildLoad:
     @property
     def rows_rejected(self) -> int:
         return self.stats.rows_rejected
+
+    @property
+    def rows_skipped(self) -> dict[str, int]:
+        """Non-blank rows skipped by kind (title, column_numbers, …) in the sheets this run loaded."""
+        return dict(self.stats.rows_skipped)
 
 
 def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]],
@@ -656,6 +729,8 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
                             con.execute(
                                 f"INSERT INTO {table} BY NAME SELECT * REPLACE ({sql_literal(run_id)} AS run_id) "
                                 f"FROM {alias}.{schema}.{name} WHERE run_id = ? AND {outside}", [last[0][0]]).fetchall()
+            if ("audit", "sheets") in have:  # current state: the other years' sheets as published
+                con.execute(f"INSERT INTO audit.sheets BY NAME SELECT * FROM {alias}.audit.sheets WHERE {outside}").fetchall()
     finally:
         con.execute(f"DETACH {alias}").fetchall()
 
@@ -719,13 +794,11 @@ def published_state(published: Path) -> dict[str, Any]:
     if not published.exists():
         return {}
     try:
-        con = duckdb.connect(str(published), read_only=True)
+        con = queries.connect_read_only(published)
     except duckdb.Error:
         return {}
     try:
-        last = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' "
-                           "ORDER BY started_at DESC LIMIT 1").fetchall()
-        run_id = last[0][0] if last else None
+        run_id = queries.latest_published_run(con)
         districts = [
             {"year": y, "unit_code": dc, "unit_name": n if dc else "Tỉnh (province)",
              "rows_loaded": int(a or 0), "rows_rejected": int(b or 0)}
@@ -738,8 +811,15 @@ def published_state(published: Path) -> dict[str, Any]:
         issues = [dict(zip(("source_file", "sheet", "reason_code", "reason", "severity"), r)) for r in con.execute(
             "SELECT source_file, sheet, reason_code, reason, severity FROM audit.file_issues WHERE run_id = ? "
             "ORDER BY 1, 2", [run_id]).fetchall()]
+        skipped: dict[str, int] = {}
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' "
+                       "AND table_name = 'sheets'").fetchall()[0][0]:  # warehouses built before it have none
+            sums = con.execute("SELECT " + ", ".join(f"sum({c})" for c in SHEET_SKIP_COLUMNS.values())
+                               + " FROM audit.sheets WHERE status = 'loaded'").fetchall()[0]
+            skipped = {k: int(n) for k, n in zip(SHEET_SKIP_COLUMNS, sums) if n}
     except duckdb.Error:
         return {}
     finally:
         con.close()
-    return {"run_id": run_id, "districts": districts, "quarantine": quarantine, "file_issues": issues}
+    return {"run_id": run_id, "districts": districts, "quarantine": quarantine, "file_issues": issues,
+            "skipped": skipped}

@@ -97,13 +97,15 @@ _LINEAGE_COMMENTS = {
     "sheet": "Trang tính — sheet name in the source workbook",
     "row_number": "Dòng — row number as Excel shows it (1-based)",
     "year": "Năm báo cáo — report year (from the folder)",
-    "unit_code": "Mã đơn vị báo cáo — GSO code of the reporting unit from the folder: district (3 digits, report years up to 2024) or commune (5 digits, from 2025); NULL for the province folder",
+    "unit_code": "Mã đơn vị báo cáo — GSO code of the reporting unit from the folder: district (3 digits, report years "
+                 "up to 2024) or commune (5 digits, from 2025); NULL for the province folder",
     "file_hash": "Mã băm tệp — sha256 of the source file's bytes",
     "run_id": "Lần chạy — id of the run that loaded the row",
 }
 
 INPUT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
-    "raw.htx": ("Danh sách HTX, liên hiệp HTX (biểu HTX) — cooperatives register rows as loaded, one per accepted row", {
+    "raw.htx": ("Danh sách HTX, liên hiệp HTX (biểu HTX) — cooperatives register rows as loaded, "
+                "one per accepted row", {
         "reg_code": "Mã số HTX — registration / tax code (text, leading zeros kept)",
         "name": "Tên HTX — cooperative name",
         "commune": "Xã, phường, thị trấn — commune",
@@ -155,24 +157,29 @@ INPUT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "valid_from": "Hiệu lực từ — valid from (inclusive)",
         "valid_to": "Hiệu lực đến — valid to (exclusive); NULL = still valid",
     }),
-    "ref.units": ("Danh mục đơn vị báo cáo — reporting units of the province served: districts of its former provinces (report years up to 2024) and its communes of today (from 2025)", {
+    "ref.units": ("Danh mục đơn vị báo cáo — reporting units of the province served: districts of its former provinces "
+                  "(report years up to 2024) and its communes of today (from 2025)", {
         "unit_code": "Mã đơn vị — GSO code: 3-digit district or 5-digit commune",
         "level": "Cấp — district | commune",
         "unit_name": "Tên đơn vị — unit name ('Lạc Sơn', 'Thành phố Hòa Bình', 'Xã Lạc Sơn')",
         "unit_kind": "Loại đơn vị — Huyện, Thành phố, Thị xã, Quận | Xã, Phường, Đặc khu",
         "province_code": "Mã tỉnh — the province the unit belonged to while valid",
-        "area_code": "Mã tỉnh cũ — former province (area) of the unit: a district's province; a commune's former province",
+        "area_code": "Mã tỉnh cũ — former province (area) of the unit: a district's province; "
+                     "a commune's former province",
         "valid_from": "Hiệu lực từ — valid from (inclusive); NULL = before the data begins",
         "valid_to": "Hiệu lực đến — valid to (exclusive); NULL = still valid",
-        "lineage_district_code": "Mã huyện tra xã cũ — district under which the reference lists the unit's former communes (a merged district: its successor)",
+        "lineage_district_code": "Mã huyện tra xã cũ — district under which the reference lists the unit's former "
+                                 "communes (a merged district: its successor)",
     }),
-    "ref.provinces": ("Danh mục tỉnh — the 63 former provinces (until 30/06/2025) and the 34 of today (since 01/07/2025)", {
+    "ref.provinces": ("Danh mục tỉnh — the 63 former provinces (until 30/06/2025) "
+                      "and the 34 of today (since 01/07/2025)", {
         "province_code": "Mã tỉnh — GSO province code (2 digits; a code may name a former and a current province)",
         "province_name": "Tên tỉnh — province name",
         "era": "Thời kỳ — former | current",
         "valid_from": "Hiệu lực từ — valid from (inclusive)",
         "valid_to": "Hiệu lực đến — valid to (exclusive)",
-        "current_province_code": "Tỉnh hiện nay — for a former province, the province of today it is part of; for a current one, itself",
+        "current_province_code": "Tỉnh hiện nay — for a former province, the province of today it is part of; "
+                                 "for a current one, itself",
         "served": "Thuộc phạm vi — the province (former or current) belongs to what this warehouse serves",
     }),
     "ref.former_communes": ("Danh mục xã cũ — communes before 1 July 2025 of the former provinces served", {
@@ -190,17 +197,21 @@ INPUT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "new_commune_code": "Mã xã mới — commune of today",
         "new_province_code": "Mã tỉnh mới — province of today",
         "split": "Bị chia tách — the former commune was split between several communes of today",
-        "is_default": "Mặc định — the dataset's default commune of today for a split former commune (always true when not split)",
+        "is_default": "Mặc định — the dataset's default commune of today for a split former commune "
+                      "(always true when not split)",
     }),
     "ref.settings": ("Tham số — pipeline settings (key/value), e.g. backlog_window_years", {
         "key": "Tên tham số — setting name",
         "value": "Giá trị — setting value (text)",
     }),
-    "ref.vocabularies": ("Danh mục mã — every code of the categorical columns (sector, status, kind, rating, support_type, plan_code) with its official Vietnamese label, from schemas/reference/vocabularies.toml; the accepted-values data tests read it", {
+    "ref.vocabularies": ("Danh mục mã — every code of the categorical columns (sector, status, kind, rating, "
+                         "support_type, plan_code) with its official Vietnamese label, from "
+                         "schemas/reference/vocabularies.toml; the accepted-values data tests read it", {
         "vocabulary": "Danh mục — vocabulary name: sector | status | support_type | kind | rating | plan_code",
         "code": "Mã — the code stored in the warehouse ('agriculture', 'active')",
         "label_vi": "Tên tiếng Việt — official Vietnamese label (the form's first spelling: 'Nông nghiệp')",
-        "spellings": "Cách ghi được chấp nhận — every spelling a clerk may write for the code (case, diacritics and spaces around '-', ',', '/' are ignored)",
+        "spellings": "Cách ghi được chấp nhận — every spelling a clerk may write for the code (case, diacritics and "
+                     "spaces around '-', ',', '/' are ignored)",
         "position": "Thứ tự — display order of the code within its vocabulary (1 = first)",
     }),
 }
@@ -295,7 +306,7 @@ def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def _order(models: dict[str, Model], existing: set[str]) -> list[str]:
     unknown = []
-    for name, m in models.items():
+    for m in models.values():
         for dep in sorted(m.deps):
             if dep not in models and dep not in existing:
                 unknown.append(f"{m.path} reads unknown table {dep!r} (neither a model in sql/ nor an input table)")

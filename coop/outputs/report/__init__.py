@@ -26,16 +26,35 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from markupsafe import Markup
 
 from coop.outputs.exports import SafeWorkbook
 from coop.outputs.report.charts import (
-    TOTAL_COLOR, PlanBar, Series, nice_axis, svg_bars, svg_hbars, svg_lines, svg_plan,
+    TOTAL_COLOR,
+    PlanBar,
+    Series,
+    nice_axis,
+    svg_bars,
+    svg_hbars,
+    svg_lines,
+    svg_plan,
 )
 from coop.outputs.report.numbers import attainment_pct, money_phrase, people_phrase, target_text, vn_number
 from coop.outputs.report.queries import (
-    ENTITY_TYPES, INDICATOR_COLS, REFORM_YEAR, SECTOR_LABELS, TIMEZONE, ReportData, ReportError,
-    load_report_data, unit_word, vocab_labels,
+    ENTITY_TYPES,
+    INDICATOR_COLS,
+    REFORM_YEAR,
+    SECTOR_LABELS,
+    TIMEZONE,
+    ReportData,
+    ReportError,
+    load_report_data,
+    unit_word,
+    vocab_labels,
 )
 
 __all__ = [
@@ -115,7 +134,8 @@ def _against_plan(row: dict[str, Any] | None) -> str:
 
 
 def _stats_phrase(p: dict[str, Any], entity: str, note: str = "") -> str:
-    parts = [f"{vn_number(p['active_count'])} {entity} đang hoạt động{note} với {people_phrase(p['members'])} thành viên"]
+    parts = [f"{vn_number(p['active_count'])} {entity} đang hoạt động{note} "
+             f"với {people_phrase(p['members'])} thành viên"]
     if p["avg_revenue_mvnd"] is not None:
         parts.append(f"doanh thu bình quân {money_phrase(p['avg_revenue_mvnd'])}/năm")
     if p["avg_profit_mvnd"] is not None:
@@ -177,7 +197,7 @@ def completeness_sentence(data: ReportData) -> str | None:
         return f"Số liệu toàn {('tỉnh' if data.province_code != 'VN' else 'quốc')} năm {y}: {flag}."
     formed = ""
     if len(data.areas) > 1:
-        formed = (f" (từ 1/7/2025 gồm địa bàn các tỉnh "
+        formed = (" (từ 1/7/2025 gồm địa bàn các tỉnh "
                   + ", ".join(data.area_name(a) for a in data.areas) + " cũ)")
     text = f"Tính theo địa giới tỉnh {data.province_name} hiện nay{formed}, số liệu năm {y}: {flag}"
     if not data.subject_is_current:
@@ -307,10 +327,12 @@ UNIT_HEADER = [*[f"HTX: {lab}" for _c, lab, _d in UNIT_COLS], *[f"THT: {lab}" fo
 UNIT_DECIMALS: list[int | None] = [*[d for _c, _l, d in UNIT_COLS], *[d for _c, _l, d in THT_COLS]]
 
 
-def _unit_cells(h: dict[str, Any] | None, t: dict[str, Any] | None, prefix: str | None) -> tuple[list, list]:
+def _unit_cells(h: dict[str, Any] | None, t: dict[str, Any] | None,
+                prefix: str | None) -> tuple[list[Any], list[str | None]]:
     vals = [*[_ind(h, c) for c, _l, _d in UNIT_COLS], *[_ind(t, c) for c, _l, _d in THT_COLS]]
-    keys = ([*[f"{prefix}.HTX.{c}" for c, _l, _d in UNIT_COLS], *[f"{prefix}.THT.{c}" for c, _l, _d in THT_COLS]]
-            if prefix else [None] * len(vals))
+    keys: list[str | None] = (
+        [*[f"{prefix}.HTX.{c}" for c, _l, _d in UNIT_COLS], *[f"{prefix}.THT.{c}" for c, _l, _d in THT_COLS]]
+        if prefix else [None] * len(vals))
     return vals, keys
 
 
@@ -371,7 +393,8 @@ def tables(data: ReportData) -> list[Table]:
     out.append(Table("area", title, "Theo địa bàn",
                      ["Địa bàn (tỉnh cũ)", *UNIT_HEADER, f"Báo cáo đã nhận ({word})"], rows,
                      [None, *UNIT_DECIMALS, None], keys, total_rows=1, flag_cols=(len(UNIT_HEADER) + 1,),
-                     note=(f"Dòng cuối: {_today(data)}" + (", tính lại bằng tổng các tỉnh cũ" if y < REFORM_YEAR else "")
+                     note=(f"Dòng cuối: {_today(data)}"
+                           + (", tính lại bằng tổng các tỉnh cũ" if y < REFORM_YEAR else "")
                            + f"; “chưa đủ” khi có {word} phải báo cáo năm {y} mà chưa gửi sổ HTX, THT nào.")))
 
     # 3. by district (≤ 2024) or by commune (≥ 2025)
@@ -478,7 +501,7 @@ def _cell_decimals(t: Table, r: int, c: int) -> int | None:
     return t.decimals[c] if c < len(t.decimals) else None
 
 
-def format_cell(value: Any, decimals: int | None) -> str:
+def format_cell(value: object, decimals: int | None) -> str:
     if value is None:
         return "–"
     if isinstance(value, dt.date):
@@ -488,7 +511,7 @@ def format_cell(value: Any, decimals: int | None) -> str:
     return vn_number(value, decimals)
 
 
-def _is_warning(v: Any) -> bool:
+def _is_warning(v: object) -> bool:
     """A completeness or approximation remark that the reader must see (shown red)."""
     return isinstance(v, str) and any(w in v for w in ("chưa", "thiếu", "gần đúng"))
 
@@ -518,7 +541,7 @@ def _html_rows(t: Table) -> list[dict[str, Any]]:
 @dataclass
 class Figure:
     key: str
-    svg: Any                      # markupsafe.Markup
+    svg: Markup                   # inline SVG, embedded as it is
     wide: bool = False
     note: str = ""
 
@@ -544,6 +567,14 @@ def _missing_by_years(data: ReportData, years: list[int]) -> list[str]:
     return [f"{a}{'–' + str(b) if b != a else ''}: {t}" for a, b, t in runs]
 
 
+class _YearAxis(TypedDict):
+    """The keyword arguments every chart over the years shares (svg_bars, svg_lines)."""
+
+    reform_at: int | None
+    reform_label: str
+    cat_keys: list[str]
+
+
 def charts(data: ReportData) -> list[Figure]:
     out: list[Figure] = []
 
@@ -555,9 +586,9 @@ def charts(data: ReportData) -> list[Figure]:
         if len(drawn) > AREA_CHART_MAX:  # the whole country: the areas with figures, if they fit one chart
             drawn = [a for a in drawn if any((y, a, "HTX") in data.area_rows for y in ys)]
             drawn = drawn if len(drawn) <= AREA_CHART_MAX else []
-        series = [Series(_area_label(data, a), [_ind(data.area_row(a, "HTX", y), "active_count") for y in ys],
-                         key=f"area.{a}") for a in drawn]
-        series.append(Series(f"{'Cả nước' if data.province_code == 'VN' else 'Toàn tỉnh ' + data.province_name}",
+        area_series = [Series(_area_label(data, a), [_ind(data.area_row(a, "HTX", y), "active_count") for y in ys],
+                              key=f"area.{a}") for a in drawn]
+        area_series.append(Series(f"{'Cả nước' if data.province_code == 'VN' else 'Toàn tỉnh ' + data.province_name}",
                              [_ind(data.cur("HTX", y), "active_count") for y in ys], key="current",
                              color=TOTAL_COLOR, faded=[y in incomplete for y in ys]))
         note = "“–”: địa bàn chưa có báo cáo năm đó."
@@ -565,9 +596,9 @@ def charts(data: ReportData) -> list[Figure]:
             note += (" Cột nhạt: toàn tỉnh (địa giới hiện nay; trước 2025 tính lại bằng tổng các tỉnh cũ) chưa đủ "
                      "báo cáo năm đó — " + "; ".join(_missing_by_years(data, sorted(incomplete))) + ".")
         out.append(Figure("area_active", svg_bars(
-            "area_active", f"Số HTX đang hoạt động (31/12) theo địa bàn tỉnh cũ và toàn tỉnh, "
+            "area_active", "Số HTX đang hoạt động (31/12) theo địa bàn tỉnh cũ và toàn tỉnh, "
             + (f"{ys[0]}–{ys[-1]}" if len(ys) > 1 else f"năm {ys[0]}"),
-            [str(y) for y in ys], series, width=1140, height=340, reform_at=_reform_index(ys),
+            [str(y) for y in ys], area_series, width=1140, height=340, reform_at=_reform_index(ys),
             reform_label=REFORM_MARK, wide=True), wide=True, note=note))
 
     # the subject's series (today's province restated when it is the subject: incomplete years starred)
@@ -585,7 +616,7 @@ def charts(data: ReportData) -> list[Figure]:
     def pair(col: str) -> list[Series]:
         return [Series("HTX", series("HTX", col), key="HTX"), Series("THT", series("THT", col), key="THT")]
 
-    common = dict(reform_at=reform_at, reform_label="2025: cấp xã", cat_keys=keys)
+    common: _YearAxis = {"reform_at": reform_at, "reform_label": "2025: cấp xã", "cat_keys": keys}
     out += [
         Figure("active", svg_bars("active", "Số HTX, THT đang hoạt động qua các năm", cats, pair("active_count"),
                                   **common), note=note),
@@ -635,7 +666,7 @@ def charts(data: ReportData) -> list[Figure]:
 
 
 # ---------------------------------------------------------------- HTML
-def _environment():
+def _environment() -> Environment:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     return Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),

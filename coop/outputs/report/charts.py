@@ -18,8 +18,8 @@ Structure (relied on by tests and tools):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from markupsafe import Markup
@@ -44,7 +44,8 @@ def nice_num(x: float, round_: bool) -> float:
         nf = 1 if f < 1.5 else 2 if f < 3 else 5 if f < 7 else 10
     else:
         nf = 1 if f <= 1 else 2 if f <= 2 else 5 if f <= 5 else 10
-    return nf * 10 ** exp
+    scale: float = 10 ** exp  # an int from exp >= 0, a float below
+    return nf * scale
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def svg_hbars(key: str, title: str, labels: Sequence[str], values: Sequence[floa
     root = _svg(key, title, width, height)
     _x_axis(root, axis, left, right, top, bottom)
     x0 = axis.pos(0, left, right)
-    for i, (lab, v) in enumerate(zip(labels, values)):
+    for i, (lab, v) in enumerate(zip(labels, values, strict=True)):  # one bar per label
         y = top + i * row_h
         _el(root, "text", lab, x=left - 6, y=y + row_h / 2 + 4, text_anchor="end", class_="ax")
         if v is None:

@@ -15,11 +15,14 @@ In every case the report also shows today's province restated with its completen
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import duckdb
+
+from coop.warehouse import queries as warehouse_queries
 
 REFORM_YEAR = 2025
 TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -59,7 +62,7 @@ def now_vietnam() -> dt.datetime:
         from zoneinfo import ZoneInfo
 
         tz: dt.tzinfo = ZoneInfo(TIMEZONE)
-    except Exception:  # no tz database on this machine: the offset is fixed anyway
+    except Exception:  # noqa: BLE001 — no (or a broken) tz database here: the fixed offset is exact for Vietnam
         tz = dt.timezone(dt.timedelta(hours=7), TIMEZONE)
     return dt.datetime.now(tz).replace(microsecond=0)
 
@@ -169,12 +172,13 @@ class ReportData:
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
     cur = con.execute(sql, list(params))
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                            "AND table_name = ?", [schema, name]).fetchone()[0])
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                      "AND table_name = ?", [schema, name]).fetchone()
+    return row is not None and bool(row[0])
 
 
 def vocab_labels(name: str, fallback: dict[str, str]) -> dict[str, str]:
@@ -186,7 +190,7 @@ def vocab_labels(name: str, fallback: dict[str, str]) -> dict[str, str]:
         out = dict(fallback)
         out.update({str(k): str(v) for k, v in dict(labels).items()})
         return out
-    except Exception:  # reference not available or shaped differently: keep the fallback
+    except Exception:  # noqa: BLE001 — reference not available or shaped differently: the labels fall back
         return dict(fallback)
 
 
@@ -211,7 +215,7 @@ def _served_province(con: duckdb.DuckDBPyConnection) -> tuple[str, str, dict[str
 
         ref = load_reference()
         return str(ref.province_code or ""), str(ref.province_name or ""), dict(ref.areas)
-    except Exception:
+    except Exception:  # noqa: BLE001 — no usable reference either: the report names no province
         return "", "", {}
 
 
@@ -220,7 +224,7 @@ def load_report_data(warehouse: Path, year: int) -> ReportData:
     warehouse = Path(warehouse)
     if not warehouse.exists():
         raise ReportError(f"Không tìm thấy kho dữ liệu {warehouse} (chạy `coop run` trước).")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = warehouse_queries.connect_read_only(warehouse)
     try:
         return _load(con, warehouse, year)
     except duckdb.Error as exc:
@@ -240,7 +244,8 @@ def _load(con: duckdb.DuckDBPyConnection, warehouse: Path, year: int) -> ReportD
                               "c.complete, c.areas_missing, c.units_expected, c.units_reported "
                               "FROM marts.total_indicators t LEFT JOIN ("
                               "  SELECT year, entity_type, bool_and(complete) AS complete, "
-                              "  array_to_string(list_sort(list_distinct(flatten(list(string_split(areas_missing, ','))))), ',') "
+                              "  array_to_string(list_sort(list_distinct(flatten("
+                              "    list(string_split(areas_missing, ','))))), ',') "
                               "    AS areas_missing, sum(units_expected) AS units_expected, "
                               "  sum(units_reported) AS units_reported "
                               "  FROM marts.current_province_indicators GROUP BY ALL) c USING (year, entity_type) "

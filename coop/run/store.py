@@ -1,0 +1,348 @@
+"""State kept between runs, beside the warehouse in `.state/` (default `data/warehouse/.state/`).
+
+- `hashes.json` — stat cache: absolute path -> size, mtime_ns, sha256. When a file's path, size
+  and mtime equal the entry, its hash is reused without reading its bytes.
+- `cache/<key>/` — one parsed `FileResult` per file: `meta.json` (source, year, unit,
+  hash, issues, sheets) and one parquet per accepted form plus `rejected.parquet`. Written
+  to a temporary folder and renamed into place, so a crash never leaves a half entry.
+  The key is `cache_key` (reader fingerprint, content hash, source file).
+- `published.json` — fingerprint of the inputs of the last published build and the identity
+  of the file published (the "nothing changed" check of `coop.run.plan.is_unchanged`).
+- `pending_runs.jsonl` — runs not recorded in any published warehouse yet (no-op and failed
+  runs); the next published build copies them into `audit.runs`.
+- `retry.json` — files whose last read failed in a way the same bytes may not repeat (not
+  readable right now, time limit, killed reader: `FileResult.transient`): source_file ->
+  hash. Such a result is never cached, and while a file is listed no run is a no-op.
+
+Every write is atomic (temporary file or folder, then rename). A damaged state file is only
+a cache: it is ignored with a warning. Plain functions; no Prefect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import polars as pl
+
+from coop.context import WarehouseFiles
+from coop.ingest.normalize import FileIssue, FileResult, SheetInfo
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+def state_dir(warehouse: Path) -> Path:
+    """`.state/` beside the warehouse (named by `WarehouseFiles.state`)."""
+    return WarehouseFiles(warehouse).state
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except (OSError, ValueError) as e:  # a damaged state file is only a cache: start afresh
+        log.warning("Ignoring unreadable state file %s: %s", path, e)
+        return default
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def utc_from_ns(ts_ns: int) -> datetime:
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
+
+
+@dataclass
+class HashedFile:
+    source_file: str
+    path: Path
+    size: int
+    mtime_ns: int
+    file_hash: str
+    hashed_now: bool  # bytes were read to compute the hash in this run
+
+    @property
+    def modified_at(self) -> datetime:
+        return utc_from_ns(self.mtime_ns)
+
+
+def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
+    """sha256 of each file (source_file -> path). Reuses the stored hash when path, size and
+    mtime equal the stat cache's entry; updates the cache. Files that vanished are skipped; a
+    file that cannot be stat'ed or read (no permission, I/O error) gets an empty hash and no
+    stat-cache entry (the reader then rejects it with the reason; never fatal to the run)."""
+    cache_file = Path(state) / "hashes.json"
+    known: dict[str, Any] = _read_json(cache_file, {})
+    out: dict[str, HashedFile] = {}
+    fresh: dict[str, Any] = {}
+    wanted: set[str] = set()
+    for source, path in sorted(paths.items()):
+        try:
+            ident = str(Path(path).resolve())  # keyed by absolute path: another raw folder is another file
+        except (OSError, RuntimeError):  # a link loop
+            ident = str(Path(path).absolute())
+        wanted.add(ident)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        except OSError as e:  # no permission on the folder, a link loop, I/O error
+            log.warning("Cannot stat %s: %s", source, e)
+            out[source] = HashedFile(source, Path(path), 0, 0, "", True)
+            continue
+        k = known.get(ident)
+        if k and k.get("size") == st.st_size and k.get("mtime_ns") == st.st_mtime_ns and k.get("sha256"):
+            digest, now = k["sha256"], False
+        else:
+            try:
+                digest, now = sha256_file(Path(path)), True
+            except OSError as e:  # no read permission, vanished meanwhile, I/O error
+                log.warning("Cannot hash %s: %s", source, e)
+                out[source] = HashedFile(source, Path(path), st.st_size, st.st_mtime_ns, "", True)
+                continue
+        out[source] = HashedFile(source, Path(path), st.st_size, st.st_mtime_ns, digest, now)
+        fresh[ident] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    # keep entries of files outside this run's scope (e.g. other years); drop vanished ones
+    merged = {s: v for s, v in {**known, **fresh}.items() if s in fresh or s not in wanted}
+    if merged != known:  # ASCII JSON: a path that is not UTF-8 is stored escaped, never an encode error
+        _atomic_write_text(cache_file, json.dumps(merged, ensure_ascii=True, sort_keys=True, indent=0))
+    return out
+
+
+def cache_key(reader_fp: str, file_hash: str, source_file: str) -> str:
+    return hashlib.sha256(f"{reader_fp}\0{file_hash}\0{source_file}".encode()).hexdigest()[:32]
+
+
+def _cache_root(state: Path) -> Path:
+    return Path(state) / "cache"
+
+
+def to_json_value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return {"__datetime__": v.isoformat()}
+    if isinstance(v, date):
+        return {"__date__": v.isoformat()}
+    if isinstance(v, Path):
+        return str(v)
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: to_json_value(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, (list, tuple)):
+        return [to_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): to_json_value(x) for k, x in v.items()}
+    return v
+
+
+def from_json_value(v: Any) -> Any:
+    if isinstance(v, dict):
+        if "__datetime__" in v and len(v) == 1:
+            return datetime.fromisoformat(v["__datetime__"])
+        if "__date__" in v and len(v) == 1:
+            return date.fromisoformat(v["__date__"])
+        return {k: from_json_value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [from_json_value(x) for x in v]
+    return v
+
+
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], data: Mapping[str, Any]) -> _T:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # always a dataclass here
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def store_result(state: Path, key: str, result: FileResult, replace: bool = False) -> Path:
+    """Write one FileResult under `cache/<key>/` (temp folder + rename: crash-safe).
+    An existing entry is kept, or with `replace=True` swapped for the new one."""
+    root = _cache_root(state)
+    final = root / key
+    if final.exists() and not replace:
+        return final
+    tmp = root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    tmp.mkdir(parents=True)
+    try:
+        forms = {}
+        for form, df in (result.forms or {}).items():
+            fname = f"form-{form}.parquet"
+            df.write_parquet(tmp / fname)
+            forms[form] = fname
+        result.rejected_rows.write_parquet(tmp / "rejected.parquet")
+        meta = {
+            "fields": {f.name: to_json_value(getattr(result, f.name)) for f in dataclasses.fields(result)
+                       if f.name not in ("forms", "rejected_rows")},
+            "forms": forms,
+            "issue_fields": "file_issues",
+            "sheet_fields": "sheets",
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        for p in tmp.iterdir():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if final.exists():  # replace: move the old entry aside first (rename is atomic)
+            old = root / f".tmp-old-{key}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+            os.rename(final, old)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another writer won the race: same content
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_result(state: Path, key: str, modified_at: datetime | None = None) -> FileResult | None:
+    """The cached FileResult under `cache/<key>/`, or None (missing or unreadable entry)."""
+    folder = _cache_root(state) / key
+    if not (folder / "meta.json").exists():
+        return None
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        fields = from_json_value(meta["fields"])
+        fields["forms"] = {form: pl.read_parquet(folder / fname) for form, fname in meta["forms"].items()}
+        fields["rejected_rows"] = pl.read_parquet(folder / "rejected.parquet")
+        fields["file_issues"] = [_build(FileIssue, i) for i in fields.get("file_issues") or []]
+        fields["sheets"] = [_build(SheetInfo, s) for s in fields.get("sheets") or []]
+        if modified_at is not None and "modified_at" in fields:
+            fields["modified_at"] = modified_at
+        return _build(FileResult, fields)
+    except Exception as e:  # noqa: BLE001 — a damaged entry (any shape, any error) is only a cache miss
+        log.warning("Ignoring damaged cache entry %s: %s", folder, e)
+        return None
+
+
+def cached_keys(state: Path) -> set[str]:
+    root = _cache_root(state)
+    if not root.is_dir():
+        return set()
+    return {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "meta.json").exists()}
+
+
+def prune_cache(state: Path, keep: Iterable[str]) -> int:
+    """Remove cache entries not in `keep` and leftover temp folders. Returns entries removed."""
+    root = _cache_root(state)
+    if not root.is_dir():
+        return 0
+    keep = set(keep)
+    n = 0
+    for p in root.iterdir():
+        if p.name.startswith(".tmp-") or (p.is_dir() and p.name not in keep):
+            shutil.rmtree(p, ignore_errors=True)
+            n += 0 if p.name.startswith(".tmp-") else 1
+    return n
+
+
+def read_published(state: Path) -> dict[str, Any]:
+    data = _read_json(Path(state) / "published.json", {})
+    return cast(dict[str, Any], data) if isinstance(data, dict) else {}
+
+
+def write_published(state: Path, info: Mapping[str, Any]) -> None:
+    _atomic_write_text(Path(state) / "published.json",
+                       json.dumps(to_json_value(dict(info)), ensure_ascii=False, indent=1))
+
+
+def append_pending_run(state: Path, record: Mapping[str, Any]) -> None:
+    """Remember a run that no published warehouse records yet (no-op or failed run)."""
+    path = Path(state) / "pending_runs.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(to_json_value(dict(record)), ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_pending_runs(state: Path) -> list[dict[str, Any]]:
+    path = Path(state) / "pending_runs.jsonl"
+    out = []
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:  # a line torn by a crash
+                    continue
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def clear_pending_runs(state: Path, run_ids: Iterable[str]) -> None:
+    """Drop the pending runs now recorded in the published warehouse."""
+    done = set(run_ids)
+    rest = [r for r in read_pending_runs(state) if r.get("run_id") not in done]
+    path = Path(state) / "pending_runs.jsonl"
+    if not rest:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        return
+    _atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rest))
+
+
+_RETRY_LOCK = threading.Lock()
+
+
+def read_retry(state: Path) -> dict[str, str]:
+    """retry.json: source_file -> hash of the files whose last read failed transiently."""
+    data = _read_json(Path(state) / "retry.json", {})
+    return data if isinstance(data, dict) else {}
+
+
+def note_retry(state: Path, results: Sequence[tuple[str, str, bool]]) -> None:
+    """Add (transient failure) or drop (read) each (source_file, hash, transient) in retry.json.
+    Threads and processes (Dask workers reading batches side by side, docs/scale-out.md) take
+    turns: a thread lock, then an flock on `.state/.retry.lock`."""
+    import fcntl
+
+    Path(state).mkdir(parents=True, exist_ok=True)
+    with _RETRY_LOCK, open(Path(state) / ".retry.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        data = read_retry(state)
+        new = dict(data)
+        for source, digest, transient in results:
+            if transient:
+                new[source] = digest
+            else:
+                new.pop(source, None)
+        if new != data:
+            _atomic_write_text(Path(state) / "retry.json", json.dumps(new, ensure_ascii=True, sort_keys=True))
