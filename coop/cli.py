@@ -7,9 +7,9 @@ into console output and an exit code. Heavy imports happen inside the commands s
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,11 +25,12 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
 
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")]
 RawDir = Annotated[Path, typer.Option("--raw-dir", help="Folder of unit files: <year>/<district or commune>/<file>.")]
 Warehouse = Annotated[Path, typer.Option("--warehouse", help="Published DuckDB file.")]
 
@@ -43,19 +44,19 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
-def main(
-    province: Annotated[Optional[str], typer.Option(
+def global_options(
+    province: Annotated[str | None, typer.Option(
         "--province", envvar="COOP_PROVINCE",
         help="Today's province served: GSO code or name (default from coop.toml: 25 Phú Thọ); VN = whole country.",
     )] = None,
-    version: Annotated[Optional[bool], typer.Option(
+    version: Annotated[bool | None, typer.Option(
         "--version", is_eager=True, callback=_show_version,
         help="Print coop's version (and git describe), DuckDB's and Prefect's, and exit.")] = None,
 ) -> None:
     """Options for every command."""
     import os
 
-    from coop.run.runner import offline_prefect
+    from coop.run.prefect_env import offline_prefect
 
     offline_prefect()  # no telemetry, no notice, loopback never through a proxy: every command, `serve` too
     if province:
@@ -84,11 +85,12 @@ def parse_years(spec: str | None) -> tuple[int, int] | None:
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Spreadsheets to check (.xlsx .xls .ods .csv).")],
-    district: Annotated[Optional[str], typer.Option(
+    district: Annotated[str | None, typer.Option(
         "--unit", "--district",
-        help="Reporting unit (code or name: a commune from 2025, a district up to 2024) when the path does not say.")] = None,
-    year: Annotated[Optional[int], typer.Option(help="Report year when the path does not say.")] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
+        help="Reporting unit (code or name: a commune from 2025, a district up to 2024) "
+             "when the path does not say.")] = None,
+    year: Annotated[int | None, typer.Option(help="Report year when the path does not say.")] = None,
+    format: FormatOption = OutputFormat.text,
 ) -> None:
     """Check spreadsheets as the province would, before sending them. Loads nothing."""
     from coop.ingest.preflight import run_validate
@@ -106,7 +108,7 @@ AllowShrink = Annotated[bool, typer.Option(
 def run(
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
-    years: Annotated[Optional[str], typer.Option(help="Only these report years, e.g. 2019-2021.")] = None,
+    years: Annotated[str | None, typer.Option(help="Only these report years, e.g. 2019-2021.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
     allow_shrink: AllowShrink = False,
 ) -> None:
@@ -119,10 +121,11 @@ def run(
 
 @app.command()
 def backfill(
-    from_year: Annotated[Optional[int], typer.Option("--from", help="First report year to reprocess.")] = None,
-    to_year: Annotated[Optional[int], typer.Option("--to", help="Last report year to reprocess.")] = None,
+    from_year: Annotated[int | None, typer.Option("--from", help="First report year to reprocess.")] = None,
+    to_year: Annotated[int | None, typer.Option("--to", help="Last report year to reprocess.")] = None,
     all_years: Annotated[bool, typer.Option(
-        "--all", help="Rebuild from nothing: every year re-read, the published warehouse ignored (e.g. damaged).")] = False,
+        "--all",
+        help="Rebuild from nothing: every year re-read, the published warehouse ignored (e.g. damaged).")] = False,
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for a run already going instead of exiting.")] = False,
@@ -131,18 +134,22 @@ def backfill(
     """Reprocess these years (--from/--to) or everything (--all) whether or not their files changed."""
     from coop.run.runner import backfill_command
 
-    if all_years and (from_year is not None or to_year is not None):
-        raise typer.BadParameter("--all rebuilds every year: leave out --from/--to")
-    if not all_years and (from_year is None or to_year is None):
-        raise typer.BadParameter("give --from and --to, or --all")
-    years = None if all_years else (from_year, to_year)
+    years: tuple[int, int] | None
+    if all_years:
+        if from_year is not None or to_year is not None:
+            raise typer.BadParameter("--all rebuilds every year: leave out --from/--to")
+        years = None
+    else:
+        if from_year is None or to_year is None:
+            raise typer.BadParameter("give --from and --to, or --all")
+        years = (from_year, to_year)
     raise typer.Exit(backfill_command(raw_dir=raw_dir, warehouse=warehouse, years=years, wait=wait,
                                       allow_shrink=allow_shrink, fresh=all_years))
 
 
 @app.command()
 def rollback(
-    to: Annotated[Optional[str], typer.Option(
+    to: Annotated[str | None, typer.Option(
         "--to", help="Run id (or a unique beginning of it) whose warehouse to publish again; default: the one "
                      "before the published one.")] = None,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
@@ -160,7 +167,8 @@ def status(
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
-    year: Annotated[Optional[int], typer.Option("--year", help="Only this report year: every unit expected, who to call.")] = None,
+    year: Annotated[int | None, typer.Option(
+        "--year", help="Only this report year: every unit expected, who to call.")] = None,
 ) -> None:
     """What was received per year and unit (district to 2024, commune from 2025), when, and what was rejected."""
     from coop.outputs.status import status_command
@@ -170,14 +178,15 @@ def status(
 
 @app.command()
 def serve() -> None:
-    """Serve the Prefect deployments (nightly at 01:00 Asia/Ho_Chi_Minh, and backfill). Needs a running `prefect server start` and PREFECT_API_URL (refuses otherwise, exit 2)."""
+    # typer shows a docstring's first line break in the command list: the summary stays on one line
+    """Serve the Prefect deployments (nightly at 01:00 Asia/Ho_Chi_Minh, and backfill). Needs a running `prefect server start` and PREFECT_API_URL (refuses otherwise, exit 2)."""  # noqa: E501
     from flows.slot import ServeRefused, require_persistent_api
 
     try:
         require_persistent_api()  # before Prefect is imported: a clear refusal, no traceback
     except ServeRefused as e:
         typer.echo(str(e), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     from flows.deployments import serve_all
 
     serve_all()
@@ -188,12 +197,13 @@ def serve() -> None:
 def plan(
     raw_dir: RawDir = DEFAULT_RAW_DIR,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
-    years: Annotated[Optional[str], typer.Option(help="Plan a run limited to these report years, e.g. 2019-2021.")] = None,
+    years: Annotated[str | None, typer.Option(
+        help="Plan a run limited to these report years, e.g. 2019-2021.")] = None,
     allow_shrink: Annotated[bool, typer.Option("--allow-shrink", help="Judge the publish guards as `coop run "
                                                "--allow-shrink` would.")] = False,
-    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
+    format: FormatOption = OutputFormat.text,
 ) -> None:
-    """What `coop run` would do now: files new/changed/removed/superseded/rejected, years and models to rebuild, the publish guards' verdict. Changes nothing (exit 0)."""
+    """What `coop run` would do now: files new/changed/removed/superseded/rejected, years and models to rebuild, the publish guards' verdict. Changes nothing (exit 0)."""  # noqa: E501 - one line, see serve
     from coop.run.ops import plan_command
 
     raise typer.Exit(plan_command(raw_dir, warehouse, parse_years(years), format.value, allow_shrink))
@@ -202,8 +212,9 @@ def plan(
 @app.command()
 def check(
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
-    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
-    tests_dir: Annotated[Optional[Path], typer.Option("--tests-dir", help="Data tests to run (default sql/tests).")] = None,
+    format: FormatOption = OutputFormat.text,
+    tests_dir: Annotated[Path | None, typer.Option(
+        "--tests-dir", help="Data tests to run (default sql/tests).")] = None,
 ) -> None:
     """Run the SQL data tests against the published warehouse (read-only). Exit 1 when an error-level test fails."""
     from coop.run.ops import check_command
@@ -220,7 +231,7 @@ def runs(
     ctx: typer.Context,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs (newest first).")] = 10,
-    format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for machines.")] = OutputFormat.text,
+    format: FormatOption = OutputFormat.text,
 ) -> None:
     """The latest runs: status, start (Vietnam time), duration, files, rows, quarantined, data tests."""
     if ctx.invoked_subcommand is not None:
@@ -242,7 +253,7 @@ def runs_show(
 
 
 # ---------------------------------------------------------------- outputs for people (issue 5)
-OutDir = Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: data/outputs/...).")]
+OutDir = Annotated[Path | None, typer.Option("--out", help="Output folder (default: data/outputs/...).")]
 
 
 def _outputs_dir(out: Path | None, *parts: str) -> Path:
@@ -264,7 +275,7 @@ def report(
         files = build_report(year, warehouse, _outputs_dir(out, "report"))
     except ReportError as exc:
         typer.echo(f"Lỗi: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     typer.echo(f"HTML:  {files.html}")
     typer.echo(f"Excel: {files.xlsx}")
 
@@ -272,8 +283,10 @@ def report(
 @app.command()
 def dictionary(
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Document to write (default docs/warehouse.md).")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Only compare; exit 1 when the document is out of date.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Document to write (default docs/warehouse.md).")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only compare; exit 1 when the document is out of date.")] = False,
 ) -> None:
     """Generate the data dictionary (docs/warehouse.md) from the warehouse's own comments."""
     from coop.outputs.dictionary import DEFAULT_DOC, diff_dictionary, write_dictionary
@@ -295,9 +308,10 @@ def dictionary(
 @app.command()
 def template(
     year: Annotated[int, typer.Option("--year", help="Report year the workbook is for.")],
-    unit: Annotated[Optional[str], typer.Option(
+    unit: Annotated[str | None, typer.Option(
         "--unit", "--district",
-        help="Reporting unit (code or name) to print on the sheets: a commune from 2025, a district up to 2024.")] = None,
+        help="Reporting unit (code or name) to print on the sheets: "
+             "a commune from 2025, a district up to 2024.")] = None,
     out: OutDir = None,
 ) -> None:
     """The blank workbook of a reporting unit (forms HTX, THT, HO_TRO) with drop-down lists and validation."""
@@ -307,14 +321,14 @@ def template(
         path = build_template(year, _outputs_dir(out, "templates"), unit)
     except TemplateError as exc:
         typer.echo(f"Lỗi: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     typer.echo(f"Biểu mẫu: {path}")
 
 
 @app.command()
 def feedback(
     year: Annotated[int, typer.Option("--year", help="Report year.")],
-    unit: Annotated[Optional[str], typer.Option(
+    unit: Annotated[str | None, typer.Option(
         "--unit", "--district",
         help="Only this reporting unit (code or name): a commune from 2025, a district up to 2024.")] = None,
     raw_dir: RawDir = DEFAULT_RAW_DIR,
@@ -331,7 +345,7 @@ def feedback(
         paths = build_feedback(year, warehouse, _outputs_dir(out, "feedback", str(year)), raw_dir, unit)
     except FeedbackError as exc:
         typer.echo(f"Lỗi: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if not paths:
         typer.echo(f"Năm {year}: không có dòng hay tệp nào bị từ chối" + (f" ở {unit}." if unit else "."))
     for p in paths:

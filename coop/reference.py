@@ -125,7 +125,7 @@ class Vocabulary:
     _index: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def build(cls, name: str, entries: dict[str, list[str]]) -> "Vocabulary":
+    def build(cls, name: str, entries: dict[str, list[str]]) -> Vocabulary:
         index: dict[str, str] = {}
         for code, spellings in entries.items():
             if not spellings:

@@ -62,7 +62,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def test_lock_file_sits_next_to_the_warehouse(tmp_path):
     wh = tmp_path / "wh" / "coop.duckdb"
-    assert lock_path(wh) == tmp_path / "wh" / ".coop.run.lock"
+    assert lock_path(wh) == tmp_path / "wh" / ".coop.lock"
     with run_lock(wh) as p:
         assert p.exists()
         info = json.loads(p.read_text())

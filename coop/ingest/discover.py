@@ -30,8 +30,9 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +47,7 @@ _YEAR = re.compile(r"^\d{4}$")
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
 Severity = Literal["rejected", "ignored", "superseded"]
+WalkKind = Literal["file", "dirlink", "unlisted"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def is_skipped_name(name: str) -> bool:
     return name.startswith(".") or name.startswith("~$") or name.lower() in _SKIPPED_NAMES
 
 
-def _walk(root: Path):
+def _walk(root: Path) -> Iterator[tuple[Path, WalkKind, OSError | None]]:
     """(path, kind) for everything under root, skipping hidden names: kind "file" for each
     file (or link that is not a folder), "dirlink" for a symlinked folder (not followed),
     "unlisted" for a folder that cannot be read (with the error as a third item)."""
@@ -150,8 +152,8 @@ def _link_issue(path: Path, source: str, root_real: str, folder: bool) -> FileIs
     if folder:
         rel = os.path.relpath(real, root_real)
         return file_issue(source, "symlinked_folder",
-                          f"Thư mục là liên kết (symlink) tới '{display_name(rel)}' trong thư mục dữ liệu gốc; không đọc "
-                          "qua liên kết thư mục (các tệp sẽ bị đọc hai lần) — chép tệp vào thư mục thật")
+                          f"Thư mục là liên kết (symlink) tới '{display_name(rel)}' trong thư mục dữ liệu gốc; "
+                          "không đọc qua liên kết thư mục (các tệp sẽ bị đọc hai lần) — chép tệp vào thư mục thật")
     return None
 
 
@@ -176,7 +178,7 @@ def discover(raw_root: Path, reference: Reference,
         if years is not None and top and _YEAR.match(top) and MIN_YEAR <= int(top) <= MAX_YEAR \
                 and not years[0] <= int(top) <= years[1]:
             continue  # another report year: neither listed nor reported
-        if kind == "unlisted":
+        if err is not None:  # kind "unlisted": the only kind that carries an error
             issues.append(file_issue(shown, "unreadable_file",
                                      f"Không mở được thư mục ({type(err).__name__}: {err.strerror or err}); các tệp "
                                      "trong đó không được đọc — kiểm tra quyền của thư mục"))
@@ -194,22 +196,23 @@ def discover(raw_root: Path, reference: Reference,
                 continue
         parts = rel.parts
         year_text = parts[0] if len(parts) > 1 else None
-        year_ok = year_text is not None and _YEAR.match(year_text) and MIN_YEAR <= int(year_text) <= MAX_YEAR
-        if year_ok and years is not None and not (years[0] <= int(year_text) <= years[1]):
+        year: int | None = int(year_text) if year_text is not None and _YEAR.match(year_text) else None
+        if year is not None and not MIN_YEAR <= year <= MAX_YEAR:
+            year = None
+        if year is not None and years is not None and not (years[0] <= year <= years[1]):
             continue
-        if len(parts) > 1 and not year_ok:
+        if len(parts) > 1 and year is None:
             issues.append(file_issue(
                 source, "invalid_year_folder",
                 f"Thư mục '{parts[0]}' không phải là năm báo cáo (4 chữ số, ví dụ 2020); "
                 f"tệp phải nằm trong <năm>/<huyện>/"))
             continue
-        if len(parts) != 3:
+        if len(parts) != 3 or year is None:  # year is None only when len(parts) == 1
             issues.append(file_issue(
                 source, "misplaced_file",
                 "Tệp không nằm đúng chỗ: phải đặt trong thư mục <năm>/<huyện>/ "
                 "(ví dụ 2020/lac-son/) hoặc <năm>/province/"))
             continue
-        year = int(year_text)
         folder = parts[1]
         if (folder, year) not in unit_cache:
             unit_cache[(folder, year)] = (None if reference.is_province_folder(folder)
@@ -245,7 +248,7 @@ def discover(raw_root: Path, reference: Reference,
             year=year,
             unit=unit,
             size=st.st_size,
-            modified_at=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+            modified_at=datetime.fromtimestamp(st.st_mtime, tz=UTC),
         ))
 
     files.sort(key=lambda f: f.source_file)

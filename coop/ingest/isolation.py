@@ -24,7 +24,6 @@ reads in the calling process (pre-checks still apply): for debugging only.
 
 from __future__ import annotations
 
-from coop.paths import PROJECT_ROOT
 import atexit
 import html
 import logging
@@ -42,9 +41,13 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from coop.ingest.read import ReadError
+from coop.paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from coop.ingest.read import Sheet
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +178,8 @@ def _parse_ref(ref: str) -> tuple[int, int] | None:
     parts = ref.strip().split(":")
     if not 1 <= len(parts) <= 2:
         return None
-    cells = [_CELL_REF.match(p.strip()) for p in parts]
-    if not all(cells):
+    cells = [m for p in parts if (m := _CELL_REF.match(p.strip())) is not None]
+    if len(cells) != len(parts):
         return None
     first, last = cells[0], cells[-1]
     row_last = int(last.group(2)) if last.group(2) else 1_048_576
@@ -214,7 +217,7 @@ def _sheet_count(zf: zipfile.ZipFile, worksheets: list[zipfile.ZipInfo]) -> int:
     if wb is not None and wb.file_size <= 4 * _MB:
         try:
             return sum(1 for kind, _ in _TAG.findall(zf.read(wb).decode("utf-8", "replace")) if kind == "sheet")
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 — a damaged workbook.xml: count the worksheet entries instead
             pass
     return len(worksheets)
 
@@ -250,7 +253,8 @@ def precheck(path: Path, lim: Limits | None = None) -> None:
                 if ratio > lim.max_compression_ratio:
                     raise _limit(f"Tệp nén bất thường: phần '{i.filename}' giải nén ra {_size(i.file_size)} từ "
                                  f"{_size(i.compress_size)} (tỉ lệ {_n(round(ratio))}:1), vượt giới hạn "
-                                 f"{_n(lim.max_compression_ratio)}:1 — có thể là tệp 'bom nén'", "max_compression_ratio")
+                                 f"{_n(lim.max_compression_ratio)}:1 — có thể là tệp 'bom nén'",
+                                 "max_compression_ratio")
         if suffix == ".ods":
             return
         worksheets = [i for i in infos if i.filename.lower().startswith("xl/worksheets/")
@@ -313,7 +317,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _send(fd: int, obj: Any) -> None:
+def _send(fd: int, obj: object) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     _write_all(fd, _HEADER.pack(len(data)) + data)
 
@@ -331,9 +335,9 @@ def _worker_main() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     except (ImportError, ValueError, OSError):
         resource = None  # type: ignore[assignment]
-    from coop.ingest.read import read_sheets
-
     import fastexcel  # noqa: F401  (loaded once, before the first file)
+
+    from coop.ingest.read import read_sheets
 
     idle = float(os.environ.get("COOP_READ__WORKER_IDLE", str(2 * _IDLE_S)))
     _send(out, ("ready", os.getpid()))
@@ -353,10 +357,11 @@ def _worker_main() -> None:
                 used = resource.getrusage(resource.RUSAGE_SELF)
                 cpu = int(used.ru_utime + used.ru_stime) + int(time_s) + 10
                 hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-                resource.setrlimit(resource.RLIMIT_CPU, (cpu if hard == resource.RLIM_INFINITY else min(cpu, hard), hard))
+                soft = cpu if hard == resource.RLIM_INFINITY else min(cpu, hard)
+                resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
             except (ValueError, OSError):
                 pass
-        answer: Any
+        answer: tuple[str, object] | None
         try:
             answer = ("ok", read_sheets(Path(os.fsdecode(path))))
         except MemoryError:
@@ -420,8 +425,14 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def _receive(self, deadline: float) -> Any:
-        fd = self.proc.stdout.fileno()
+    @staticmethod
+    def _fd(pipe: IO[bytes] | None) -> int:
+        if pipe is None:  # never: stdin and stdout are PIPEs; a worker without them is as good as dead
+            raise _Died()
+        return pipe.fileno()
+
+    def _receive(self, deadline: float) -> Any:  # Any: what pickle.loads makes of the worker's reply
+        fd = self._fd(self.proc.stdout)
 
         def exact(n: int) -> bytes:
             buf = bytearray()
@@ -445,7 +456,7 @@ class _Worker:
         self.last_used = time.monotonic()
         body = pickle.dumps((os.fsencode(path), lim.time_s), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            _write_all(self.proc.stdin.fileno(), _HEADER.pack(len(body)) + body)
+            _write_all(self._fd(self.proc.stdin), _HEADER.pack(len(body)) + body)
             answer = self._receive(time.monotonic() + lim.time_s)
         except _TimedOut:
             self.kill()
@@ -545,7 +556,7 @@ class _Pool:
 
     def _give_back(self, w: _Worker | None, lim: Limits) -> None:
         retire = w is not None and (not w.alive or w.tasks >= max(1, lim.worker_files))
-        if retire:
+        if retire and w is not None:
             w.close()
         with self._free:
             if w is not None and not retire:
@@ -579,7 +590,7 @@ def shutdown_workers() -> None:
 
 
 # --------------------------------------------------------------------------- the entry point
-def read_sheets_limited(path: Path, lim: Limits | None = None) -> list[Any]:
+def read_sheets_limited(path: Path, lim: Limits | None = None) -> list[Sheet]:
     """`coop.ingest.read.read_sheets(path)` under the reading limits (see the module doc). Raises
     `ResourceLimit` / `IsolatedReadError` / `ReadError`; never anything else for a bad file."""
     from coop.ingest.read import read_sheets
@@ -602,7 +613,8 @@ def read_sheets_limited(path: Path, lim: Limits | None = None) -> list[Any]:
         return read_sheets(path)
     kind = answer[0] if isinstance(answer, tuple) and answer else None
     if kind == "ok":
-        return answer[1]
+        sheets: list[Sheet] = answer[1]  # the worker's read_sheets() result, unpickled
+        return sheets
     if kind == "memory":
         raise _limit(f"Đọc tệp cần nhiều bộ nhớ hơn giới hạn {_n(lim.memory_mb)} MB của bộ đọc" + _ADVICE, "memory_mb")
     if kind == "read":

@@ -68,9 +68,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coop.ingest.discover import FileIssue
+    from coop.ingest.read import Sheet
 
 __all__ = [
     "TCVN3", "VNI", "LETTERS", "CsvEncodingError", "SheetConversion",
@@ -196,7 +201,7 @@ def decode_vni(text: str) -> str:
     return _VNI_RE.sub(_vni_letter, text)
 
 
-def _vni_letter(m: re.Match) -> str:
+def _vni_letter(m: re.Match[str]) -> str:
     return VNI[m.group(0)]
 
 
@@ -315,7 +320,7 @@ def _word_kind(run: str) -> str:
     if is_syllable(run, False):
         return "name"  # k/c, g/gh spelled as in ethnic names: "Kông", "Kon"
     for cut in (0, 1, 2):  # consonants before a consonant: "Krông", "Kmút", "Bhăng"
-        head, rest = run[:cut], run[cut:]
+        rest = run[cut:]
         if not rest or not all(c in _ASCII_CONSONANTS for c in run[:cut + 1]) and cut:
             continue
         if cut and run[:2].lower() not in _DIGRAPHS and is_syllable(rest):
@@ -416,12 +421,12 @@ class SheetConversion:
 _NOTES_ATTR = "legacy_conversions"
 
 
-def sheet_conversions(sheet: Any) -> list[SheetConversion]:
+def sheet_conversions(sheet: Sheet) -> list[SheetConversion]:
     """The conversions `convert_sheets` noted on a sheet ([] when none)."""
     return list(getattr(sheet, _NOTES_ATTR, None) or [])
 
 
-def convert_sheets(sheets: list[Any]) -> list[Any]:
+def convert_sheets(sheets: list[Sheet]) -> list[Sheet]:
     """Convert the TCVN3/VNI text cells of `coop.ingest.read.Sheet`s to Unicode NFC in place, per
     distinct value (one `Counter` per column), note the conversions on each sheet
     (`sheet_conversions`), return the list. A value both encodings read equally well takes
@@ -433,7 +438,8 @@ def convert_sheets(sheets: list[Any]) -> list[Any]:
             continue
         votes = Counter(c[0][0] for c in map(_candidates, texts) if len(c) == 1)
         prefer = votes.most_common(1)[0][0] if votes else None
-        found: dict[str, list] = {}
+        cells: Counter[str] = Counter()  # encoding -> cells converted
+        examples: dict[str, tuple[str, str]] = {}  # encoding -> (first value as written, as converted)
         for j, col in enumerate(sheet.columns):
             mapping: dict[str, str] = {}
             for v, n in counts[j].items():
@@ -441,21 +447,22 @@ def convert_sheets(sheets: list[Any]) -> list[Any]:
                     new, enc = to_unicode(v, prefer)
                     if enc is not None:
                         mapping[v] = new
-                        found.setdefault(enc, [0, v, new])[0] += n
+                        examples.setdefault(enc, (v, new))
+                        cells[enc] += n
             if mapping:
                 get = mapping.get
                 sheet.columns[j] = [get(v, v) if type(v) is str else v for v in col]
-        if found:
-            setattr(sheet, _NOTES_ATTR, [SheetConversion(e, n, a, b) for e, (n, a, b) in sorted(found.items())])
+        if cells:
+            setattr(sheet, _NOTES_ATTR, [SheetConversion(e, cells[e], *examples[e]) for e in sorted(cells)])
     return sheets
 
 
-def legacy_issues(source_file: str, sheets: Iterable[Any]) -> list:
+def legacy_issues(source_file: str, sheets: Iterable[Sheet]) -> list[FileIssue]:
     """One `FileIssue` (severity "ignored", `legacy_encoding_converted`) per sheet and
     encoding converted by `convert_sheets`."""
     from coop.ingest.discover import file_issue
 
-    out = []
+    out: list[FileIssue] = []
     for s in sheets:
         for c in sheet_conversions(s):
             out.append(file_issue(
@@ -530,10 +537,10 @@ def decode_csv_bytes(data: bytes) -> tuple[str, str]:
         if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
             raise CsvEncodingError("tệp là bảng tính Excel/ODS đặt tên đuôi .csv, không phải CSV; "
                                    "đổi lại đúng đuôi (.xlsx, .xls, .ods) hoặc lưu lại dạng CSV UTF-8")
-        enc = _utf16_without_bom(head)
-        if enc is not None:
+        utf16 = _utf16_without_bom(head)
+        if utf16 is not None:
             try:
-                text = data.decode(enc)
+                text = data.decode(utf16)
             except UnicodeDecodeError:
                 text = ""
             controls = sum(1 for c in text[:4096] if c < " " and c not in "\t\r\n")
@@ -559,15 +566,16 @@ def decode_csv_bytes(data: bytes) -> tuple[str, str]:
         candidates.append((g - b, 1, g, b, t, "Windows-1258"))
     except UnicodeDecodeError as e:
         bad_byte = e.start
+    t1252: str | None
     try:
-        t = data.decode("cp1252")
+        t1252 = data.decode("cp1252")
     except UnicodeDecodeError:
-        t = None
-    if t is not None:
-        lines = [to_unicode(line) for line in t[:_SCORE_CHARS].split("\n")]
+        t1252 = None
+    if t1252 is not None:
+        lines = [to_unicode(line) for line in t1252[:_SCORE_CHARS].split("\n")]
         if any(enc for _, enc in lines):
             g, b = _vn_score("\n".join(text for text, _ in lines))
-            candidates.append((g - b, 0, g, b, t, "Windows-1252 (TCVN3/VNI)"))
+            candidates.append((g - b, 0, g, b, t1252, "Windows-1252 (TCVN3/VNI)"))
     if not candidates:
         raise CsvEncodingError(
             f"tệp CSV không ở bảng mã được nhận ({_SUPPORTED}): byte {bad_byte} (dòng "

@@ -108,10 +108,10 @@ class SafeWorkbook:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.book = xlsxwriter.Workbook(str(self.path), dict(self.OPTIONS))
-        self._formats: dict[tuple, Format] = {}
+        self._formats: dict[tuple[tuple[str, str], ...], Format] = {}  # sorted (property, repr(value)) -> format
 
     # -- context manager -------------------------------------------------------------
-    def __enter__(self) -> "SafeWorkbook":
+    def __enter__(self) -> SafeWorkbook:
         return self
 
     def __exit__(self, *exc: object) -> None:

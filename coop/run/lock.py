@@ -1,6 +1,6 @@
 """One run at a time per warehouse, crash leftovers, and the test-only stage pause hook.
 
-The lock is a file next to the warehouse (`data/warehouse/.coop.run.lock` for
+The lock is a file next to the warehouse (`data/warehouse/.coop.lock` for
 `data/warehouse/coop.duckdb`) locked with `fcntl.flock`. The kernel releases a flock when
 the process holding it dies, however it dies (SIGKILL included), so a killed run never
 leaves a stale lock behind: the lock file may stay on disk, but nobody holds it. The file
