@@ -32,13 +32,16 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from coop.run import cache
+from coop.run import planning, steps, store
 from coop.warehouse import guards, load, publish
-from coop.run.lock import build_path, cleanup_stale, run_lock, stage_checkpoint
-from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, SQL_DIR
+from coop.context import RunContext, run_context
+from coop.ingest.discover import FileIssue, RawFile, discover
+from coop.ingest.normalize import FileResult
+from coop.run.lock import cleanup_stale, run_lock, stage_checkpoint
+from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 from coop.outputs.run_report import RunSummary, progress
+from flows.task_runners import ReadingTaskRunner
 
 #: Reading tasks run at once: one per core (`COOP_READ_WORKERS` overrides), never a thread per batch.
 READ_WORKERS = max(1, int(os.environ.get("COOP_READ_WORKERS") or 0) or os.cpu_count() or 1)
@@ -66,33 +69,29 @@ def _log() -> logging.Logger | logging.LoggerAdapter:
 
 # --------------------------------------------------------------------------- tasks
 @task(name="discover", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def discover_task(raw_dir: Path, years: tuple[int, int] | None) -> tuple[Any, list, list]:
-    from coop.ingest.discover import discover
-    from coop.reference import load_reference
-
-    reference = load_reference()
-    raw_files, issues = discover(Path(raw_dir), reference, years)
-    return reference, list(raw_files), list(issues)
+def discover_task(ctx: RunContext) -> tuple[list[RawFile], list[FileIssue]]:
+    raw_files, issues = discover(ctx.raw_dir, ctx.reference, ctx.years)
+    return list(raw_files), list(issues)
 
 
 @task(name="plan", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def plan_task(raw_files: list, issues: list, raw_dir: Path, warehouse: Path, years, backfill_years,
-              sql_dir: Path, tests_dir: Path) -> cache.Plan:
-    return cache.plan_from_discovery(raw_files, issues, raw_dir, warehouse, years, backfill_years, sql_dir, tests_dir)
+def plan_task(ctx: RunContext, raw_files: list[RawFile], issues: list[FileIssue], previous: Path) -> planning.Plan:
+    return planning.plan_from_discovery(raw_files, issues, ctx.raw_dir, previous, ctx.years, ctx.backfill_years,
+                                        ctx.sql_dir, ctx.tests_dir)
 
 
 @task(name="read-batch", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def read_batch_task(batch: list[cache.PlannedFile], reference: Any, state: Path) -> list:
-    return cache.read_files(batch, reference, state)
+def read_batch_task(batch: list[planning.PlannedFile], ctx: RunContext) -> list[FileResult]:
+    return steps.read_files(batch, ctx.reference, ctx.state)
 
 
 @task(name="cached-batch", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def cached_batch_task(batch: list[cache.PlannedFile], reference: Any, state: Path) -> list:
-    return cache.cached_files(batch, state, reference)
+def cached_batch_task(batch: list[planning.PlannedFile], ctx: RunContext) -> list[FileResult]:
+    return steps.cached_files(batch, ctx.state, ctx.reference)
 
 
 @task(name="load", cache_policy=NO_CACHE)
-def load_task(build: Path, warehouse: Path, reference: Any, plan: cache.Plan, results: list, extra_issues: list,
+def load_task(build: Path, warehouse: Path, reference: Any, plan: planning.Plan, results: list, extra_issues: list,
               run: load.RunRecord, previous: dict, pending: list) -> load.BuildLoad:
     return load.load_build(build, warehouse, reference, plan, results, extra_issues, run, previous, pending)
 
@@ -134,7 +133,12 @@ def report_task(summary: RunSummary, warehouse: Path) -> Path | None:
         from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
         key = "coop-run-report"
-        create_markdown_artifact(markdown=render_run_report(summary), key=key, description=f"coop run {summary.run_id}")
+        from coop.outputs.run_report import data_tests_phrase
+
+        what = f"coop run {summary.run_id}: {summary.status}"  # the console's and the report's words
+        if summary.tests:
+            what += f"; {data_tests_phrase(summary.tests)}"
+        create_markdown_artifact(markdown=render_run_report(summary), key=key, description=what)
         rows = summary_table(summary)
         if rows:
             create_table_artifact(table=rows, key="coop-rows-per-district", description="Rows per district")
@@ -149,10 +153,10 @@ def batch_size(n_files: int, workers: int = READ_WORKERS) -> int:
     return max(BATCH_SIZE, math.ceil(n_files / max(1, workers * BATCHES_PER_WORKER)))
 
 
-def _batches(files: list[cache.PlannedFile], workers: int = READ_WORKERS) -> list[list[cache.PlannedFile]]:
+def _batches(files: list[planning.PlannedFile], workers: int = READ_WORKERS) -> list[list[planning.PlannedFile]]:
     """Group by report year, then chunks of `batch_size` files: a batch holds one year's files."""
     size = batch_size(len(files), workers)
-    by_year: dict[Any, list[cache.PlannedFile]] = defaultdict(list)
+    by_year: dict[Any, list[planning.PlannedFile]] = defaultdict(list)
     for f in files:
         by_year[f.year].append(f)
     out = []
@@ -163,7 +167,8 @@ def _batches(files: list[cache.PlannedFile], workers: int = READ_WORKERS) -> lis
 
 
 # --------------------------------------------------------------------------- the flow
-@flow(name="coop-nightly", task_runner=ThreadPoolTaskRunner(max_workers=READ_WORKERS))
+# the reading tasks run on threads here, or on Dask per the `dask_address` setting (flows/task_runners.py)
+@flow(name="coop-nightly", task_runner=ReadingTaskRunner(threads=READ_WORKERS))
 def nightly_run(
     raw_dir: Path = DEFAULT_RAW_DIR,
     warehouse: Path = DEFAULT_WAREHOUSE,
@@ -182,21 +187,17 @@ def nightly_run(
     `allow_shrink` lets the publish guards' shrink checks through (`coop run --allow-shrink`);
     `fresh` rebuilds from nothing, every year re-read, the published file ignored
     (`coop backfill --all`, e.g. when the published file is damaged)."""
-    raw_dir, warehouse = Path(raw_dir).resolve(), Path(warehouse).resolve()
-    sql_dir = Path(sql_dir) if sql_dir else SQL_DIR
-    tests_dir = Path(tests_dir) if tests_dir else sql_dir / "tests"
-    started = datetime.now(timezone.utc)
-    run_id = load.new_run_id(started)
-    if fresh:
-        years, backfill_years = None, guards.ALL_YEARS
-    kind = "backfill" if backfill_years else "nightly"
+    ctx = run_context(raw_dir, warehouse, years=years, backfill_years=backfill_years, allow_shrink=allow_shrink,
+                      fresh=fresh, wait=wait, sql_dir=sql_dir, tests_dir=tests_dir)
+    raw_dir, warehouse, run_id, started = ctx.raw_dir, ctx.warehouse, ctx.run_id, ctx.started_at
+    years, backfill_years, kind = ctx.years, ctx.backfill_years, ctx.kind
     summary = RunSummary(run_id=run_id, kind=kind, status="failed", started_at=started,
                          raw_dir=str(raw_dir), warehouse=str(warehouse),
                          years=None if fresh else (backfill_years or years))
     previous = guards.previous_for(warehouse, run_id, fresh)  # what the build starts from
     log = _log()
-    state = cache.state_dir(warehouse)
-    build = build_path(warehouse, run_id)
+    state = ctx.state
+    build = ctx.build
     timings: dict[str, float] = {}
     summary.timings = timings
     t = time.monotonic()
@@ -217,14 +218,15 @@ def nightly_run(
             refused = guards.blocking(guards.start_failures(raw_dir, warehouse, fresh), guard_settings)
             if refused:
                 raise guards.PublishRefused(refused)
-            reference, raw_files, issues = discover_task(raw_dir, years)
+            reference = ctx.reference
+            raw_files, issues = discover_task(ctx)
             lap("discover")
-            plan = plan_task(raw_files, issues, raw_dir, previous, years, backfill_years, sql_dir, tests_dir)
-            cache.fill_summary_files(summary, plan)
+            plan = plan_task(ctx, raw_files, issues, previous)
+            steps.fill_summary_files(summary, plan)
             lap("plan")
-            if cache.is_unchanged(plan, warehouse):
+            if planning.is_unchanged(plan, warehouse):
                 log.info("Nothing changed since the published build: nothing to rebuild.")
-                cache.record_unchanged(plan, warehouse, run, summary)
+                steps.record_unchanged(plan, warehouse, run, summary)
                 try:
                     report_task(summary, warehouse)
                 except Exception as e:
@@ -233,8 +235,8 @@ def nightly_run(
 
             stage_checkpoint("reading")
             with progress(len(plan.to_read), "Reading files", logger=logging.getLogger("coop.flow")):
-                futures = [read_batch_task.submit(b, reference, state) for b in _batches(plan.to_read)]
-                futures += [cached_batch_task.submit(b, reference, state) for b in _batches(plan.from_cache)]
+                futures = [read_batch_task.submit(b, ctx) for b in _batches(plan.to_read)]
+                futures += [cached_batch_task.submit(b, ctx) for b in _batches(plan.from_cache)]
                 results = [r for f in futures for r in f.result()]
             # one load order whatever was cached, batched or parallel: identical builds (float sums too)
             results.sort(key=lambda r: (r.year is None, r.year or 0, r.source_file))
@@ -246,27 +248,29 @@ def nightly_run(
             from coop.ingest.normalize import select_submissions
 
             selected = select_submissions(results)
-            extra_issues = list(issues) + cache.superseded_issues(results, selected)
+            extra_issues = list(issues) + steps.superseded_issues(results, selected)
             built = load_task(build, previous, reference, plan, selected, extra_issues, run,
-                              load.read_ledger(previous), cache.read_pending_runs(state))
-            cache.fill_summary_load(summary, built, reference)
+                              load.read_ledger(previous), store.read_pending_runs(state))
+            steps.fill_summary_load(summary, built, reference)
             run.files_seen, run.files_loaded = built.files_seen, built.files_loaded
             run.files_rejected, run.rows_loaded, run.rows_rejected = built.files_rejected, built.rows_loaded, built.rows_rejected
             lap("loading")
 
             stage_checkpoint("models")
-            models_task(build, sql_dir)
+            models_task(build, ctx.sql_dir)
             lap("models")
 
             stage_checkpoint("tests")
-            results_tests = tests_task(build, tests_dir)
+            results_tests = tests_task(build, ctx.tests_dir)
             summary.tests = [{"name": r.name, "severity": r.severity, "passed": r.passed,
                               "failing_rows": r.failing_rows, "message": r.message()} for r in results_tests]
             blocking = blocking_failures(results_tests)
             lap("tests")
             if blocking:
+                from coop.outputs.run_report import data_tests_phrase
+
                 raise load.BuildRejected(
-                    f"{len(blocking)} error-level data test(s) failed; nothing published:\n"
+                    f"{data_tests_phrase(results_tests)}: {len(blocking)} failed at error level, nothing published:\n"
                     + "\n".join(r.message() for r in blocking))
 
             run.message = guards.guard_publish(build, warehouse, guard_settings)  # raises PublishRefused
@@ -283,7 +287,7 @@ def nightly_run(
             summary.finished_at = datetime.now(timezone.utc)
             run.status, run.finished_at, run.message = "failed", summary.finished_at, summary.error[:2000]
             try:
-                cache.append_pending_run(state, run.to_json())
+                store.append_pending_run(state, run.to_json())
                 report_task(summary, warehouse)
             except Exception as e2:  # never hide the first error
                 log.warning("Could not record the failed run: %s", e2)
@@ -291,7 +295,7 @@ def nightly_run(
                 raise RunFailed(summary) from exc
             raise
         try:
-            cache.after_publish(plan, warehouse, run, built)
+            steps.after_publish(plan, warehouse, run, built)
         except Exception as e:  # only the incremental state: the next run rebuilds instead of skipping
             log.warning("Published, but could not update the incremental state: %s", e)
         try:

@@ -99,10 +99,15 @@ def test_batches_are_coarse_and_per_year():
     assert batch_size(12_000, workers=2) == 3_000
 
 
-def test_flow_pool_is_bounded_by_the_cores():
+def test_flow_pool_is_bounded_by_the_cores(monkeypatch):
+    from prefect.task_runners import ThreadPoolTaskRunner
+
     from flows.nightly import READ_WORKERS, nightly_run
 
-    assert nightly_run.task_runner._max_workers == READ_WORKERS <= (os.cpu_count() or 1)
+    monkeypatch.setenv("COOP_DASK_ADDRESS", "")  # no Dask: the flow's thread pool (flows/task_runners.py)
+    with nightly_run.task_runner.duplicate() as runner:  # what a flow run starts with
+        assert isinstance(runner._inner, ThreadPoolTaskRunner)
+        assert runner._inner._max_workers == READ_WORKERS <= (os.cpu_count() or 1)
 
 
 def test_run_without_server_uses_the_premigrated_database(tmp_path):

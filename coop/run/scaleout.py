@@ -41,12 +41,12 @@ def reader_identity() -> dict[str, str]:
     from coop.paths import PROJECT_ROOT, REFERENCE_DIR
     from coop.run.planning import PARSER_VERSION, READER_SOURCES, _hash_paths
 
-    h = hashlib.sha256(f"parser:{PARSER_VERSION}\nlimits:{limits_key()}".encode())
+    h = hashlib.sha256(f"parser:{PARSER_VERSION}".encode())
     paths = [PROJECT_ROOT / s for s in READER_SOURCES]
     if REFERENCE_DIR.is_dir():
         paths += sorted(p for p in REFERENCE_DIR.rglob("*") if p.is_file())
     _hash_paths(paths, h)
-    out = {"reader": h.hexdigest()[:20], "python": platform.python_version()}
+    out = {"reader code": h.hexdigest()[:20], "limits": limits_key(), "python": platform.python_version()}
     for lib in READING_LIBRARIES:
         try:
             out[lib] = version(lib)
