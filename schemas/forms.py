@@ -21,12 +21,13 @@ generated from them: the input contract written once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 import pandera.errors as pa_errors
 import pandera.polars as pa
 import polars as pl
+from pandera.api.polars.types import PolarsData
 
 from coop.ingest import values as V
 from coop.reference import Reference, load_reference
@@ -74,9 +75,9 @@ class Rule:
     def expr(self, column: str) -> pl.Expr:
         c = pl.col(column)
         if self.op == "ge":
-            return c >= self.value
+            return c.ge(self.value)
         if self.op == "gt":
-            return c > self.value
+            return c.gt(self.value)
         if self.op == "isin":
             return c.is_in(pl.lit(pl.Series(list(self.value))).implode())
         if self.op == "matches":
@@ -88,7 +89,7 @@ class Rule:
         return pa.Check(self._pandera_fn, name=self.op, error=self.reason_code,
                         statistics={"value": self.value, "rule": self})
 
-    def _pandera_fn(self, data: Any) -> pl.LazyFrame:  # data: pandera PolarsData
+    def _pandera_fn(self, data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(self.expr(data.key))
 
 
@@ -120,13 +121,13 @@ class ColumnSpec:
         """An empty cell is accepted: the column is not required and has no default."""
         return not self.required and self.default is None
 
-    def typed_columns(self) -> dict[str, Any]:
+    def typed_columns(self) -> dict[str, type[pl.DataType]]:
         """Typed column(s) of the accepted-row frame -> polars dtype (a target gives three)."""
         if self.kind == "target":
             return {"target_raw": pl.String, "target_min": pl.Float64, "target_max": pl.Float64}
         return {self.name: _KIND_DTYPE[self.kind]}
 
-    def rules(self, reference: Reference | None = None) -> list["Rule"]:
+    def rules(self, reference: Reference | None = None) -> list[Rule]:
         """The value rules of the column, in check order (nulls pass; required-ness is the
         column's `nullable`): minimum -> negative_value (or not_positive when strict),
         vocabulary -> its codes (unknown_category / unknown_plan_code), allowed values ->
@@ -141,7 +142,8 @@ class ColumnSpec:
         if self.allowed is not None:
             out.append(Rule("isin", tuple(self.allowed), self.unknown_code))
         if self.pattern is not None:
-            out.append(Rule("matches", self.pattern, "invalid_reg_code" if self.kind == "reg_code" else "invalid_value"))
+            code = "invalid_reg_code" if self.kind == "reg_code" else "invalid_value"
+            out.append(Rule("matches", self.pattern, code))
         return out
 
     def parse(self, value: Any, report_year: int | None = None, reference: Reference | None = None) -> Any:
@@ -250,8 +252,10 @@ FORMS: dict[str, FormSpec] = {
     ], "Danh sách tổ hợp tác"),
     "HO_TRO": FormSpec("HO_TRO", [
         ColumnSpec("reg_code", _REG_CODE, True, "reg_code", pattern=REG_CODE_PATTERN),
-        ColumnSpec("support_type", ("Nội dung hỗ trợ", "Loại hỗ trợ", "Hình thức hỗ trợ"), True, "category", "support_type"),
-        ColumnSpec("amount", ("Số tiền", "Kinh phí", "Kinh phí hỗ trợ"), True, "number", minimum=0, strict_minimum=True),
+        ColumnSpec("support_type", ("Nội dung hỗ trợ", "Loại hỗ trợ", "Hình thức hỗ trợ"), True, "category",
+                   "support_type"),
+        ColumnSpec("amount", ("Số tiền", "Kinh phí", "Kinh phí hỗ trợ"), True, "number",
+                   minimum=0, strict_minimum=True),
         ColumnSpec("participants", ("Số lượt", "Số lượt người", "Số người tham gia"), False, "int", minimum=0),
         ColumnSpec("decision_no", ("Số quyết định", "Số QĐ"), False, "text"),
         ColumnSpec("allocated_on", ("Ngày quyết định", "Ngày bố trí", "Ngày cấp"), True, "date"),
@@ -269,7 +273,7 @@ PROVINCE_FORMS = ("CHI_TIEU",)
 _THT_NAME_KEYS = {header_key(a) for a in ("Tên THT", "Tên tổ hợp tác")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _alias_index(form: str) -> dict[str, str]:
     index: dict[str, str] = {}
     for col in FORMS[form].columns:
@@ -333,21 +337,21 @@ def detect_form(headers: list[Any], allowed: tuple[str, ...] | None = None) -> s
 
 
 # ------------------------------------------------------------------ typed frames
-LINEAGE_SCHEMA: dict[str, pl.DataType] = {"source_file": pl.String, "sheet": pl.String, "row_number": pl.Int64}
-_KIND_DTYPE: dict[str, Any] = {
+LINEAGE_SCHEMA: dict[str, type[pl.DataType]] = {"source_file": pl.String, "sheet": pl.String, "row_number": pl.Int64}
+_KIND_DTYPE: dict[str, type[pl.DataType]] = {
     "text": pl.String, "reg_code": pl.String, "category": pl.String, "date": pl.Date,
     "int": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "ocop": pl.Int64,
 }
 
 
-def _typed_schema(form: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _typed_schema(form: str) -> dict[str, type[pl.DataType]]:
+    out: dict[str, type[pl.DataType]] = {}
     for c in FORMS[form].columns:
         out.update(c.typed_columns())
     return out
 
 
-TYPED_SCHEMAS: dict[str, dict[str, Any]] = {f: _typed_schema(f) for f in FORMS}
+TYPED_SCHEMAS: dict[str, dict[str, type[pl.DataType]]] = {f: _typed_schema(f) for f in FORMS}
 
 
 def empty_frame(form: str, lineage: bool = True) -> pl.DataFrame:
@@ -467,7 +471,7 @@ def _conform(form: str, df: pl.DataFrame) -> pl.DataFrame:
     return df.lazy().select(exprs).collect(optimizations=_NO_OPTIMIZATION)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _screen_exprs(form: str) -> tuple[tuple[str, ...], tuple[pl.Expr, ...]]:
     """One boolean expression per (typed column, check) of the form's pandera schema, true
     where the cell passes: not-null for a non-nullable Column (pandera counts NaN as null in
@@ -489,7 +493,7 @@ def _screen_exprs(form: str) -> tuple[tuple[str, ...], tuple[pl.Expr, ...]]:
     return tuple(owners), tuple(e.alias(f"_{i}") for i, e in enumerate(exprs))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sub_schema(form: str, columns: tuple[str, ...]) -> pa.DataFrameSchema:
     full = SCHEMAS[form]
     return pa.DataFrameSchema({c: full.columns[c] for c in columns}, strict=False, coerce=False, name=form)

@@ -37,17 +37,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, TypedDict
 
 import polars as pl
 
 from coop.ingest.discover import FileIssue, RawFile, file_issue
 from coop.ingest.read import FormSheet, ReadError, Sheet, form_sheet, is_fatal, reader_error_message
-from coop.reference import Reference, Unit as District
 from coop.ingest.values import CellError, format_raw
+from coop.reference import Reference
+from coop.reference import Unit as District
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ __all__ = [
     "ingest_file", "ingest_path", "ingest_many", "select_submissions",
 ]
 
-REJECTED_ROW_SCHEMA: dict[str, Any] = {
+REJECTED_ROW_SCHEMA: dict[str, type[pl.DataType]] = {
     "source_file": pl.String,
     "sheet": pl.String,
     "row_number": pl.Int64,
@@ -90,9 +92,14 @@ class FileResult:
     rejected_rows: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTED_ROW_SCHEMA))
     file_issues: list[FileIssue] = field(default_factory=list)
     sheets: list[SheetInfo] = field(default_factory=list)
-    #: The failure may not repeat with the same bytes (never cache this result). Set on the
-    #: instance; not a dataclass field (not stored in the cache, `replace` drops it).
-    transient: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        #: The failure may not repeat with the same bytes: never cache this result. A plain
+        #: per-instance attribute, not a dataclass field (the fields are the contract of
+        #: docs/architecture.md and what `coop.run.store.store_result` caches): never stored in
+        #: the parsed-file cache, not compared, not in repr; a `dataclasses.replace` copy and a
+        #: result loaded from the cache start False.
+        self.transient: bool = False
 
     @property
     def rejected(self) -> bool:
@@ -119,6 +126,18 @@ class _Parsed:
     row_numbers: list[int]
 
 
+class _RejectedRecord(TypedDict):
+    """One quarantine record (a row of `FileResult.rejected_rows`, REJECTED_ROW_SCHEMA)."""
+
+    source_file: str
+    sheet: str
+    row_number: int
+    column_name: str
+    raw_value: str | None
+    reason_code: str
+    reason: str
+
+
 _TYPED_SOURCE = {"target_raw": "target", "target_min": "target", "target_max": "target"}
 
 
@@ -139,21 +158,22 @@ def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Pars
         values = [cells[i] for i in rows]
         raw[col.name] = values
         out: list[Any] = [None] * len(values)
-        cache: dict[Any, Any] = {}
+        # (cell type, cell) -> (parsed value, None) or (None, the cell's error)
+        cache: dict[tuple[type[object], object], tuple[Any, CellError | None]] = {}
         for k, v in enumerate(values):
             key = (v.__class__, v)  # cells are None/str/float/datetime/bool: hashable, never NaN
             hit = cache.get(key)
             if hit is None:
                 try:
-                    hit = ("ok", col.parse(v, year, reference))
+                    hit = (col.parse(v, year, reference), None)
                 except CellError as e:
-                    hit = ("err", e)
+                    hit = (None, e)
                 cache[key] = hit
-            if hit[0] == "ok":
-                out[k] = hit[1]
+            parsed, error = hit
+            if error is None:
+                out[k] = parsed
             else:
-                e = hit[1]
-                bad.append(_Bad(k, col.name, format_raw(v), e.code, e.reason))
+                bad.append(_Bad(k, col.name, format_raw(v), error.code, error.reason))
                 if col.kind == "target":
                     out[k] = (format_raw(v), None, None)
         if col.kind == "target":
@@ -209,7 +229,7 @@ def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
         else:
             names = p.typed.get("name") or []
             communes = p.typed.get("commune") or [None] * len(names)
-            keys = zip(_fold_series(communes), _fold_series(names))
+            keys = zip(_fold_series(communes), _fold_series(names), strict=True)
             for k, (commune, name) in enumerate(keys):
                 if name:
                     groups[(commune or "", name)].append((pi, k))
@@ -238,14 +258,15 @@ def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
     return out
 
 
-def _finish_form(form: str, parsed: list[_Parsed], source_file: str) -> tuple[pl.DataFrame, list[dict], list[SheetInfo]]:
+def _finish_form(form: str, parsed: list[_Parsed],
+                 source_file: str) -> tuple[pl.DataFrame, list[_RejectedRecord], list[SheetInfo]]:
     """Accepted rows of one form (all its sheets), rejected-row records, sheet infos."""
     from schemas.forms import FORMS, TYPED_SCHEMAS, empty_frame, validate_frames
 
     dups = _duplicates(form, parsed)
     order = {c: i for i, c in enumerate(FORMS[form].column_names)}
     frames: list[pl.DataFrame] = []
-    rejected: list[dict] = []
+    rejected: list[_RejectedRecord] = []
     infos: list[SheetInfo] = []
     typed = [_typed_frame(form, p).with_columns(
         pl.lit(source_file, dtype=pl.String).alias("source_file"),
@@ -311,10 +332,10 @@ def ingest_path(path: Path, *, year: int | None, district: District | None, sour
     source = source_file or path.name
     try:
         st = path.stat()
-        mtime = modified_at or datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+        mtime = modified_at or datetime.fromtimestamp(st.st_mtime, tz=UTC)
         digest = _sha256(path)
     except OSError as e:
-        res = FileResult(source, year, district.code if district else None, "", modified_at or datetime.now(timezone.utc))
+        res = FileResult(source, year, district.code if district else None, "", modified_at or datetime.now(UTC))
         res.file_issues.append(file_issue(source, "unreadable_file", os_error_text(e)))
         res.transient = True  # readable again once restored or its permissions fixed
         return res
@@ -368,11 +389,11 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
     from coop.ingest.legacy_text import legacy_issues
 
     res.file_issues += legacy_issues(source, sheets)  # TCVN3/VNI text converted to Unicode, noted per sheet
-    broken = [s for s in sheets if s.error]
+    broken = [(s.name, s.error) for s in sheets if s.error]
     sheets = [s for s in sheets if not s.error and not _sheet_blank(s)]
-    for s in broken:
+    for name, error in broken:
         res.file_issues.append(file_issue(source, "unreadable_file",
-                                          reader_error_message(s.error, path.suffix, sheet=s.name), sheet=s.name))
+                                          reader_error_message(error, path.suffix, sheet=name), sheet=name))
     if not sheets and broken:
         res.file_issues.append(file_issue(source, "unreadable_file", "Không đọc được trang tính nào của tệp"))
         return
@@ -380,7 +401,8 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
         res.file_issues.append(file_issue(source, "empty_file", "Tệp không có trang tính nào chứa dữ liệu"))
         return
     is_province = (district is None) if province is None else province
-    allowed = tuple(FORMS) if province is False and district is None else (PROVINCE_FORMS if is_province else DISTRICT_FORMS)
+    allowed = (tuple(FORMS) if province is False and district is None
+               else (PROVINCE_FORMS if is_province else DISTRICT_FORMS))
     found: list[FormSheet] = []
     unrecognized: list[Sheet] = []
     not_allowed: list[FormSheet] = []
@@ -427,7 +449,7 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
     by_form: dict[str, list[_Parsed]] = defaultdict(list)
     for fs in found:
         by_form[fs.form].append(_parse_sheet(fs, year, reference))
-    rejected: list[dict] = []
+    rejected: list[_RejectedRecord] = []
     infos: dict[str, SheetInfo] = {}
     for form in FORMS:
         if form not in by_form:
@@ -464,7 +486,7 @@ def _from_raw_dir(path: Path, raw_dir: Path, reference: Reference) -> RawFile:
     district = None if reference.is_province_folder(parts[1]) else reference.find_unit(parts[1], year).unit
     st = path.stat()
     return RawFile(path, rel.as_posix(), year, district, st.st_size,
-                   datetime.fromtimestamp(st.st_mtime, tz=timezone.utc))
+                   datetime.fromtimestamp(st.st_mtime, tz=UTC))
 
 
 def ingest_file(raw: RawFile | Path, reference: Reference | None = None, *, raw_dir: Path | None = None) -> FileResult:
@@ -497,7 +519,7 @@ def _form_sheets(r: FileResult) -> dict[str, list[str]]:
 def select_submissions(results: list[FileResult]) -> list[FileResult]:
     """Resolve resubmissions (see module doc). Returns new FileResult objects; the input is
     not modified. Order of the input is kept."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    groups: dict[tuple[int | None, str | None], list[int]] = defaultdict(list)
     for idx, r in enumerate(results):
         if not r.rejected:
             groups[(r.year, r.unit_code)].append(idx)
@@ -536,11 +558,11 @@ def select_submissions(results: list[FileResult]) -> list[FileResult]:
                     f"Biểu {_FORM_LABEL.get(form, form)} (trang '{sname}') đã được thay bằng bản nộp lại mới hơn "
                     f"'{w.source_file}' (sửa lúc {w.modified_at:%d/%m/%Y %H:%M}); số liệu của trang này không dùng",
                     sheet=sname, severity="superseded"))
-        forms = {f: df for f, df in r.forms.items() if f not in lost[idx]}
+        kept_forms = {f: df for f, df in r.forms.items() if f not in lost[idx]}
         rej = r.rejected_rows
         if rej is not None and rej.height:
             rej = rej.filter(~pl.col("sheet").is_in(sorted(gone_sheets)))
-        new = replace(r, forms=forms, rejected_rows=rej, file_issues=issues)
+        new = replace(r, forms=kept_forms, rejected_rows=rej, file_issues=issues)
         if any(f not in lost[idx] for f in _form_sheets(r)):
             out.append(new)
         else:  # wholly superseded: dropped; its issues travel with the winner
@@ -548,14 +570,14 @@ def select_submissions(results: list[FileResult]) -> list[FileResult]:
             win = next(iter(lost[idx].values()))
             carry[win] += issues
     final: list[FileResult] = []
-    for idx, r in enumerate(out):
-        if r is None:
+    for idx, kept in enumerate(out):
+        if kept is None:
             continue
         if carry.get(idx):
-            r = replace(r, file_issues=list(r.file_issues) + carry[idx])
-        final.append(r)
+            kept = replace(kept, file_issues=list(kept.file_issues) + carry[idx])
+        final.append(kept)
     # a carried issue whose winner was itself dropped: attach to the first kept file
-    kept_idx = {idx for idx, r in enumerate(out) if r is not None}
+    kept_idx = {idx for idx, kept in enumerate(out) if kept is not None}
     orphans = [i for w, iss in carry.items() if w not in kept_idx for i in iss]
     if orphans and final:
         final[0] = replace(final[0], file_issues=list(final[0].file_issues) + orphans)

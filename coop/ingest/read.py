@@ -34,8 +34,9 @@ rules"): the top rows are scanned, each row alone and combined with the one or t
 it ("a column's header is the lowest non-empty header cell above it"; up to three header
 rows); the candidate matching most columns of its form wins. When the top rows hold none, the
 rest of the sheet is scanned (only rows of text, at most two cells with digits, with two
-possible header cells: linear and cheap) and the first header found wins. A column with no header and nothing below it, or a
-second STT column, ends a table: another form's table beside it is reported
+possible header cells: linear and cheap) and the first header found wins. A column with no
+header and nothing below it, or a second STT column, ends a table: another form's table
+beside it is reported
 (`FormSheet.other_tables`, the sheet is then rejected by normalize), never mixed in.
 Every non-blank row below the header is then a data row or skipped with its kind
 (`SKIP_KINDS`): column numbers, signature block (captions, "(Ký, ghi rõ họ tên)", "…, ngày …
@@ -57,10 +58,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coop.ingest.values import ProblemCell
 from coop.text import clean_text, fold, header_key
+
+if TYPE_CHECKING:
+    import fastexcel
 
 __all__ = [
     "CELL_TEXT", "CELL_NUMBER", "CELL_DATE", "CELL_BOOL", "CELL_ERROR", "CELL_PROBLEM",
@@ -135,8 +139,10 @@ def _first_line(text: str) -> str:
 
 
 def _head(path: Path | None, n: int = 4096) -> bytes:
+    if path is None:
+        return b""
     try:
-        with open(path, "rb") as fh:  # type: ignore[arg-type]
+        with open(path, "rb") as fh:
             return fh.read(n)
     except (OSError, TypeError):
         return b""
@@ -304,7 +310,8 @@ class FormSheet:
     data_rows: list[int] = field(default_factory=list)   # grid row indexes
     skipped: dict[str, int] = field(default_factory=dict)  # kind (SKIP_KINDS) -> how many non-blank rows
     table_columns: tuple[str, str] = ("", "")            # Excel columns of the form's table ("A", "H")
-    other_tables: list[tuple[str, str, str]] = field(default_factory=list)  # another form beside it: (form, "J", "P")
+    # another table beside it: (its form, or None when not a whole form; "J", "P")
+    other_tables: list[tuple[str | None, str, str]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -370,7 +377,9 @@ def _mark_uncalculated_formulas(path: Path, sheets: list[Sheet]) -> None:
             _put_cell(sheet, cell.row, cell.column, UncalculatedFormula(cell.formula), CELL_PROBLEM)
 
 
-def _load(reader: Any, idx: int, dtype: str) -> tuple[Any, list[Any], Any]:
+def _load(reader: fastexcel.ExcelReader, idx: int,
+          dtype: fastexcel.DType) -> tuple[fastexcel.ExcelSheet, list[fastexcel.CellError], Any]:
+    """(sheet, cells the dtype could not take, the pyarrow RecordBatch: Any, pyarrow has no types)."""
     sheet = reader.load_sheet(idx, header_row=None, skip_rows=0, dtypes=dtype,
                               schema_sample_rows=1)
     batch, errors = sheet.to_arrow_with_errors()
@@ -409,8 +418,9 @@ def read_workbook(path: Path) -> list[Sheet]:
                 raise
             first = (str(e).splitlines() or [type(e).__name__])[0]
             out.append(Sheet(name, True, [], [], [], error=f"{type(e).__name__}: {first}"))
-    if out and all(s.error for s in out):
-        raise ReadError(reader_error_message(out[0].error, Path(path).suffix, path=Path(path)))
+    errors = [s.error for s in out if s.error]
+    if out and len(errors) == len(out):
+        raise ReadError(reader_error_message(errors[0], Path(path).suffix, path=Path(path)))
     return out
 
 
@@ -448,7 +458,7 @@ def _rust_str(payload: str) -> str:
     """The text of a calamine `String("…")` detail (Rust's Debug escaping undone)."""
     body = payload[1:-1] if len(payload) >= 2 and payload[0] == payload[-1] == '"' else payload
 
-    def sub(m: re.Match) -> str:
+    def sub(m: re.Match[str]) -> str:
         c = m.group(1)
         if c.startswith("u{"):
             try:
@@ -464,7 +474,8 @@ def _number_text(v: float) -> str:
     return str(int(v)) if math.isfinite(v) and v == int(v) and abs(v) < 1e15 else repr(v)
 
 
-def _texts_without_string_load(reader: Any, idx: int) -> tuple[Any, list[Any], list[list[Any]]]:
+def _texts_without_string_load(reader: fastexcel.ExcelReader,
+                               idx: int) -> tuple[fastexcel.ExcelSheet, list[fastexcel.CellError], list[list[Any]]]:
     """(sheet, [], texts) when the string load itself failed (it panics on a date cell whose
     serial is <= -1.07e11): texts rebuilt from the float and boolean loads — a text cell from
     its `String("…")` detail, a number as digits. Booleans then read as the numbers 1/0."""
@@ -482,7 +493,7 @@ def _texts_without_string_load(reader: Any, idx: int) -> tuple[Any, list[Any], l
     return f_sheet, [], texts
 
 
-def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
+def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str) -> Sheet:
     try:
         s_sheet, s_errors, s_batch = _load(reader, idx, "string")
         texts = [s_batch.column(j).to_pylist() for j in range(s_batch.num_columns)]
@@ -502,13 +513,13 @@ def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
     columns: list[list[Any]] = []
     for j in range(width):
         tj = texts[j]
-        columns.append([v if t is not None else None for t, v in zip(tj, f_batch.column(j).to_pylist())])
+        columns.append([v if t is not None else None for t, v in zip(tj, f_batch.column(j).to_pylist(), strict=True)])
     del f_batch
     kinds: list[list[str | None]] = [[CELL_NUMBER if t is not None else None for t in col] for col in texts]
     _, b_errors, _ = _load(reader, idx, "boolean")
-    for e in b_errors:  # cells that are no number and no boolean: text, Excel error, date
-        i, j = e.position
-        m = _DETAIL.search(e.detail)
+    for err in b_errors:  # cells that are no number and no boolean: text, Excel error, date
+        i, j = err.position
+        m = _DETAIL.search(err.detail)
         variant, payload = (m.group(1), m.group(2)) if m else ("String", None)
         if variant == "String":
             t = texts[j][i]
@@ -544,10 +555,10 @@ def _read_excel_sheet(reader: Any, idx: int, name: str) -> Sheet:
         for i, t in enumerate(tj):
             if (t == "true" or t == "false") and kj[i] == CELL_NUMBER:
                 kj[i], cj[i] = CELL_BOOL, t == "true"
-    for e in s_errors:  # cells the string load could not render (an error code in .xlsx)
-        i, j = e.position
-        if kinds[j][i] is None and "Error(" in e.detail:
-            m = _DETAIL.search(e.detail)
+    for err in s_errors:  # cells the string load could not render (an error code in .xlsx)
+        i, j = err.position
+        if kinds[j][i] is None and "Error(" in err.detail:
+            m = _DETAIL.search(err.detail)
             payload = m.group(2) if m else ""
             kinds[j][i] = CELL_ERROR
             columns[j][i] = _CALAMINE_ERRORS.get(payload or "", f"#{payload}")
@@ -611,7 +622,7 @@ class _Lines:
     def __init__(self, lines: list[str], i: int) -> None:
         self.lines, self.i = lines, i
 
-    def __iter__(self) -> "_Lines":
+    def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
@@ -834,7 +845,8 @@ class _Header:
     headers: list[str]          # header text per grid column ('' outside the table)
     table: list[int]            # grid columns of the table
     columns: dict[str, int]     # canonical column -> grid column
-    others: list[tuple[str, int, int]] = field(default_factory=list)  # other forms' tables: (form, first, last)
+    # other tables beside it: (their form, or None when not a whole form; first, last)
+    others: list[tuple[str | None, int, int]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -919,11 +931,11 @@ def _candidates(headers: list[str], row: int, top: int, allowed: tuple[str, ...]
             continue
         table = list(b)
         cols = dict(_header_map(form, tuple(headers[j] if j in b else "" for j in range(width))))
-        others = []
+        others: list[tuple[str | None, int, int]] = []
         # a block beside it with no form of its own joins the table when it only adds that
         # form's missing columns and has no STT of its own (a table with an empty column inside);
         # any other block with form headers is another table (its form, or None: not a whole form)
-        for b2, f_allowed, f_any, n2 in found:
+        for b2, _, f_any, n2 in found:
             if b2 is b:
                 continue
             if f_any is not None:
@@ -954,8 +966,8 @@ def _candidates(headers: list[str], row: int, top: int, allowed: tuple[str, ...]
             elif n2 >= 2:
                 others.append((None, b2[0], b2[-1]))
         table.sort()
-        masked = [headers[j] if j in set(table) else "" for j in range(width)]
-        out.append(_Header(form, row, top, masked, table, cols, others))
+        table_headers = [headers[j] if j in set(table) else "" for j in range(width)]
+        out.append(_Header(form, row, top, table_headers, table, cols, others))
     out.sort(key=lambda h: h.key, reverse=True)
     return out
 
@@ -982,7 +994,7 @@ def _header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> _Header | N
                 above = row_texts(i - mode)
                 if not any(above):
                     break
-                headers = [h if h else p for h, p in zip(headers, above)]
+                headers = [h if h else p for h, p in zip(headers, above, strict=True)]
             if sum(1 for h in headers if h and _is_alias(h)) < 2:
                 continue  # fewer than two cells that are any form's header: not a header row
             if last_row is None:
@@ -1109,7 +1121,8 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
     date_col = next((cols[c] for c in _DATE_COLUMNS if c in cols), None)
     code_col = next((cols[c] for c in _CODE_COLUMNS if c in cols), None)
     category_cols = {cols[c.name] for c in FORMS[form].columns
-                     if c.name in cols and c.name not in _CODE_COLUMNS and (c.kind == "category" or c.name == "commune")}
+                     if c.name in cols and c.name not in _CODE_COLUMNS
+                     and (c.kind == "category" or c.name == "commune")}
     used = sorted(set(cols.values()) | ({stt} if stt is not None else set()))
     table = h.table
     skipped = dict.fromkeys(SKIP_KINDS, 0)

@@ -75,7 +75,8 @@ class CellError(Exception):
     def reason(self) -> str:
         return f"{self.message} [{self.code}]"
 
-    def __reduce__(self):  # picklable across processes (Prefect, multiprocessing)
+    def __reduce__(self) -> tuple[type[CellError], tuple[str, str]]:
+        # picklable across processes (Prefect, multiprocessing)
         return (CellError, (self.code, self.message))
 
 

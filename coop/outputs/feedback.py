@@ -35,8 +35,6 @@ Public:
 
 from __future__ import annotations
 
-from coop.warehouse import queries
-
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -46,11 +44,12 @@ from typing import Any
 import duckdb
 from xlsxwriter.utility import xl_col_to_name
 
-from coop.run.store import sha256_file
-from coop.outputs.exports import SafeWorkbook
 from coop.ingest.read import ReadError, find_header, read_sheets
-from coop.reference import REFORM_YEAR, Reference, Unit, load_reference
+from coop.outputs.exports import SafeWorkbook
 from coop.outputs.template import TemplateColumn, slug, template_columns, valid_example
+from coop.reference import REFORM_YEAR, Reference, Unit, load_reference
+from coop.run.store import sha256_file
+from coop.warehouse import queries
 from schemas.forms import FORMS, header_map
 
 COLUMN_VI = {
@@ -282,9 +281,13 @@ def resolve_source(raw_dir: Path, source_file: str) -> Path | None:
 
 _RR_COLS = "source_file, sheet, row_number, column_name, raw_value, reason, reason_code, unit_code, file_hash"
 _FI_COLS = "source_file, sheet, reason, reason_code, severity, unit_code"
+#: a row of `_RR_COLS` (audit.rejected_rows) and of `_FI_COLS` (audit.file_issues)
+_RejectedCellRow = tuple[str, str | None, int | None, str | None, str | None, str | None, str | None, str | None,
+                        str | None]
+_FileIssueRow = tuple[str, str | None, str | None, str | None, str | None, str | None]
 
 
-def _audit_records(warehouse: Path, year: int) -> tuple[list[tuple], list[tuple]]:
+def _audit_records(warehouse: Path, year: int) -> tuple[list[_RejectedCellRow], list[_FileIssueRow]]:
     """(rejected cells, file issues) of report year `year` in the current state of the audit."""
     like = f"{year}/%"
     try:
@@ -469,7 +472,7 @@ def write_unit_workbook(fb: UnitFeedback, raw_dir: Path, path: Path) -> Path:
     with SafeWorkbook(path) as wb:
         ws = wb.add_worksheet("Tóm tắt")
         ws.set_column(0, 0, 110)
-        lines = [
+        lines: list[tuple[str, dict[str, Any] | None]] = [
             (f"PHẢN HỒI KẾT QUẢ TIẾP NHẬN BÁO CÁO KINH TẾ TẬP THỂ NĂM {y}", {"bold": True, "font_size": 14}),
             (f"Đơn vị: {fb.name}" + (f" (mã {fb.unit.code}, {fb.area})" if fb.unit is not None else ""),
              {"bold": True}),
@@ -486,7 +489,8 @@ def write_unit_workbook(fb: UnitFeedback, raw_dir: Path, path: Path) -> Path:
             (f"3. Sửa các ô đó trong tệp gốc rồi gửi lại cả tệp vào thư mục của {fb.folder_word}"
              + (f" ({y}/{fb.unit.code}/)" if fb.unit is not None else "") + ": tệp gửi sau thay thế tệp trước.",
              {"text_wrap": True}),
-            ("4. Trang “Tệp bị từ chối”: các tệp hoặc trang tính không dùng được và cách khắc phục.", {"text_wrap": True}),
+            ("4. Trang “Tệp bị từ chối”: các tệp hoặc trang tính không dùng được và cách khắc phục.",
+             {"text_wrap": True}),
         ]
         for i, (text, props) in enumerate(lines):
             wb.write(ws, i, 0, text, props)
@@ -505,7 +509,7 @@ def write_unit_workbook(fb: UnitFeedback, raw_dir: Path, path: Path) -> Path:
             src = sources.get((c.source_file, c.sheet))
             idx = fault_column(src, c) if src is not None and not src.error else None
             col_label = COLUMN_VI.get(c.column_name or "", c.column_name or "(cả dòng)")
-            if idx is not None and idx < len(src.header) and src.header[idx] not in (None, ""):
+            if src is not None and idx is not None and idx < len(src.header) and src.header[idx] not in (None, ""):
                 col_label = src.header[idx]  # the header as the clerk's sheet writes it
             wb.write_row(ws, r, 0, [c.source_file, c.sheet, c.row_number, col_label], {"border": 1})
             wb.write(ws, r, 4, c.raw_value, {**RED, "border": 1})
@@ -517,7 +521,8 @@ def write_unit_workbook(fb: UnitFeedback, raw_dir: Path, path: Path) -> Path:
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(len(fb.cells), 1), len(header) - 1)
 
-        for n, ((sf, sheet), cells) in enumerate(sorted(by_sheet.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")), 1):
+        by_sheet_sorted = sorted(by_sheet.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+        for n, ((sf, sheet), cells) in enumerate(by_sheet_sorted, 1):
             ws = wb.add_worksheet(f"Dòng gốc {n}")
             row_numbers = sorted({c.row_number for c in cells if c.row_number})
             src = sources[(sf, sheet)]

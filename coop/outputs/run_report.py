@@ -9,19 +9,23 @@ keys), calls `write_run_report(summary, warehouse)` for the file under
 
 from __future__ import annotations
 
-from coop.context import WarehouseFiles
-
 import logging
 import os
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, is_dataclass
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+from coop.context import WarehouseFiles
+
+if TYPE_CHECKING:
+    from coop.warehouse.datatests import DataTestResult
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,7 @@ class RunSummary:
 
 
 def _as_dict(summary: RunSummary | Mapping[str, Any]) -> dict[str, Any]:
-    if is_dataclass(summary) and not isinstance(summary, type):
+    if isinstance(summary, RunSummary):
         return asdict(summary)
     return dict(summary)
 
@@ -81,11 +85,11 @@ def _as_dict(summary: RunSummary | Mapping[str, Any]) -> dict[str, Any]:
 TEST_RESULT_WORDS = {"pass": "pass", "warn": "WARN", "error": "FAIL"}
 
 
-def _test_field(t: Any, name: str) -> Any:
+def _test_field(t: DataTestResult | Mapping[str, Any], name: str) -> object:
     return t.get(name) if isinstance(t, Mapping) else getattr(t, name, None)
 
 
-def data_test_counts(tests: Any) -> dict[str, int]:
+def data_test_counts(tests: Iterable[DataTestResult | Mapping[str, Any]] | None) -> dict[str, int]:
     """{total, passed, warned, failed} of data test results (`coop.warehouse.datatests.DataTestResult`s
     or their dicts as in `RunSummary.tests`): warned = warn-level tests that did not pass,
     failed = error-level tests that did not pass (these block publishing)."""
@@ -101,14 +105,14 @@ def data_test_counts(tests: Any) -> dict[str, int]:
     return out
 
 
-def data_tests_phrase(tests: Any) -> str:
+def data_tests_phrase(tests: Iterable[DataTestResult | Mapping[str, Any]] | None) -> str:
     """The one sentence every place that reports data tests prints:
     '32 data tests: 30 passed, 1 warned, 1 failed' (failed = error level, blocks publishing)."""
     c = data_test_counts(tests)
     return f"{c['total']} data tests: {c['passed']} passed, {c['warned']} warned, {c['failed']} failed"
 
 
-def data_test_word(t: Any) -> str:
+def data_test_word(t: DataTestResult | Mapping[str, Any]) -> str:
     """'pass', 'WARN' (warn level, did not pass) or 'FAIL' (error level, did not pass)."""
     if _test_field(t, "passed"):
         return TEST_RESULT_WORDS["pass"]
@@ -136,9 +140,8 @@ def _ts(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(value)
 
 
@@ -201,7 +204,8 @@ def render_run_report(summary: RunSummary | Mapping[str, Any]) -> str:
         rows = []
         for d in sorted(
             districts,
-            key=lambda d: (d.get("year") or 0, d.get("unit_code") is None, d.get("unit_code") or "", d.get("form") or ""),
+            key=lambda d: (d.get("year") or 0, d.get("unit_code") is None, d.get("unit_code") or "",
+                           d.get("form") or ""),
         ):
             row = [str(d.get("year") or ""), d.get("unit_code") or "province", d.get("unit_name")]
             if has_form:
@@ -301,10 +305,10 @@ def report_file_name(summary: RunSummary | Mapping[str, Any]) -> str:
     s = _as_dict(summary)
     started = s.get("started_at")
     if not isinstance(started, datetime):
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
     if started.tzinfo is None:
-        started = started.replace(tzinfo=timezone.utc)
-    stamp = started.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        started = started.replace(tzinfo=UTC)
+    stamp = started.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(s.get("run_id") or "unknown"))
     if run_id.startswith(stamp):  # coop's run ids already begin with their start time
         return f"run-{run_id}.md"
@@ -325,13 +329,13 @@ def write_run_report(summary: RunSummary | Mapping[str, Any], warehouse: Path) -
     return path
 
 
-def quarantine_by_reason(reason_codes) -> dict[str, int]:
+def quarantine_by_reason(reason_codes: Iterable[object]) -> dict[str, int]:
     """Count reason codes (e.g. the `reason_code` column of the rejected rows)."""
     return dict(Counter(str(r) for r in reason_codes))
 
 
 # --------------------------------------------------------------------------- progress
-def _interactive(stream=None) -> bool:
+def _interactive(stream: TextIO | None = None) -> bool:
     stream = stream or sys.stderr
     if os.environ.get("CI") or os.environ.get("COOP_NO_PROGRESS"):
         return False
@@ -398,11 +402,11 @@ def progress(
         with bar:
             task = bar.add_task(description, total=total, label="")
 
-            def advance(label: str | None = None) -> None:
+            def advance_bar(label: str | None = None) -> None:
                 bar.update(task, advance=1, label=label or "")
 
-            with _registered(advance):
-                yield advance
+            with _registered(advance_bar):
+                yield advance_bar
         return
 
     done = 0

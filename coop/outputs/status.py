@@ -63,17 +63,24 @@ JSON (`coop status --format json`), one object:
 
 from __future__ import annotations
 
-from coop.warehouse import queries
-
 import csv
 import functools
 import json
 import sys
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from coop.reference import Unit
+from coop.warehouse import queries
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from coop.ingest.discover import FileIssue, RawFile
+    from coop.reference import Reference
 
 LOADED = "loaded"
 SUPERSEDED = "superseded"
@@ -204,7 +211,8 @@ class Status:
 
     @property
     def province_folder_missing(self) -> bool:
-        rows = [u for u in self.years.get(self.focus_year, []) if u.level == "province"]
+        year = self.focus_year
+        rows = [u for u in self.years.get(year, []) if u.level == "province"] if year is not None else []
         return bool(rows) and not rows[0].received
 
     @property
@@ -289,7 +297,8 @@ def _lineage(path: Path) -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
-def former_districts(reference: Any, unit: Any, index: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def former_districts(reference: Reference, unit: Unit | None,
+                     index: dict[str, Unit] | None = None) -> list[dict[str, str]]:
     """[{district_code, district_name}] a commune of today was formed from (the lineage rows
     whose new_commune_code is the commune); [] for a district. `index`: code -> unit of the
     reference (else `reference.unit_by_code`)."""
@@ -302,16 +311,17 @@ def former_districts(reference: Any, unit: Any, index: dict[str, Any] | None = N
     return out
 
 
-def _unit_row(reference: Any, year: int, unit: Any, expected: bool, index: dict[str, Any]) -> UnitYear:
+def _unit_row(reference: Reference, year: int, unit: Unit, expected: bool, index: dict[str, Unit]) -> UnitYear:
     return UnitYear(year=year, unit_code=unit.code, unit_name=unit.full_name, level=unit.level,
-                    area_code=unit.area_code or None, area_name=reference.area_name(unit.area_code) if unit.area_code else None,
+                    area_code=unit.area_code or None,
+                    area_name=reference.area_name(unit.area_code) if unit.area_code else None,
                     former_districts=former_districts(reference, unit, index), expected=expected)
 
 
 _PROVINCE = object()  # placement: the province folder
 
 
-def _place_by_path(reference: Any, source_file: str) -> tuple[int | None, Any]:
+def _place_by_path(reference: Reference, source_file: str) -> tuple[int | None, Unit | object | None]:
     """(year, unit | _PROVINCE | None) of a file discovery did not turn into a RawFile, from
     the reference's own folder matching: the unit its folder names, or the one candidate of a
     rejected match (a district folder under 2025 -> that district, not expected that year)."""
@@ -354,20 +364,21 @@ def _read_published(warehouse: Path) -> _Published:
         if "audit.runs" in tables:
             cols = ("run_id", "started_at", "finished_at", "status", "files_seen", "files_loaded",
                     "files_rejected", "rows_loaded", "rows_rejected", "message")
-            out.runs = [dict(zip(cols, r)) for r in con.execute(
+            out.runs = [dict(zip(cols, r, strict=True)) for r in con.execute(
                 f"SELECT {', '.join(cols)} FROM audit.runs ORDER BY started_at NULLS FIRST").fetchall()]
             published = [r for r in out.runs if r["status"] == "published"]
             out.last_run = published[-1] if published else None
         run_id = out.last_run["run_id"] if out.last_run else None
         if "audit.files" in tables:
             have = {r[0] for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'audit' AND table_name = 'files'").fetchall()}
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'audit' "
+                "AND table_name = 'files'").fetchall()}
             unit = "unit_code" if "unit_code" in have else "district_code AS unit_code"  # before the 2025 reform
-            cols = ("source_file", "file_hash", "size", "modified_at", "status", "year", "unit_code",
-                    "rows_loaded", "rows_rejected", "first_seen_run", "last_run")
-            sel = ", ".join(unit if c == "unit_code" else c for c in cols)
+            file_cols = ("source_file", "file_hash", "size", "modified_at", "status", "year", "unit_code",
+                         "rows_loaded", "rows_rejected", "first_seen_run", "last_run")
+            sel = ", ".join(unit if c == "unit_code" else c for c in file_cols)
             for r in con.execute(f"SELECT {sel} FROM audit.files").fetchall():
-                rec = dict(zip(cols, r))
+                rec = dict(zip(file_cols, r, strict=True))
                 out.ledger[_nfc(rec["source_file"])] = rec
         # the current state is the latest published run's rows (earlier runs' are history)
         where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
@@ -422,7 +433,7 @@ def _later_run(warehouse: Path, last: dict[str, Any] | None) -> dict[str, Any] |
         except (TypeError, ValueError):
             continue
         start = r.started_at.replace(tzinfo=None) if r.started_at.tzinfo is None else \
-            r.started_at.astimezone(timezone.utc).replace(tzinfo=None)
+            r.started_at.astimezone(UTC).replace(tzinfo=None)
         if last is None or last.get("started_at") is None or start > last["started_at"]:
             later.append((start, r))
     if not later:
@@ -451,7 +462,8 @@ def _hashes(paths: dict[str, Path], warehouse: Path) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- assemble
-def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, reference: Any = None) -> Status:
+def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None,
+                   reference: Reference | None = None) -> Status:
     """Everything `coop status` shows, as data. `year`: only that report year."""
     from coop.ingest.discover import MAX_YEAR, MIN_YEAR, discover
     from coop.reference import load_reference
@@ -486,8 +498,8 @@ def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, refe
     ledger = {sf: rec for sf, rec in pub.ledger.items() if rec.get("year") is None or in_scope(rec["year"])}
 
     # what the raw folder holds now: discovery's files and issues
-    on_disk: dict[str, Any] = {_nfc(r.source_file): r for r in raw_files}
-    disk_issues: dict[str, list[Any]] = {}
+    on_disk: dict[str, RawFile] = {_nfc(r.source_file): r for r in raw_files}
+    disk_issues: dict[str, list[FileIssue]] = {}
     for i in issues:
         disk_issues.setdefault(_nfc(i.source_file), []).append(i)
     known = {sf: raw_dir / r.source_file for sf, r in on_disk.items()
@@ -520,7 +532,7 @@ def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, refe
             f.quarantine, f.superseded_sheets = {}, []
             files[sf] = f
         else:
-            files[sf] = from_ledger(sf, rec, _LEDGER.get(rec.get("status"), REJECTED))
+            files[sf] = from_ledger(sf, rec, _LEDGER.get(rec["status"], REJECTED))
     for sf, iss in disk_issues.items():  # rejected by discovery, whatever the ledger says
         rec = ledger.get(sf)
         f = from_ledger(sf, rec, REJECTED) if rec is not None and rec.get("status") != "removed" \
@@ -536,7 +548,7 @@ def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, refe
             f.reasons = [f"đã xoá khỏi thư mục; lần chạy lúc {when(_seen_at(rec, pub.runs))} đã bỏ khỏi kho "
                          "(removed from the raw folder and from the warehouse)"]
         elif not st.raw_dir_exists:  # nothing to compare with: the ledger as it is
-            f = from_ledger(sf, rec, _LEDGER.get(rec.get("status"), REJECTED))
+            f = from_ledger(sf, rec, _LEDGER.get(rec["status"], REJECTED))
         else:
             f = from_ledger(sf, rec, REMOVED)
             # the next run drops it only when it publishes: a unit left without any file makes
@@ -544,18 +556,19 @@ def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, refe
             f.reasons = ["đã xoá khỏi thư mục; kho còn giữ số liệu của tệp cho tới lần chạy công bố tiếp theo "
                          "(nếu đơn vị không còn tệp nào, lần chạy sẽ từ chối công bố: chạy `coop run --allow-shrink` "
                          "khi việc gỡ tệp là có chủ ý) (removed from the raw folder; the warehouse keeps its rows "
-                         "until a run publishes — a unit left without files needs `coop run --allow-shrink`)"] + f.reasons
+                         "until a run publishes — a unit left without files needs "
+                         "`coop run --allow-shrink`)"] + f.reasons
         files[sf] = f
 
     # place every file under (year, unit)
-    placed: dict[tuple[int, Any], list[FileState]] = {}
+    placed: dict[tuple[int, str], list[FileState]] = {}
     years: set[int] = set()
     for sf in sorted(files):
-        raw, rec = on_disk.get(sf), ledger.get(sf)
+        disk, rec = on_disk.get(sf), ledger.get(sf)
         y: int | None
-        unit: Any
-        if raw is not None:
-            y, unit = raw.year, (raw.unit if raw.unit is not None else _PROVINCE)
+        unit: Unit | object | None  # a unit, _PROVINCE (the province folder) or None (not placed)
+        if disk is not None:
+            y, unit = disk.year, (disk.unit if disk.unit is not None else _PROVINCE)
         elif rec is not None and rec.get("unit_code") in index:
             y, unit = rec.get("year"), index[rec["unit_code"]]
         else:
@@ -567,7 +580,7 @@ def collect_status(raw_dir: Path, warehouse: Path, year: int | None = None, refe
         if y is None or unit is None:
             st.other_files.append(files[sf])
             continue
-        key = (int(y), "" if unit is _PROVINCE else unit.code)
+        key = (int(y), unit.code if isinstance(unit, Unit) else "")  # "" = the province folder
         placed.setdefault(key, []).append(files[sf])
     if year is not None:
         years = {year}
@@ -657,7 +670,7 @@ def _notes(u: UnitYear) -> list[str]:
     return notes
 
 
-def render_text(status: Status, console, full: bool | None = None) -> None:
+def render_text(status: Status, console: Console, full: bool | None = None) -> None:
     """Tables per year. The focus year (`--year`, else the current year) lists every unit;
     other years list the units with files and summarise the missing ones (`full=True`: every
     unit of every year)."""
@@ -748,7 +761,8 @@ def render_text(status: Status, console, full: bool | None = None) -> None:
     if status.other_files:
         console.print("[bold]Tệp ngoài mọi thư mục năm/đơn vị hợp lệ (files outside any known year/unit folder):[/]")
         for f in status.other_files:
-            console.print(Text(f"  {f.source_file} ({f.status}{': ' + f.reasons[0] if f.reasons else ''})"), soft_wrap=True)
+            console.print(Text(f"  {f.source_file} ({f.status}{': ' + f.reasons[0] if f.reasons else ''})"),
+                          soft_wrap=True)
     pending = status.pending_files
     if pending:
         console.print(f"[bold yellow]{len(pending)} tệp trong thư mục chưa được nạp, chờ lần chạy tới "

@@ -85,9 +85,7 @@ def _failed_result(f: PlannedFile, exc: BaseException) -> FileResult:
     res = FileResult(source_file=f.source_file, year=f.year, unit_code=f.unit_code, file_hash=f.file_hash,
                      modified_at=f.modified_at, forms={}, rejected_rows=pl.DataFrame(schema=REJECTED_ROW_SCHEMA),
                      file_issues=[issue], sheets=[])
-    # FileResult.transient is a ClassVar default (not a dataclass field: never cached) overridden
-    # per instance, which mypy only allows through setattr
-    setattr(res, "transient", True)  # noqa: B010
+    res.transient = True
     return res
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from coop.warehouse.models import SQL_DIR
+from coop.paths import SQL_DIR
 
 SEVERITIES = ("error", "warn")
 SAMPLE_ROWS = 5
@@ -110,7 +110,7 @@ def run_data_test(con: duckdb.DuckDBPyConnection, path: Path, sample_rows: int =
         if n:
             cur = con.execute(f"SELECT * FROM (\n{sql}\n) AS offending LIMIT {int(sample_rows)}")
             cols = [d[0] for d in cur.description]
-            sample = [dict(zip(cols, r)) for r in cur.fetchall()]
+            sample = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     except duckdb.Error as e:
         return DataTestResult(name, severity, description, 0, [], error=f"{type(e).__name__}: {e}")
     return DataTestResult(name, severity, description, int(n), sample)

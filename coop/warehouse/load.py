@@ -16,22 +16,26 @@ Lineage on every raw row: `source_file, sheet, row_number` (from reading) and
 
 from __future__ import annotations
 
-from coop.warehouse import queries
-
-
 import dataclasses
 import logging
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
-from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal, transaction
 from coop.reference import Reference, Unit, load_reference
+from coop.warehouse import queries
+from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal, transaction
+
+if TYPE_CHECKING:
+    from coop.ingest.discover import FileIssue
+    from coop.ingest.normalize import FileResult
+    from coop.run.planning import Plan
 
 log = logging.getLogger(__name__)
 
@@ -87,32 +91,39 @@ SHEET_SKIP_COLUMNS: dict[str, str] = {
 }
 
 _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
-    "audit.runs": ("Lần chạy — one row per run of the pipeline (published, unchanged = nothing to rebuild, failed = nothing published). Accumulates across rebuilds", {
+    "audit.runs": ("Lần chạy — one row per run of the pipeline (published, unchanged = nothing to rebuild, failed = "
+                   "nothing published). Accumulates across rebuilds", {
         "run_id": "Mã lần chạy — run id",
         "kind": "Loại — nightly | backfill",
         "started_at": "Bắt đầu — start time (UTC)",
         "finished_at": "Kết thúc — end time (UTC)",
-        "status": "Kết quả — published | unchanged (inputs identical to the published build: nothing rebuilt) | failed (nothing published)",
+        "status": "Kết quả — published | unchanged (inputs identical to the published build: nothing rebuilt) | failed "
+                  "(nothing published)",
         "files_seen": "Số tệp — raw files seen",
         "files_loaded": "Số tệp nạp — files with at least one form used (not rejected, not wholly superseded)",
         "files_rejected": "Số tệp bị từ chối — files rejected whole",
-        "rows_loaded": "Số dòng nạp — accepted rows loaded into raw.* by this run (a run limited to some years counts those years only; the other years were kept as published)",
+        "rows_loaded": "Số dòng nạp — accepted rows loaded into raw.* by this run (a run limited to some years counts "
+                       "those years only; the other years were kept as published)",
         "rows_rejected": "Số dòng cách ly — quarantined rows (distinct file, sheet, row), same scope as rows_loaded",
         "years": "Năm — report years the run was limited to (NULL = all)",
         "backfill_years": "Năm xử lý lại — report years re-read whatever the cache said (backfill)",
         "message": "Ghi chú — why a run failed, or other note",
     }),
-    "audit.file_issues": ("Tệp, trang tính bị từ chối/bỏ qua/thay thế — rejected, ignored or superseded files and sheets, per run (current state: rows of the latest published run)", {
+    "audit.file_issues": ("Tệp, trang tính bị từ chối/bỏ qua/thay thế — rejected, ignored or superseded files and "
+                          "sheets, per run (current state: rows of the latest published run)", {
         "run_id": "Mã lần chạy — run id",
         "source_file": "Tệp nguồn — path relative to the raw folder",
         "sheet": "Trang tính — sheet name; NULL = the whole file",
         "reason": "Lý do — reason, in Vietnamese with the English code in brackets",
         "reason_code": "Mã lý do — reason code (e.g. unknown_district, unrecognized_sheet, superseded)",
-        "severity": "Mức độ — rejected (unusable) | ignored (listed only) | superseded (replaced by a newer resubmission)",
+        "severity": "Mức độ — rejected (unusable) | ignored (listed only) | superseded (replaced by a newer "
+                    "resubmission)",
         "year": "Năm báo cáo — report year from the folder (NULL when the folder is not a year)",
-        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from 2025); NULL for the province folder or when unknown",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from "
+                     "2025); NULL for the province folder or when unknown",
     }),
-    "audit.rejected_rows": ("Dòng bị cách ly — quarantined rows, one record per row and bad column, per run (current state: rows of the latest published run)", {
+    "audit.rejected_rows": ("Dòng bị cách ly — quarantined rows, one record per row and bad column, per run (current "
+                            "state: rows of the latest published run)", {
         "run_id": "Mã lần chạy — run id",
         "source_file": "Tệp nguồn — path relative to the raw folder",
         "sheet": "Trang tính — sheet name",
@@ -122,7 +133,8 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "reason": "Lý do — reason a district clerk understands (Vietnamese, English code in brackets)",
         "reason_code": "Mã lý do — reason code (e.g. invalid_date, duplicate_code)",
         "year": "Năm báo cáo — report year",
-        "unit_code": "Mã đơn vị báo cáo — reporting unit: district (up to 2024) or commune (from 2025); NULL for the province folder",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit: district (up to 2024) or commune (from 2025); NULL for the "
+                     "province folder",
         "file_hash": "Mã băm tệp — sha256 of the source file",
     }),
     "audit.files": ("Sổ theo dõi tệp — ledger of every raw file seen: content hash, size, status in the latest run", {
@@ -132,28 +144,39 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
         "modified_at": "Sửa lần cuối — file modification time (UTC)",
         "status": "Trạng thái — new | changed | unchanged | removed | rejected | superseded (in the latest run)",
         "year": "Năm báo cáo — report year from the folder",
-        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from 2025); NULL for the province folder",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from "
+                     "2025); NULL for the province folder",
         "rows_loaded": "Số dòng nạp — accepted rows loaded from the file",
         "rows_rejected": "Số dòng cách ly — quarantined rows of the file (distinct sheet, row)",
         "first_seen_run": "Lần chạy đầu — run that first saw the file",
         "last_run": "Lần chạy gần nhất — latest run that saw it (for removed files: the run that noticed the removal)",
     }),
-    "audit.sheets": ("Trang tính đã đọc — every sheet of the files in the current build, one row each: where its header is and what became of every non-blank row below it (rows_loaded + rows_rejected + rows_skipped_* = the non-blank rows below the header; a truly blank row is not counted). Current state, rebuilt by every run", {
+    "audit.sheets": ("Trang tính đã đọc — every sheet of the files in the current build, one row each: where its "
+                     "header is and what became of every non-blank row below it (rows_loaded + rows_rejected + "
+                     "rows_skipped_* = the non-blank rows below the header; a truly blank row is not counted). Current "
+                     "state, rebuilt by every run", {
         "source_file": "Tệp nguồn — path relative to the raw folder",
         "sheet": "Trang tính — sheet name (a .csv file: its file stem)",
         "form": "Biểu — HTX | THT | HO_TRO | CHI_TIEU recognised by the header; NULL = no header of any form",
-        "status": "Trạng thái — loaded (rows in raw.* / quarantine) | ignored (no header of any form: listed only) | rejected (the sheet is unusable, see audit.current_file_issues: e.g. two_tables_on_sheet, form_not_allowed_here) | superseded (replaced by a newer resubmission; the counts are as read)",
+        "status": "Trạng thái — loaded (rows in raw.* / quarantine) | ignored (no header of any form: listed only) | "
+                  "rejected (the sheet is unusable, see audit.current_file_issues: e.g. two_tables_on_sheet, "
+                  "form_not_allowed_here) | superseded (replaced by a newer resubmission; the counts are as read)",
         "header_row": "Dòng tiêu đề — Excel row of the lowest header row (NULL = no header)",
         "rows_loaded": "Số dòng nạp — rows of the sheet loaded into raw.*",
         "rows_rejected": "Số dòng cách ly — quarantined rows of the sheet (distinct rows)",
-        "rows_skipped_title": "Bỏ qua: dòng tiêu đề, ghi chú — non-blank rows skipped as a title or note line, a repeated header or a line of units",
+        "rows_skipped_title": "Bỏ qua: dòng tiêu đề, ghi chú — non-blank rows skipped as a title or note line, a "
+                              "repeated header or a line of units",
         "rows_skipped_column_numbers": "Bỏ qua: dòng số thứ tự cột — rows of column numbers (1 2 3 … / (1) (2) (3) …)",
-        "rows_skipped_section": "Bỏ qua: dòng mục — section rows (STT a Roman numeral or a letter, no record in the row)",
+        "rows_skipped_section": "Bỏ qua: dòng mục — section rows (STT a Roman numeral or a letter, no record in the "
+                                "row)",
         "rows_skipped_total": "Bỏ qua: dòng tổng — total rows (Tổng…/Cộng…, no record in the row)",
-        "rows_skipped_signature": "Bỏ qua: phần ký tên — signature block rows (captions, (Ký, ghi rõ họ tên), …, ngày … tháng … năm …, the signer's name)",
-        "rows_skipped_no_data": "Bỏ qua: dòng không có số liệu — an STT alone, text only outside the form's columns, a single stray cell",
+        "rows_skipped_signature": "Bỏ qua: phần ký tên — signature block rows (captions, (Ký, ghi rõ họ tên), …, ngày "
+                                  "… tháng … năm …, the signer's name)",
+        "rows_skipped_no_data": "Bỏ qua: dòng không có số liệu — an STT alone, text only outside the form's columns, a "
+                                "single stray cell",
         "year": "Năm báo cáo — report year from the folder",
-        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from 2025); NULL for the province folder",
+        "unit_code": "Mã đơn vị báo cáo — reporting unit from the folder: district (up to 2024) or commune (from "
+                     "2025); NULL for the province folder",
         "file_hash": "Mã băm tệp — sha256 of the source file",
     }),
 }
@@ -164,8 +187,14 @@ _AUDIT_COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
 _LATEST_PUBLISHED_RUN = ("(SELECT run_id FROM audit.runs WHERE status = 'published' "
                          "ORDER BY started_at DESC, run_id DESC LIMIT 1)")
 _AUDIT_VIEWS: dict[str, tuple[str, str]] = {
-    "audit.current_rejected_rows": ("audit.rejected_rows", "Dòng bị cách ly hiện nay — quarantined rows of the latest published run only (the current state; audit.rejected_rows keeps one copy per published run). Count here, not in the history"),
-    "audit.current_file_issues": ("audit.file_issues", "Tệp, trang tính bị từ chối/bỏ qua/thay thế hiện nay — rejected, ignored or superseded files and sheets of the latest published run only (the current state; audit.file_issues keeps one copy per published run)"),
+    "audit.current_rejected_rows": (
+        "audit.rejected_rows",
+        "Dòng bị cách ly hiện nay — quarantined rows of the latest published run only (the current state; "
+        "audit.rejected_rows keeps one copy per published run). Count here, not in the history"),
+    "audit.current_file_issues": (
+        "audit.file_issues",
+        "Tệp, trang tính bị từ chối/bỏ qua/thay thế hiện nay — rejected, ignored or superseded files and sheets of "
+        "the latest published run only (the current state; audit.file_issues keeps one copy per published run)"),
 }
 
 
@@ -195,7 +224,7 @@ def open_build(build_file: Path, storage: str | None = "default") -> duckdb.Duck
     return duckdb.connect(str(build_file), config=config)
 
 
-def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
+def create_tables(con: duckdb.DuckDBPyConnection, reference: Reference | None = None,
                   settings: Mapping[str, Any] | None = None) -> None:
     """raw.* and ref.* (coop.warehouse.models.create_input_tables), audit.*; fill ref.districts and ref.settings."""
     from coop.warehouse.models import create_input_tables
@@ -213,14 +242,12 @@ def create_tables(con: duckdb.DuckDBPyConnection, reference: Any = None,
 
     frames = reference_frames(reference)
     merged = build_settings(reference, settings)
-    settings_df = pl.DataFrame({"key": list(merged), "value": list(merged.values())},
-                               schema={"key": pl.String, "value": pl.String})
     with transaction(con):
         for table, frame in frames.items():  # noqa: B007  (frame read by DuckDB by name)
             con.execute(f"DELETE FROM {table}").fetchall()
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame").fetchall()
         con.execute("DELETE FROM ref.settings").fetchall()
-        con.execute("INSERT INTO ref.settings BY NAME SELECT * FROM settings_df").fetchall()
+        con.executemany("INSERT INTO ref.settings (key, value) VALUES (?, ?)", list(merged.items()))
 
 
 def build_settings(reference: Reference | None = None, settings: Mapping[str, Any] | None = None) -> dict[str, str]:
@@ -344,14 +371,14 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str
         "ORDER BY column_index", [schema, name]).fetchall()]
 
 
-def _issue_dict(i: Any) -> dict[str, Any]:
+def _issue_dict(i: FileIssue | Mapping[str, Any]) -> dict[str, Any]:
     """A FileIssue (dataclass) or an issue dict -> the audit.file_issues columns."""
     d = i if isinstance(i, Mapping) else dataclasses.asdict(i)
     return {k: d.get(k) for k in ("source_file", "sheet", "reason", "reason_code", "severity")}
 
 
-def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id: str,
-                 extra_issues: Iterable[Any] = ()) -> LoadStats:
+def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[FileResult], run_id: str,
+                 extra_issues: Iterable[FileIssue | Mapping[str, Any]] = ()) -> LoadStats:
     """Load accepted rows of `results` (selected FileResults) into raw.*, their quarantined rows
     into audit.rejected_rows and their file issues (plus `extra_issues`, e.g. from discovery or
     submission selection) into audit.file_issues — all tagged with `run_id`. One Arrow insert
@@ -394,8 +421,8 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
             issues.append(d)
             if d["sheet"] is None and d["severity"] == "rejected":
                 fl.rejected_whole = True
-    for i in extra_issues:
-        issues.append(_issue_dict(i))
+    for extra in extra_issues:
+        issues.append(_issue_dict(extra))
 
     with transaction(con):
         for form, frames in per_form.items():
@@ -424,8 +451,10 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
                                                "reason_code": pl.String, "severity": pl.String})
             iss = iss.with_columns(
                 pl.lit(run_id, dtype=pl.String).alias("run_id"),
-                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[0], return_dtype=pl.Int32).alias("year"),
-                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[1], return_dtype=pl.String).alias("unit_code"),
+                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[0],
+                                                   return_dtype=pl.Int32).alias("year"),
+                pl.col("source_file").map_elements(lambda s: where.get(s, (None, None))[1],
+                                                   return_dtype=pl.String).alias("unit_code"),
             )
             con.execute("INSERT INTO audit.file_issues BY NAME SELECT * FROM iss").fetchall()
         sheets = sheet_rows(results, stats)
@@ -434,7 +463,7 @@ def load_results(con: duckdb.DuckDBPyConnection, results: Iterable[Any], run_id:
     return stats
 
 
-def sheet_rows(results: Sequence[Any], stats: LoadStats | None = None) -> pl.DataFrame:
+def sheet_rows(results: Sequence[FileResult], stats: LoadStats | None = None) -> pl.DataFrame:
     """audit.sheets rows of `results` (one per SheetInfo); adds the skipped rows of the sheets
     loaded to `stats.rows_skipped`."""
     rows = []
@@ -489,7 +518,7 @@ class RunRecord:
         return d
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "RunRecord":
+    def from_json(cls, d: Mapping[str, Any]) -> RunRecord:
         d = dict(d)
         for k in ("started_at", "finished_at"):
             if d.get(k):
@@ -499,7 +528,7 @@ class RunRecord:
 
 def _utc_naive(t: datetime) -> datetime:
     if t.tzinfo is not None:
-        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        t = t.astimezone(UTC).replace(tzinfo=None)
     return t
 
 
@@ -656,11 +685,12 @@ class BuildLoad:
         return dict(self.stats.rows_skipped)
 
 
-def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]],
+def ledger_rows(plan: Plan, stats: LoadStats, issues: Sequence[Mapping[str, Any]],
                 previous: Mapping[str, Mapping[str, Any]], run_id: str) -> list[LedgerRow]:
     """audit.files for this build: every planned file (new/changed/unchanged, or rejected /
     superseded), every file discovery rejected, and files gone since the previous ledger (removed)."""
-    rejected_whole = {i["source_file"] for i in issues if i.get("sheet") is None and i.get("severity") == "rejected"}
+    rejected_whole = {i["source_file"] for i in issues
+                      if i.get("sheet") is None and i.get("severity") == "rejected"}
     rows: list[LedgerRow] = []
 
     def first_seen(s: str) -> str:
@@ -677,10 +707,12 @@ def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]]
         else:
             status = f.status
         rows.append(LedgerRow(f.source_file, f.file_hash, f.size, f.modified_at, status, f.year, f.unit_code,
-                              fl.rows_loaded if fl else 0, fl.rows_rejected if fl else 0, first_seen(f.source_file), run_id))
+                              fl.rows_loaded if fl else 0, fl.rows_rejected if fl else 0, first_seen(f.source_file),
+                              run_id))
     for s, hf in sorted(plan.issue_files.items()):
         year, dc = plan.issue_where.get(s, (None, None))
-        rows.append(LedgerRow(s, hf.file_hash, hf.size, hf.modified_at, "rejected", year, dc, 0, 0, first_seen(s), run_id))
+        rows.append(LedgerRow(s, hf.file_hash, hf.size, hf.modified_at, "rejected", year, dc, 0, 0, first_seen(s),
+                              run_id))
     for s in plan.removed:
         p = previous[s]
         rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), "removed", p.get("year"),
@@ -689,7 +721,7 @@ def ledger_rows(plan: Any, stats: LoadStats, issues: Sequence[Mapping[str, Any]]
     # out of this run's scope (--years): keep the previous ledger rows as they were
     for s, p in previous.items():
         if s not in seen and not _in_scope(p.get("year"), plan.years):
-            rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), p.get("status"),
+            rows.append(LedgerRow(s, p.get("file_hash"), p.get("size"), p.get("modified_at"), p["status"],
                                   p.get("year"), p.get("unit_code"), p.get("rows_loaded") or 0,
                                   p.get("rows_rejected") or 0, p.get("first_seen_run"), p.get("last_run")))
         elif s not in seen and p.get("status") == "removed":
@@ -718,7 +750,8 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
             for table in FORM_TABLES.values():
                 schema, name = table.split(".")
                 if (schema, name) in have:
-                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {alias}.{schema}.{name} WHERE {outside}").fetchall()
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {alias}.{schema}.{name} "
+                                f"WHERE {outside}").fetchall()
             if ("audit", "runs") in have:
                 last = con.execute(f"SELECT run_id FROM {alias}.audit.runs WHERE status = 'published' "
                                    "ORDER BY started_at DESC LIMIT 1").fetchall()
@@ -730,13 +763,15 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
                                 f"INSERT INTO {table} BY NAME SELECT * REPLACE ({sql_literal(run_id)} AS run_id) "
                                 f"FROM {alias}.{schema}.{name} WHERE run_id = ? AND {outside}", [last[0][0]]).fetchall()
             if ("audit", "sheets") in have:  # current state: the other years' sheets as published
-                con.execute(f"INSERT INTO audit.sheets BY NAME SELECT * FROM {alias}.audit.sheets WHERE {outside}").fetchall()
+                con.execute(f"INSERT INTO audit.sheets BY NAME SELECT * FROM {alias}.audit.sheets "
+                            f"WHERE {outside}").fetchall()
     finally:
         con.execute(f"DETACH {alias}").fetchall()
 
 
-def load_build(build: Path, warehouse: Path, reference: Any, plan: Any, results: Sequence[Any],
-               extra_issues: Sequence[Any], run: RunRecord, previous: Mapping[str, Mapping[str, Any]],
+def load_build(build: Path, warehouse: Path, reference: Reference, plan: Plan,
+               results: Sequence[FileResult], extra_issues: Sequence[FileIssue | Mapping[str, Any]], run: RunRecord,
+               previous: Mapping[str, Mapping[str, Any]],
                pending: Sequence[Mapping[str, Any]] = ()) -> BuildLoad:
     """Create the build file and load everything into it: tables, previous audit history,
     (for a --years run) the other years as published, this run's rows, quarantine, issues,
@@ -748,7 +783,8 @@ def load_build(build: Path, warehouse: Path, reference: Any, plan: Any, results:
         if plan.years is not None:
             carry_other_years(con, warehouse, plan.years, run.run_id)
         stats = load_results(con, results, run.run_id, extra_issues)
-        issues = [_issue_dict(i) for r in results for i in (r.file_issues or [])] + [_issue_dict(i) for i in extra_issues]
+        issues = ([_issue_dict(i) for r in results for i in (r.file_issues or [])]
+                  + [_issue_dict(i) for i in extra_issues])
         quarantine: dict[str, int] = {}
         for r in results:
             if r.rejected_rows is not None and r.rejected_rows.height:
@@ -765,7 +801,7 @@ def load_build(build: Path, warehouse: Path, reference: Any, plan: Any, results:
     in_scope = [x for x in ledger if x.last_run == run.run_id and x.status != "removed"]
     return BuildLoad(
         stats=stats, ledger=ledger, issues=issues, quarantine=quarantine,
-        pending_recorded=[p.get("run_id") for p in pending],
+        pending_recorded=[p["run_id"] for p in pending],  # every pending record is a RunRecord.to_json
         files_seen=len(in_scope),
         files_loaded=sum(1 for f in stats.files.values() if f.forms),
         files_rejected=sum(1 for x in in_scope if x.status == "rejected"),
@@ -808,7 +844,8 @@ def published_state(published: Path) -> dict[str, Any]:
                 "WHERE f.status NOT IN ('removed', 'rejected', 'superseded') GROUP BY ALL ORDER BY ALL").fetchall()]
         quarantine = dict(con.execute("SELECT reason_code, count(*) FROM audit.rejected_rows WHERE run_id = ? "
                                       "GROUP BY 1", [run_id]).fetchall())
-        issues = [dict(zip(("source_file", "sheet", "reason_code", "reason", "severity"), r)) for r in con.execute(
+        issue_cols = ("source_file", "sheet", "reason_code", "reason", "severity")
+        issues = [dict(zip(issue_cols, r, strict=True)) for r in con.execute(
             "SELECT source_file, sheet, reason_code, reason, severity FROM audit.file_issues WHERE run_id = ? "
             "ORDER BY 1, 2", [run_id]).fetchall()]
         skipped: dict[str, int] = {}
@@ -816,7 +853,7 @@ def published_state(published: Path) -> dict[str, Any]:
                        "AND table_name = 'sheets'").fetchall()[0][0]:  # warehouses built before it have none
             sums = con.execute("SELECT " + ", ".join(f"sum({c})" for c in SHEET_SKIP_COLUMNS.values())
                                + " FROM audit.sheets WHERE status = 'loaded'").fetchall()[0]
-            skipped = {k: int(n) for k, n in zip(SHEET_SKIP_COLUMNS, sums) if n}
+            skipped = {k: int(n) for k, n in zip(SHEET_SKIP_COLUMNS, sums, strict=True) if n}
     except duckdb.Error:
         return {}
     finally:
