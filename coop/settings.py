@@ -26,7 +26,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -123,17 +123,17 @@ def check_dask_address(value: object, where: str | None = None) -> str:
     "" | "local:N" (1 <= N <= 1024) | "tcp://host:port" | "tls://host:port"."""
     if where is None:
         where = f"${ENV_DASK_ADDRESS}" if os.environ.get(ENV_DASK_ADDRESS) else str(_config_path())
-    text = value.strip() if isinstance(value, str) else value
+    text = value.strip() if isinstance(value, str) else None
     if text == "":
         return ""
-    m = _DASK_ADDRESS.fullmatch(text) if isinstance(text, str) else None
+    m = _DASK_ADDRESS.fullmatch(text) if text is not None else None
     if m is None or (m.group("n") is not None and not 1 <= int(m.group("n")) <= 1024):
         raise SettingsError(
             f"{where}: dask_address {value!r} không hợp lệ — để trống (đọc bằng các luồng trên máy này), "
             "'local:N' (N tiến trình Dask trên máy này) hoặc 'tcp://máy:cổng' (một Dask scheduler đang "
             "chạy) (dask_address must be empty, local:N with 1 <= N <= 1024, or tcp://host:port / "
             "tls://host:port of a running Dask scheduler) [invalid_setting]")
-    return text
+    return m.group(0)
 
 
 # --------------------------------------------------------------------------- times shown to people
@@ -150,7 +150,7 @@ def _zone(name: str) -> tzinfo | None:
         return None
 
 
-_zone_cache: dict[tuple, str] = {}
+_zone_cache: dict[tuple[str | None, str, int | None], str] = {}
 
 
 def local_zone() -> str:
@@ -179,7 +179,7 @@ def _as_datetime(value: Any) -> datetime | None:
             return None
     if not isinstance(value, datetime):
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)  # naive = UTC (warehouse)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # naive = UTC (warehouse)
 
 
 def to_local(value: Any, zone: str | None = None) -> datetime | None:
@@ -195,7 +195,7 @@ def to_local(value: Any, zone: str | None = None) -> datetime | None:
 def zone_label(zone: str | None = None, at: datetime | None = None) -> str:
     """'giờ Việt Nam, UTC+07:00' (another zone: 'Europe/Paris, UTC+01:00')."""
     name = zone or local_zone()
-    t = to_local(at or datetime.now(timezone.utc), name)
+    t = to_local(at or datetime.now(UTC), name)
     off = t.strftime("%z") if t else ""
     off = f"UTC{off[:3]}:{off[3:]}" if len(off) == 5 else "UTC"
     return f"giờ Việt Nam, {off}" if name in _VIETNAM_ZONES else f"{name}, {off}"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from coop.outputs.run_report import RunSummary
 from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 from flows.notify import notify_failure
 from flows.slot import warehouse_slot
@@ -27,7 +28,7 @@ def backfill_run(
     warehouse: str | None = None,
     all_years: bool = False,
     allow_shrink: bool = False,
-):
+) -> RunSummary:
     """Reprocess report years `from_year`..`to_year` (after a rule or vocabulary change),
     then rebuild, test and publish like the nightly run. `all_years=True` rebuilds from
     nothing: every year re-read, the published file ignored (`coop backfill --all`, e.g.
@@ -44,7 +45,7 @@ def backfill_run(
         return nightly_run(
             raw_dir=Path(raw_dir) if raw_dir else DEFAULT_RAW_DIR,
             warehouse=Path(warehouse) if warehouse else DEFAULT_WAREHOUSE,
-            backfill_years=None if all_years else (int(from_year), int(to_year)),
+            backfill_years=None if all_years else (int(from_year or 0), int(to_year or 0)),
             allow_shrink=allow_shrink,
             fresh=all_years,
             wait=True,  # a `coop run` started in a shell (outside Prefect) is waited for too

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from prefect import flow
 
+from coop.outputs.run_report import RunSummary
 from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 from flows.nightly import nightly_run
 from flows.notify import notify_failure
@@ -56,7 +58,8 @@ def _int_env(name: str, default: int) -> int:
     on_crashed=[notify_failure],
     log_prints=True,
 )
-def scheduled_nightly(raw_dir: str | None = None, warehouse: str | None = None, allow_shrink: bool = False):
+def scheduled_nightly(raw_dir: str | None = None, warehouse: str | None = None,
+                      allow_shrink: bool = False) -> RunSummary:
     """The nightly run (`flows.nightly.nightly_run`'s work, in this flow run) under the
     warehouse slot. Waits for a `coop run` started in a shell too (the file lock)."""
     with warehouse_slot("nightly"):
@@ -65,9 +68,9 @@ def scheduled_nightly(raw_dir: str | None = None, warehouse: str | None = None, 
                               allow_shrink=allow_shrink, wait=True)
 
 
-def build_deployments(raw_dir: Path | None = None, warehouse: Path | None = None) -> list:
+def build_deployments(raw_dir: Path | None = None, warehouse: Path | None = None) -> list[Any]:
     """The project's deployments (Prefect `RunnerDeployment`s), not yet registered."""
-    from prefect.deployments.runner import EntrypointType
+    from prefect.deployments.runner import EntrypointType  # type: ignore[attr-defined]  # re-exported by Prefect, not declared
     from prefect.schedules import Cron
 
     from flows.backfill import backfill_run

@@ -26,21 +26,23 @@ import math
 import os
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from coop.run import planning, steps, store
-from coop.warehouse import guards, load, publish
 from coop.context import RunContext, run_context
 from coop.ingest.discover import FileIssue, RawFile, discover
 from coop.ingest.normalize import FileResult
-from coop.run.lock import cleanup_stale, run_lock, stage_checkpoint
-from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 from coop.outputs.run_report import RunSummary, progress
+from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
+from coop.reference import Reference
+from coop.run import planning, steps, store
+from coop.run.lock import cleanup_stale, run_lock, stage_checkpoint
+from coop.warehouse import guards, load, publish
+from coop.warehouse.datatests import DataTestResult
 from flows.task_runners import ReadingTaskRunner
 
 #: Reading tasks run at once: one per core (`COOP_READ_WORKERS` overrides), never a thread per batch.
@@ -60,10 +62,10 @@ class RunFailed(RuntimeError):
         super().__init__(summary.error or "run failed")
 
 
-def _log() -> logging.Logger | logging.LoggerAdapter:
+def _log() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     try:
         return get_run_logger()
-    except Exception:  # outside a run context (plain call in a test)
+    except Exception:  # outside a run context (plain call in a test)  # noqa: BLE001 — a side job never fails the run
         return logging.getLogger("coop.flow")
 
 
@@ -91,8 +93,9 @@ def cached_batch_task(batch: list[planning.PlannedFile], ctx: RunContext) -> lis
 
 
 @task(name="load", cache_policy=NO_CACHE)
-def load_task(build: Path, warehouse: Path, reference: Any, plan: planning.Plan, results: list, extra_issues: list,
-              run: load.RunRecord, previous: dict, pending: list) -> load.BuildLoad:
+def load_task(build: Path, warehouse: Path, reference: Reference, plan: planning.Plan, results: list[FileResult],
+              extra_issues: list[Any], run: load.RunRecord, previous: dict[str, Any],
+              pending: list[dict[str, Any]]) -> load.BuildLoad:
     return load.load_build(build, warehouse, reference, plan, results, extra_issues, run, previous, pending)
 
 
@@ -108,7 +111,7 @@ def models_task(build: Path, sql_dir: Path) -> list[str]:
 
 
 @task(name="data-tests", cache_policy=NO_CACHE)
-def tests_task(build: Path, tests_dir: Path) -> list:
+def tests_task(build: Path, tests_dir: Path) -> list[DataTestResult]:
     from coop.warehouse.datatests import run_data_tests
 
     con = load.open_build(build)
@@ -142,7 +145,7 @@ def report_task(summary: RunSummary, warehouse: Path) -> Path | None:
         rows = summary_table(summary)
         if rows:
             create_table_artifact(table=rows, key="coop-rows-per-district", description="Rows per district")
-    except Exception as e:  # an artifact is a nicety: never fail a run for it
+    except Exception as e:  # an artifact is a nicety: never fail a run for it  # noqa: BLE001 — a side job never fails the run
         _log().warning("Could not create the Prefect artifact: %s", e)
     return path
 
@@ -168,7 +171,7 @@ def _batches(files: list[planning.PlannedFile], workers: int = READ_WORKERS) -> 
 
 # --------------------------------------------------------------------------- the flow
 # the reading tasks run on threads here, or on Dask per the `dask_address` setting (flows/task_runners.py)
-@flow(name="coop-nightly", task_runner=ReadingTaskRunner(threads=READ_WORKERS))
+@flow(name="coop-nightly", task_runner=ReadingTaskRunner(threads=READ_WORKERS))  # type: ignore[arg-type]
 def nightly_run(
     raw_dir: Path = DEFAULT_RAW_DIR,
     warehouse: Path = DEFAULT_WAREHOUSE,
@@ -229,7 +232,7 @@ def nightly_run(
                 steps.record_unchanged(plan, warehouse, run, summary)
                 try:
                     report_task(summary, warehouse)
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 — a side job never fails the run
                     log.warning("Could not write the run report: %s", e)
                 return summary
 
@@ -244,8 +247,8 @@ def nightly_run(
             lap("reading")
 
             stage_checkpoint("loading")
-            from coop.warehouse.datatests import blocking_failures
             from coop.ingest.normalize import select_submissions
+            from coop.warehouse.datatests import blocking_failures
 
             selected = select_submissions(results)
             extra_issues = list(issues) + steps.superseded_issues(results, selected)
@@ -253,7 +256,8 @@ def nightly_run(
                               load.read_ledger(previous), store.read_pending_runs(state))
             steps.fill_summary_load(summary, built, reference)
             run.files_seen, run.files_loaded = built.files_seen, built.files_loaded
-            run.files_rejected, run.rows_loaded, run.rows_rejected = built.files_rejected, built.rows_loaded, built.rows_rejected
+            run.files_rejected, run.rows_loaded = built.files_rejected, built.rows_loaded
+            run.rows_rejected = built.rows_rejected
             lap("loading")
 
             stage_checkpoint("models")
@@ -276,7 +280,7 @@ def nightly_run(
             run.message = guards.guard_publish(build, warehouse, guard_settings)  # raises PublishRefused
             stage_checkpoint("publish")
             run.status = "published"
-            run.finished_at = datetime.now(timezone.utc)
+            run.finished_at = datetime.now(UTC)
             publish_task(build, warehouse, run)
             summary.status = "published"  # from here on the run has succeeded, whatever follows
             summary.finished_at = run.finished_at
@@ -284,27 +288,27 @@ def nightly_run(
             publish.discard(build)
             summary.status = "failed"
             summary.error = load.describe_error(exc)
-            summary.finished_at = datetime.now(timezone.utc)
+            summary.finished_at = datetime.now(UTC)
             run.status, run.finished_at, run.message = "failed", summary.finished_at, summary.error[:2000]
             try:
                 store.append_pending_run(state, run.to_json())
                 report_task(summary, warehouse)
-            except Exception as e2:  # never hide the first error
+            except Exception as e2:  # never hide the first error  # noqa: BLE001 — a side job never fails the run
                 log.warning("Could not record the failed run: %s", e2)
             if isinstance(exc, Exception):
                 raise RunFailed(summary) from exc
             raise
         try:
             steps.after_publish(plan, warehouse, run, built)
-        except Exception as e:  # only the incremental state: the next run rebuilds instead of skipping
+        except Exception as e:  # only the incremental state: the next run rebuilds instead of skipping  # noqa: BLE001 — a side job never fails the run
             log.warning("Published, but could not update the incremental state: %s", e)
         try:
             guards.keep_version(warehouse, run_id, guard_settings.keep_versions)
-        except Exception as e:  # the publish stands; only the copy to roll back to is missing
+        except Exception as e:  # the publish stands; only the copy to roll back to is missing  # noqa: BLE001 — a side job never fails the run
             log.warning("Published, but could not keep a version to roll back to: %s", e)
         lap("publish")
         try:
             report_task(summary, warehouse)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 — a side job never fails the run
             log.warning("Published, but could not write the run report: %s", e)
         return summary

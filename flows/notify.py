@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 ENV_WEBHOOK = "COOP_NOTIFY_WEBHOOK"
@@ -50,12 +50,12 @@ def _local(dt: datetime) -> str:
         from coop.settings import local_time
 
         return local_time(dt)
-    except Exception:
+    except Exception:  # noqa: BLE001 — a side job never fails the run
         return dt.isoformat()
 
 
 def failure_payload(flow: Any, flow_run: Any, state: Any) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     flow_name = getattr(flow, "name", None) or str(flow)
     state_name = getattr(state, "name", None) or str(getattr(state, "type", "Failed"))
     message = (getattr(state, "message", None) or "").strip()
@@ -95,7 +95,7 @@ def send(payload: dict[str, Any], url: str | None = None) -> bool:
         if resp.is_success:
             return True
         log.warning("The failure notification to %s was refused: HTTP %s", url, resp.status_code)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — a side job never fails the run
         log.warning("Could not send the failure notification to %s: %s", url, exc)
     return False
 

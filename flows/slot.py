@@ -24,8 +24,8 @@ import logging
 import os
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 WAREHOUSE_LIMIT = "coop-warehouse"
 ENV_SLOT_TIMEOUT = "COOP_SLOT_TIMEOUT_SECONDS"
@@ -36,12 +36,12 @@ class SlotTimeout(RuntimeError):
     """The slot was not free within COOP_SLOT_TIMEOUT_SECONDS."""
 
 
-def _log() -> logging.Logger | logging.LoggerAdapter:
+def _log() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     try:
         from prefect import get_run_logger
 
         return get_run_logger()
-    except Exception:
+    except Exception:  # noqa: BLE001 — a side job never fails the run
         return logging.getLogger("coop.flow")
 
 
@@ -107,10 +107,7 @@ class ServeRefused(RuntimeError):
 def require_persistent_api(timeout: float = 5.0) -> str:
     """The PREFECT_API_URL to serve against, or ServeRefused (Vietnamese first, then English)
     when it is unset or does not answer."""
-    try:
-        from coop.run.prefect_env import prefect_api_url
-    except ImportError:  # before coop/run/prefect_env.py existed the function lived in coop.run.runner
-        from coop.run.runner import prefect_api_url
+    from coop.run.prefect_env import prefect_api_url
 
     how = ("  .venv/bin/prefect server start                      # terminal 1 (or a systemd service)\n"
            f"  export PREFECT_API_URL={LOCAL_API}   # then, where coop serve runs\n"
@@ -128,12 +125,13 @@ def require_persistent_api(timeout: float = 5.0) -> str:
 
         local = urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
         # a local API is never reached through a proxy (offline, the proxy is unreachable)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if local else urllib.request.build_opener()
+        opener = (urllib.request.build_opener(urllib.request.ProxyHandler({})) if local
+                  else urllib.request.build_opener())
         with opener.open(health, timeout=timeout) as resp:
             if resp.status == 200:
                 return url
             problem = f"HTTP {resp.status}"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — a side job never fails the run
         problem = str(getattr(exc, "reason", None) or exc)
     raise ServeRefused(
         f"coop serve: không kết nối được máy chủ Prefect tại {url} ({problem}).\n"

@@ -58,7 +58,7 @@ class ScaleOutError(RuntimeError):
 
 def dask_runner(address: str) -> Any:
     """`prefect_dask.DaskTaskRunner` for a `local:N` or `tcp://` address (see the module doc)."""
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask.task_runners import DaskTaskRunner
 
     if address.startswith("local:"):
         return DaskTaskRunner(cluster_kwargs={
@@ -76,7 +76,7 @@ class ReadingTaskRunner(TaskRunner):
     setting, read when the flow run starts)."""
 
     def __init__(self, dask_address: str | None = None, threads: int | None = None):
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Prefect's TaskRunner.__init__ is untyped
         self.dask_address = dask_address
         self.threads = threads
         self.address: str | None = None  # resolved when started
@@ -104,7 +104,7 @@ class ReadingTaskRunner(TaskRunner):
         return {"dask_address": self.dask_address, "threads": self.threads}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["dask_address"], state["threads"])
+        self.__init__(state["dask_address"], state["threads"])  # type: ignore[misc]  # re-initialise in place
 
     @property
     def on_dask(self) -> bool:
@@ -160,7 +160,7 @@ class ReadingTaskRunner(TaskRunner):
         try:
             client = self._inner.client  # starts the LocalCluster, or connects to the scheduler
         except Exception as e:  # noqa: BLE001 — OSError, distributed's timeouts, a cluster that did not start
-            what = ("Không khởi động được cụm Dask trên máy này" if self.address.startswith("local:")
+            what = ("Không khởi động được cụm Dask trên máy này" if (self.address or "").startswith("local:")
                     else f"Không kết nối được tới Dask scheduler {self.address}")
             raise ScaleOutError(f"{what} (Dask cluster {self.address} unavailable: {type(e).__name__}: {e}) "
                                 f"[dask_unavailable]") from None
@@ -248,7 +248,7 @@ def _drain_here(timeout: float = 5) -> None:
 def _releasing_future_class() -> type:
     from prefect_dask.task_runners import PrefectDaskFuture
 
-    class ReleasingDaskFuture(PrefectDaskFuture):
+    class ReleasingDaskFuture(PrefectDaskFuture[Any]):
         """A `PrefectDaskFuture` that releases its Dask future once its final state is in the
         flow: the workers then drop the batch's results, and a worker lost later in the run
         is not made to read the batch again (prefect#15442)."""
@@ -260,7 +260,7 @@ def _releasing_future_class() -> type:
                 return super().result(timeout=timeout, raise_on_failure=raise_on_failure)
             finally:
                 if self._final_state is not None:
-                    self._wrapped_future.release()
+                    self._wrapped_future.release()  # type: ignore[no-untyped-call]  # distributed is untyped
                     if self._ticker is not None:
                         self._ticker.fire()
 

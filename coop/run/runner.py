@@ -14,21 +14,28 @@ still go to the API. The operator sees only the summary printed here.
 
 from __future__ import annotations
 
-from coop.warehouse import queries
-
-from coop.context import run_context
-
 import logging
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from coop.context import run_context
+
 # The Prefect settings and workarounds live in coop.run.prefect_env (names kept here for callers).
-from coop.run.prefect_env import LOOPBACK_HOSTS, PREFECT_OFFLINE, PREFECT_QUIET  # noqa: F401
-from coop.run.prefect_env import after_local_api, offline_prefect, prefect_api_url, prepare_local_api  # noqa: F401
-from coop.run.prefect_env import private_ephemeral_database, quiet_prefect  # noqa: F401
+from coop.run.prefect_env import (  # noqa: F401  # noqa: F401  # noqa: F401
+    LOOPBACK_HOSTS,
+    PREFECT_OFFLINE,
+    PREFECT_QUIET,
+    after_local_api,
+    offline_prefect,
+    prefect_api_url,
+    prepare_local_api,
+    private_ephemeral_database,
+    quiet_prefect,
+)
+from coop.warehouse import queries
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -83,7 +90,8 @@ def backfill_command(raw_dir: Path, warehouse: Path, years: tuple[int, int] | No
                 allow_shrink=allow_shrink, fresh=fresh)
 
 
-def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allow_shrink: bool = False,
+def _run(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, backfill_years: tuple[int, int] | None,
+         wait: bool, allow_shrink: bool = False,
          fresh: bool = False) -> int:
     quiet_prefect()
     _setup_logging()
@@ -96,7 +104,8 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allo
     try:
         with run_lock(warehouse, wait=wait):
             cleanup_stale(warehouse)  # leftovers of a killed run, also when nothing else changed
-            from coop.warehouse.guards import ALL_YEARS, refuse_at_start
+            from coop.context import ALL_YEARS
+            from coop.warehouse.guards import refuse_at_start
 
             # raw folder missing/unreadable/empty, published file damaged: refused and recorded, no Prefect
             summary = refuse_at_start(raw_dir, warehouse, kind="backfill" if backfill_years or fresh else "nightly",
@@ -118,15 +127,15 @@ def _run(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allo
     return EXIT_OK if summary.status in ("published", "unchanged") else EXIT_FAILED
 
 
-def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
+def _fast_unchanged(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> Any:
     """Without Prefect: if the inputs equal the published build's, record a no-op run and
     return its summary; else None (the flow runs). Never reads a spreadsheet."""
     if years is not None or not warehouse.exists():
         return None
-    from coop.run import planning, steps
-    from coop.warehouse import load
     from coop.ingest.discover import discover
     from coop.outputs.run_report import RunSummary, write_run_report
+    from coop.run import planning, steps
+    from coop.warehouse import load
 
     ctx = run_context(raw_dir, warehouse)
     started = ctx.started_at
@@ -139,12 +148,13 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years) -> Any:
                          warehouse=str(warehouse))
     steps.fill_summary_files(summary, plan)
     steps.record_unchanged(plan, warehouse, run, summary)
-    summary.timings = {"check": round((datetime.now(timezone.utc) - started).total_seconds(), 3)}
+    summary.timings = {"check": round((datetime.now(UTC) - started).total_seconds(), 3)}
     write_run_report(summary, warehouse)
     return summary
 
 
-def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool, allow_shrink: bool = False,
+def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
+              backfill_years: tuple[int, int] | None, wait: bool, allow_shrink: bool = False,
               fresh: bool = False) -> Any:
     from coop.run import prefect_env
     from coop.settings import SettingsError, check_dask_address, load_settings
@@ -154,7 +164,7 @@ def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool,
     except SettingsError as e:
         from coop.outputs.run_report import RunSummary
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir),
                           warehouse=str(warehouse), error=str(e))
     saved = prepare_local_api(warehouse)  # before Prefect is imported: a pre-migrated local API database
@@ -162,16 +172,19 @@ def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool,
     state = None
     try:
         from flows.nightly import RunFailed, nightly_run
+        from flows.task_runners import ReadingTaskRunner
 
         if server is not None and not server.wait_ready(prefect_env.startup_timeout()):
             from coop.outputs.run_report import RunSummary
 
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir),
                               warehouse=str(warehouse),
                               error=f"Không khởi động được Prefect API cục bộ (the local Prefect API server "
                                     f"did not start: exit code {server.proc.poll()}, {server.url})")
-        run_flow = nightly_run.with_options(task_runner=nightly_run.task_runner.for_address(dask_address))
+        runner = nightly_run.task_runner
+        assert isinstance(runner, ReadingTaskRunner)
+        run_flow = nightly_run.with_options(task_runner=runner.for_address(dask_address))  # type: ignore[arg-type]
         state = run_flow(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
                          wait=wait, allow_shrink=allow_shrink, fresh=fresh, return_state=True)
         if state.is_completed():
@@ -186,7 +199,7 @@ def _run_flow(raw_dir: Path, warehouse: Path, years, backfill_years, wait: bool,
         after_local_api(warehouse, saved, server_started=state is not None)  # stamp; don't leak in-process
     from coop.outputs.run_report import RunSummary
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir), warehouse=str(warehouse),
                       error=f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(state.message))
 
@@ -211,7 +224,8 @@ def print_summary(summary: Any, console: Any) -> None:
     seen = n["new"] + n["changed"] + n["unchanged"]
     rejected = sorted({i["source_file"] for i in (summary.file_issues or [])
                        if i.get("sheet") is None and i.get("severity") == "rejected"})
-    head = {"published": "[green]Published[/green]", "unchanged": "[green]Nothing changed[/green] — warehouse kept as published",
+    head = {"published": "[green]Published[/green]",
+            "unchanged": "[green]Nothing changed[/green] — warehouse kept as published",
             "failed": "[red]FAILED[/red] — nothing published"}.get(status, status)
     console.print(f"[bold]coop {summary.kind} run {summary.run_id}[/bold]: {head}")
     console.print(f"Files: {seen} seen — {n['new']} new, {n['changed']} changed, {n['unchanged']} unchanged, "
@@ -275,9 +289,9 @@ def _print_rows_per_area(units: list[dict[str, Any]], console: Any) -> None:
     for area in sorted(cells, key=lambda a: (a == "province", a)):
         row = []
         for y in yrs:
-            c = cells[area].get(y)
-            row.append("—" if c is None else f"{c[0]:,}" + (f" / [red]{c[1]}[/red]" if c[1] else "")
-                       + (f" ({c[2]})" if c[2] else ""))
+            got = cells[area].get(y)
+            row.append("—" if got is None else f"{got[0]:,}" + (f" / [red]{got[1]}[/red]" if got[1] else "")
+                       + (f" ({got[2]})" if got[2] else ""))
         t.add_row(area, *row)
     console.print(t)
 
@@ -327,7 +341,7 @@ def _print_province_table(warehouse: Path, console: Any) -> None:
     what = "latest complete year" if shown[1] else "latest year, incomplete"
     t = Table(title=f"{names} {year} ({what}; marts.current_province_indicators; money in million VND)",
               title_justify="left")
-    for c, label in zip(_TABLE_COLS, _TABLE_LABELS):
+    for c, label in zip(_TABLE_COLS, _TABLE_LABELS, strict=True):
         t.add_column(label, justify="left" if c == "entity_type" else "right")
     for r in rows:
         t.add_row(*[_fmt(v, 2 if i == 7 else 1) if isinstance(v, float) else _fmt(v) for i, v in enumerate(r[:10])])
