@@ -87,10 +87,37 @@ def wait_healthy(api: str, proc: subprocess.Popen, log: Path, timeout: float = 1
     pytest.fail(f"prefect server not healthy after {timeout} s:\n{tail(log)}")
 
 
+def premigrated_prefect_db(name: str, folder: Path | None = None) -> Path | None:
+    """A folder (`folder`, else a new temporary one) holding `name`: a copy of coop's migrated
+    Prefect database template (`coop.run.prefect_env.ensure_template`: migrated once per
+    machine and Prefect version, ~/.cache/coop). A server started on it with
+    `PREMIGRATED_ENV` skips the migrations and block registration (10-20 CPU-s each start).
+    None when the template cannot be made (the server then migrates a new database)."""
+    import sqlite3
+
+    from coop.run.prefect_env import ensure_template
+
+    template = ensure_template()
+    if template is None:
+        return None
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="coop-prefect-db-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(str(template)) as src, sqlite3.connect(str(folder / name)) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return folder
+
+
+#: Settings of a Prefect server whose database is a copy of the migrated template.
+PREMIGRATED_ENV = {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false", "PREFECT_API_BLOCKS_REGISTER_ON_START": "false"}
+
+
 @contextmanager
 def prefect_server(workdir: Path) -> Iterator[dict[str, str]]:
     """Start `prefect server start` on a free loopback port; yield the environment a client
-    needs (PREFECT_API_URL, PREFECT_HOME...). Stopped (whole process group) on exit."""
+    needs (PREFECT_API_URL, PREFECT_HOME...). Stopped (whole process group) on exit. Its
+    SQLite database starts as a copy of the migrated template (`premigrated_prefect_db`)."""
     home = workdir / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -101,6 +128,8 @@ def prefect_server(workdir: Path) -> Iterator[dict[str, str]]:
         PREFECT_SERVER_UI_ENABLED="false",
         PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'server.db'}",
     )
+    if premigrated_prefect_db("server.db", home) is not None:
+        env.update(PREMIGRATED_ENV)
     log = workdir / "prefect-server.log"
     with process([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log, workdir) as srv:
         _SERVER_PROCS.append(srv)

@@ -7,7 +7,9 @@ file, never against the code under test.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -111,11 +113,73 @@ def make_fixture_warehouse(path: Path, *, rejected=(), file_issues=()) -> Path:
 
 # ------------------------------------------------------------------ the real sample province
 PROJECT = Path(__file__).resolve().parent.parent
-_SAMPLE: dict[str, Path] = {}
+_SAMPLE: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class SampleBuild:
+    """The sample province (`data/raw`) after one real `coop run`: `rc` its exit code, `summary`
+    its console summary (140 columns)."""
+
+    raw: Path
+    wh: Path
+    rc: int
+    summary: str
+
+
+#: Code fingerprints pinned for the shared build (and for any later run on a copy of it):
+#: colleagues editing the reader or the SQL while the suite runs must not turn a second run
+#: into a rebuild.
+PINNED = {"reader_fingerprint": "pinned-reader", "sql_fingerprint": "pinned-sql"}
+
+
+def pin_fingerprints(mp) -> None:
+    """Pin coop.run.planning's code fingerprints to `PINNED` (`mp`: a pytest MonkeyPatch)."""
+    from coop.run import planning
+
+    mp.setattr(planning, "reader_fingerprint", lambda: PINNED["reader_fingerprint"])
+    mp.setattr(planning, "sql_fingerprint", lambda *a, **k: PINNED["sql_fingerprint"])
+
+
+def build_sample(base: Path) -> SampleBuild:
+    """`coop run` (run_command, the CLI's function) over the committed sample into `base`, in
+    this process: the caller provides the Prefect API (the `prefect_harness` fixture). Built
+    once per session (the `sample_build` fixture of tests/conftest.py); `sample_warehouse()`
+    then returns the same file. The process environment is restored afterwards."""
+    if "build" in _SAMPLE:
+        return _SAMPLE["build"]
+    import io
+    import os
+
+    import pytest
+    from rich.console import Console
+
+    import coop.run.runner as runner
+
+    raw = PROJECT / "data" / "raw"
+    assert any(raw.glob("*/*/*")), f"the committed sample is missing from {raw} (make sample)"
+    wh = Path(base) / "wh" / "coop.duckdb"
+    buf = io.StringIO()
+    orig = runner.print_summary
+    env = dict(os.environ)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            pin_fingerprints(mp)
+            mp.setattr(runner, "print_summary", lambda s, c: orig(s, Console(file=buf, width=140)))
+            rc = runner.run_command(raw, wh, None, False)
+    finally:  # run_command sets Prefect's quiet/offline variables: none leaks into later tests
+        os.environ.clear()
+        os.environ.update(env)
+    assert rc == 0 and wh.exists(), f"coop run failed (exit {rc}):\n{buf.getvalue()[-3000:]}"
+    build = SampleBuild(raw=raw, wh=wh, rc=rc, summary=buf.getvalue())
+    _SAMPLE.update(build=build, wh=wh, raw=raw)
+    return build
 
 
 def sample_warehouse() -> Path:
-    """The sample province (`data/raw`) through `coop run`, built once per test process."""
+    """The sample province (`data/raw`) through `coop run`, built once per test process: the
+    `sample_build` fixture's warehouse when it has been built, else a `coop run` subprocess.
+    Prefer the `sample_build` fixture (one build for the whole session)."""
     import subprocess
     import sys
     import tempfile

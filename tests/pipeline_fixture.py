@@ -105,3 +105,37 @@ def query(wh: Path, sql: str) -> list[tuple]:
 def flat(text: str) -> str:
     """Console text with its wrapping undone."""
     return " ".join(text.split())
+
+
+def coop_in_process(*args: str, **env: str) -> tuple[int, str]:
+    """`coop ARGS...` through the CLI (typer's CliRunner) in this process, with `env` set for
+    the call: (exit code, console output). A `coop run` here talks to the test session's
+    Prefect API (request the `prefect_harness` fixture): the same run as the `coop run`
+    subprocess minus the interpreter start and the temporary API server (15-20 CPU-s each).
+    The process environment and coop's logger are restored afterwards (the CLI sets Prefect's
+    offline and quiet variables; its log handler would keep CliRunner's closed stream)."""
+    import logging
+    import os
+
+    from typer.testing import CliRunner
+
+    from coop.cli import app
+
+    saved_env = dict(os.environ)
+    logger = logging.getLogger("coop")
+    saved_log = (list(logger.handlers), logger.level, logger.propagate)
+    try:
+        os.environ.update(env)
+        res = CliRunner().invoke(app, [str(a) for a in args])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        logger.handlers[:] = saved_log[0]
+        logger.setLevel(saved_log[1])
+        logger.propagate = saved_log[2]
+    out = res.output
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        import traceback
+
+        out += "".join(traceback.format_exception(res.exception))
+    return res.exit_code, out

@@ -1,28 +1,39 @@
-"""Crash safety: `coop run` killed with SIGKILL at each stage.
+"""Crash safety (issue 9, item 8): `coop run` killed with SIGKILL at seeded random moments.
 
-Setup (once per module):
-- A real Prefect server for the runs (PREFECT_API_URL): one server instead of an ephemeral
-  one started by every `coop run` keeps this test fast; the flow code is the same.
-- `raw_a`: a copy of the sample province (`data/raw`); `raw_b`: the same with one CSV
-  changed on disk (a trailing blank line: new content hash, same rows), so that a run on
-  `raw_b` after `raw_a` has to re-read, reload, rebuild, test and publish, and the correct
-  result has the same marts as A.
-- Warehouse A: an uninterrupted `coop run` on `raw_a`; its province figures are checked
-  against the generator's ground truth (tests/truth.py), so A is known to be correct.
+The province: the small generated province (sample/generate.py `generate_small_province`, 10
+files 2023-2025) plus one file, `2024/148/them.xlsx`, toggled between two versions (1 HTX row in
+state X, 2 in state Y), so that a run after a toggle must re-read, reload, rebuild, test and
+publish, and the two states have different marts. Their marts are taken from uninterrupted
+runs at the start (which are checked against the generator's ground truth and the toggled
+file's rows), so "correct" below means "exactly the marts of the state on disk".
 
-For each stage: start from a copy of A's warehouse folder (published file + state), run
-`coop run` on `raw_b` with `COOP_TEST_PAUSE_AT=<stage>`, wait for the stage marker (while
-paused: `coop status` works and a second run is turned away), SIGKILL the process. The
-published file must be byte-identical to A's. Then a plain `coop run` (no manual cleanup)
-must exit 0, leave no build files behind, publish a new file (a new run in audit.runs) and
-have exactly A's marts.
+Each of the `KILLS` kills: a real `coop run` subprocess (its own session) in one of four modes,
+in a seeded shuffled schedule — the operator's default (no Prefect API: the run starts its own
+local Prefect API server as a child process) or on a shared API (`PREFECT_API_URL`), on a raw
+folder that changed since the last publish or that did not (the "nothing changed" path: without
+an API it never starts Prefect) — is killed with SIGKILL (the run alone, as a real crash) at a
+seeded random fraction of that mode's duration (the default mode's measured by uninterrupted
+runs first; the shared modes' estimated from it, and measured whenever a run ends before its
+kill, which then does not count as one). Then:
+
+- the published file is byte-identical to before the run, or it is the killed run's complete
+  new build (published by the rename before the kill: readable, its own run id, the marts of
+  the state on disk);
+- the next run (a real `run_command`, which takes the lock, cleans up and reaps) exits 0,
+  leaves no build file or scratch folder, and publishes exactly the marts of the state on disk;
+- no process the killed run started survives it (its whole session: the local Prefect API
+  server, reader workers): each is reaped by the next run or ends by itself within seconds.
+
+One more kill, at a known point (paused just before the publish rename with the test-only
+`COOP_TEST_PAUSE_AT`): while paused `coop status` works and a second run is turned away (exit 75)
+naming the running one; after the kill the file is byte-identical and the next run publishes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -32,36 +43,27 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from ops_helpers import shared_prefect_server
 
-from coop.run.lock import EXIT_BUSY, PUBLISH_RENAME, STAGES
+from coop.run.lock import EXIT_BUSY, PUBLISH_RENAME
+from ops_helpers import clean_env
+from reader_fixtures import HTX_HEAD, G, htx_row, write_xlsx
 
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_RAW = ROOT / "data" / "raw"
 COOP = [sys.executable, "-m", "coop.cli"]
+SEED = 20261129
+KILLS = 20
+#: The kills' schedule: mode -> how many (shuffled by the seed). "default" = no Prefect API
+#: configured (a local API server per run), "shared" = PREFECT_API_URL; "changed" = the raw
+#: folder differs from the published build, "same" = the nothing-changed path.
+SCHEDULE = {("default", "changed"): 3, ("default", "same"): 9, ("shared", "changed"): 6, ("shared", "same"): 2}
+#: A run on the shared API costs about this share of a default one (no server to start): the first
+#: estimate of its duration; a run that ends before its kill gives the measured one.
+SHARED_SHARE = {"changed": 0.6, "same": 0.45}
+EXTRA = "2024/148/them.xlsx"
 RUN_TIMEOUT = 600
-MARKER_TIMEOUT = 300
+ORPHAN_GRACE_S = 10.0
 
 
-_SERVER_ENV: dict[str, str] = {}
-
-
-def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    return dict(_SERVER_ENV, **extra)
-
-
-def _coop_run(raw: Path, wh: Path, tmp: Path, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*COOP, "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
-        env=_env(tmp, **extra),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        cwd=tmp,
-    )
-
-
+# --------------------------------------------------------------------------- helpers
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -82,224 +84,298 @@ def _marts(wh: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def _leftovers(wh: Path) -> list[str]:
-    return sorted(p.name for p in wh.parent.iterdir() if ".build-" in p.name or ".tmp-" in p.name)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    base = tmp_path_factory.mktemp("crash")
-    _SERVER_ENV.clear()
-    _SERVER_ENV.update(shared_prefect_server())
-    try:
-        yield _world(base)
-    finally:
-        _SERVER_ENV.clear()
-
-
-def _world(base: Path) -> dict:
-    # the district era of the sample (2018-2021) is enough to kill runs at every stage; the whole
-    # sample would only make each of the dozen runs here longer
-    later = shutil.ignore_patterns(*[str(y) for y in range(2022, 2031)])
-    raw_a = base / "raw_a"
-    shutil.copytree(SAMPLE_RAW, raw_a, ignore=later)
-    raw_b = base / "raw_b"
-    shutil.copytree(SAMPLE_RAW, raw_b, ignore=later)
-    csvs = sorted(p for p in raw_b.rglob("*.csv") if p.stat().st_size > 200)
-    assert csvs, "the sample has CSV files"
-    with csvs[0].open("ab") as fh:
-        fh.write(b"\r\n")  # new hash, same rows
-
-    wh_a = base / "a" / "coop.duckdb"
-    res = _coop_run(raw_a, wh_a, base)
-    assert res.returncode == 0, res.stdout + res.stderr
-    con = duckdb.connect(str(wh_a), read_only=True)
-    try:
-        run_a = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published' ORDER BY started_at DESC LIMIT 1").fetchall()[0][0]
-    finally:
-        con.close()
-    return {"base": base, "raw_a": raw_a, "run_a": run_a, "raw_b": raw_b, "wh_a": wh_a,
-            "marts_a": _marts(wh_a), "changed": csvs[0].relative_to(raw_b).as_posix()}
-
-
-def test_baseline_is_correct(world):
-    """Warehouse A's 2020 province figures equal the generator's ground truth."""
-    from truth import province_indicators  # tests/truth.py
-
-    want = province_indicators()
-    con = duckdb.connect(str(world["wh_a"]), read_only=True)
-    try:
-        got = {
-            (y, e): (n, a, m)
-            for y, e, n, a, m in con.execute(
-                "SELECT year, entity_type, new_formed, active_count, members FROM marts.province_indicators"
-            ).fetchall()
-        }
-    finally:
-        con.close()
-    for key in [(2020, "HTX"), (2020, "THT"), (2021, "HTX"), (2021, "THT")]:
-        w = want[key]
-        assert got[key] == (w["new_formed"], w["active_count"], w["members"]), key
-
-
-def _while_paused(world: dict, wh: Path, tmp_path: Path, proc: subprocess.Popen) -> None:
-    st = subprocess.run([*COOP, "status", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh),
-                         "--format", "json"], capture_output=True, text=True, timeout=120,
-                        env=_env(tmp_path), cwd=tmp_path)
-    assert st.returncode == 0, st.stdout + st.stderr
-    assert json.loads(st.stdout)["last_run"]["run_id"] == world["run_a"]
-    second = _coop_run(world["raw_b"], wh, tmp_path)
-    assert second.returncode == EXIT_BUSY, second.stdout + second.stderr
-    assert f"pid {proc.pid}" in " ".join((second.stdout + second.stderr).split())
-
-
-@pytest.mark.parametrize("stage", [*STAGES, PUBLISH_RENAME])
-def test_sigkill_at_stage(world, stage, tmp_path):
-    wh_dir = tmp_path / "wh"
-    shutil.copytree(world["wh_a"].parent, wh_dir)
-    wh = wh_dir / world["wh_a"].name
-    before = _sha(wh)
-    markers = tmp_path / "markers"
-    log = tmp_path / "killed-run.log"
-
-    with log.open("wb") as fh:  # a file, not a pipe: a full pipe would stall the run
-        proc = subprocess.Popen(
-            [*COOP, "run", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh)],
-            env=_env(tmp_path, COOP_TEST_PAUSE_AT=stage, COOP_TEST_PAUSE_DIR=str(markers)),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + MARKER_TIMEOUT
-        while not (markers / stage).exists():
-            if proc.poll() is not None:
-                out = log.read_text(errors="replace")
-                pytest.fail(f"run ended (exit {proc.returncode}) before reaching stage {stage!r}:\n{out[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"stage {stage!r} not reached in {MARKER_TIMEOUT} s")
-            time.sleep(0.1)
-        # while it is paused mid-run: `coop status` works (read-only, no lock) and shows the
-        # published state; a second run is turned away without touching anything
-        if stage in ("models", PUBLISH_RENAME):
-            _while_paused(world, wh, tmp_path, proc)
-        os.kill(proc.pid, signal.SIGKILL)  # kill -9 the run itself, mid-stage
-        proc.wait(timeout=30)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # and anything it started
-        except ProcessLookupError:
-            pass
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-
-    assert proc.returncode == -signal.SIGKILL
-    assert _sha(wh) == before, f"published warehouse changed by a run killed at {stage!r}"
-    assert _marts(wh) == world["marts_a"]  # and readable as it was
-
-    # the next run completes normally, without manual cleanup, and publishes the right content
-    res = _coop_run(world["raw_b"], wh, tmp_path)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert _leftovers(wh) == []
-    assert _sha(wh) != before, "the recovery run must publish a new build"
-    assert _marts(wh) == world["marts_a"]
+def _build_run_id(wh: Path) -> str:
     con = duckdb.connect(str(wh), read_only=True)
     try:
-        runs = con.execute("SELECT run_id, status FROM audit.runs ORDER BY started_at").fetchall()
-        changed = con.execute("SELECT status FROM audit.files WHERE source_file = ?", [world["changed"]]).fetchall()
+        return con.execute("SELECT run_id FROM meta.build_info").fetchall()[0][0]
     finally:
         con.close()
-    assert runs[-1][1] == "published" and runs[-1][0] != world["run_a"]
-    assert changed == [("changed",)]
 
 
-def _alive(pid: int, starttime: int) -> bool:
-    """The very process (same pid and start time) still runs (a zombie does not count)."""
+def _leftovers(wh: Path) -> list[str]:
+    return sorted(p.name for p in wh.parent.iterdir() if ".build-" in p.name or ".tmp-" in p.name
+                  or ".publish-" in p.name)
+
+
+def _stat(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    fields = raw[raw.rfind(")") + 2:].split()  # state, ppid, ..., starttime (field 22)
-    return fields[0] != "Z" and int(fields[19]) == starttime
+        return None
+    return raw[raw.rfind(")") + 2:].split()  # state, ppid, pgrp, session, ...
 
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
 
 
-def test_sigkill_ephemeral_prefect_server_is_reaped(world, tmp_path):
-    """The default operator path: no PREFECT_API_URL, so `coop run` starts Prefect's ephemeral
-    API server as a child process. SIGKILL of the run alone (as a real crash) orphans that
-    server; the run recorded it (pid, start time) in the lock file, and the next plain
-    `coop run` stops it, cleans up and publishes A's marts."""
-    from ops_helpers import clean_env
+def _session(sid: int) -> list[tuple[int, str]]:
+    """Live processes (zombies excluded) of session `sid`: a run started with
+    start_new_session=True and everything it started (they inherit its session)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st is not None and st[0] != "Z" and int(st[3]) == sid:
+                out.append((int(name), _cmdline(int(name))[:160]))
+    return out
 
-    from coop.run.lock import lock_path
 
-    wh_dir = tmp_path / "wh"
-    shutil.copytree(world["wh_a"].parent, wh_dir)
-    wh = wh_dir / world["wh_a"].name
-    before = _sha(wh)
-    markers = tmp_path / "markers"
-    log = tmp_path / "killed-run.log"
-    home = tmp_path / "prefect-home"
-    home.mkdir()
-    env = clean_env(PREFECT_HOME=str(home))  # no PREFECT_API_URL: ephemeral mode
-    assert "PREFECT_API_URL" not in env
-    cmd = [*COOP, "run", "--raw-dir", str(world["raw_b"]), "--warehouse", str(wh)]
-
-    children: list[dict] = []
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            cmd, env=dict(env, COOP_TEST_PAUSE_AT="models", COOP_TEST_PAUSE_DIR=str(markers)),
-            stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + MARKER_TIMEOUT
-        while not (markers / "models").exists():
-            if proc.poll() is not None:
-                pytest.fail(f"run ended (exit {proc.returncode}) before models:\n{log.read_text(errors='replace')[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"stage 'models' not reached in {MARKER_TIMEOUT} s")
-            time.sleep(0.1)
-        children = json.loads(lock_path(wh).read_text(encoding="utf-8")).get("children") or []
-        servers = [c for c in children if "prefect" in _cmdline(c["pid"]) or "uvicorn" in _cmdline(c["pid"])]
-        assert servers, f"no Prefect server among the recorded children {children}: " + "; ".join(
-            _cmdline(c["pid"]) for c in children)
-
-        os.kill(proc.pid, signal.SIGKILL)  # the run only, not its process group: a real crash
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
-        orphan_alive = {c["pid"]: _alive(c["pid"], c["starttime"]) for c in servers}
-        # record which: normally the orphan outlives its parent (nothing stops it)
-        print(f"ephemeral server child(ren) alive right after the kill: {orphan_alive}")
-
-        assert _sha(wh) == before, "published warehouse changed by a run killed at 'models'"
-        assert _marts(wh) == world["marts_a"]
-
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=tmp_path)
-        assert res.returncode == 0, res.stdout + res.stderr
-        for c in children:
-            assert not _alive(c["pid"], c["starttime"]), f"orphan {c['pid']} ({_cmdline(c['pid'])}) still running"
-        assert _leftovers(wh) == []
-        assert _sha(wh) != before, "the recovery run must publish a new build"
-        assert _marts(wh)["province_indicators"] == world["marts_a"]["province_indicators"]
-    finally:
-        for c in children:  # whatever the test leaves: the recorded children, then the group
-            if _alive(c["pid"], c["starttime"]):
-                try:
-                    os.kill(c["pid"], signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+def _end_session(sid: int) -> None:
+    """Whatever a test leaves of a killed run's session: SIGKILL, by pid (processes it started)."""
+    for pid, _ in _session(sid):
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _extra(version: str) -> bytes:
+    """The toggled file: state X lists 1 HTX, state Y 2 (Kim Bôi's neighbour 148, 2024)."""
+    return VERSIONS[version]
+
+
+VERSIONS: dict[str, bytes] = {}
+LAST: dict = {}  # the warehouse the kills left (correct), reused by the paused test
+EXTRA_ROWS = {"X": [("2599880001", "HTX Sông Đà", 31)],
+              "Y": [("2599880001", "HTX Sông Đà", 31), ("2599880002", "HTX Thung Nai", 17)]}
+
+
+def _make_versions(tmp: Path) -> None:
+    for v, rows in EXTRA_ROWS.items():
+        p = write_xlsx(tmp / f"them-{v}.xlsx", [G("HTX", [HTX_HEAD] + [
+            htx_row(k, code, name, members=m) for k, (code, name, m) in enumerate(rows, 1)])])
+        VERSIONS[v] = p.read_bytes()
+
+
+def _set_state(raw: Path, state: str, stamp: list[int]) -> None:
+    p = raw / EXTRA
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(_extra(state))
+    stamp[0] += 10
+    os.utime(p, (stamp[0], stamp[0]))  # a new mtime each time: the stat cache never trusts an old hash
+
+
+def _code_fingerprint() -> str:
+    """What a build depends on besides the raw files: the reading code, the SQL, the settings.
+    When a colleague edits one of them while this test runs, the next run rightly rebuilds."""
+    from coop.run import planning
+
+    settings = (Path(__file__).resolve().parent.parent / "coop.toml").read_bytes()
+    return planning.reader_fingerprint() + planning.sql_fingerprint() + hashlib.sha256(settings).hexdigest()
+
+
+def _run_in_process(raw: Path, wh: Path) -> int:
+    from coop.run.runner import run_command
+
+    return run_command(raw, wh, None, False)
+
+
+# --------------------------------------------------------------------------- the world
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, prefect_harness):
+    import prefect.settings
+
+    import truth as T
+    from sample.generate import generate_small_province
+
+    base = tmp_path_factory.mktemp("crash")
+    raw = base / "raw"
+    truth = T.load(generate_small_province(raw, "25"))
+    _make_versions(base)
+    api = prefect.settings.PREFECT_API_URL.value()  # the session's Prefect API (tests/conftest.py)
+    env = {"default": clean_env(), "shared": clean_env(PREFECT_API_URL=api)}
+    assert "PREFECT_API_URL" not in env["default"]
+    return {"base": base, "raw": raw, "truth": truth, "env": env, "stamp": [1_800_000_000]}
+
+
+def _coop_run(world: dict, wh: Path, mode: str, **extra: str) -> tuple[subprocess.CompletedProcess, float]:
+    t0 = time.monotonic()
+    res = subprocess.run([*COOP, "run", "--raw-dir", str(world["raw"]), "--warehouse", str(wh)],
+                         env=dict(world["env"][mode], **extra), capture_output=True, text=True,
+                         timeout=RUN_TIMEOUT, cwd=world["base"])
+    return res, time.monotonic() - t0
+
+
+def _check_baseline(wh: Path, truth, state: str) -> None:
+    """The first build is right: every good file's HTX rows as generated, the toggled file's
+    rows as written, and the 2023 province figures of the ground truth (the toggle is in 2024)."""
+    import truth as T
+
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        got = set(con.execute("SELECT source_file, row_number, reg_code, members FROM raw.htx").fetchall())
+        want = {(r["source_file"], r["row_number"], r["reg_code"], r["members"]) for r in truth.forms["HTX"]}
+        want |= {(EXTRA, k + 1, code, m) for k, (code, _, m) in enumerate(EXTRA_ROWS[state], 1)}
+        assert got == want
+        by_province = T.province_indicators_by_province(truth)
+        for (year, province, etype), e in by_province.items():
+            if year == 2023:
+                assert con.execute("SELECT active_count, members FROM marts.province_indicators WHERE year = ? AND "
+                                   "province_code = ? AND entity_type = ?", [year, province, etype]).fetchall() == \
+                    [(e["active_count"], e["members"])], (year, province, etype)
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------- twenty kills
+def test_twenty_sigkills_at_seeded_random_moments(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("COOP_NO_PROGRESS", "1")
+    raw, stamp = world["raw"], world["stamp"]
+    wh = tmp_path / "wh" / "coop.duckdb"
+    t_start = time.monotonic()
+
+    # uninterrupted runs: the two states' marts, and how long each mode takes on this machine
+    _set_state(raw, "X", stamp)
+    assert _run_in_process(raw, wh) == 0
+    _check_baseline(wh, world["truth"], "X")
+    marts = {"X": _marts(wh)}
+    took: dict[tuple[str, str], float] = {}
+    _set_state(raw, "Y", stamp)
+    res, took[("default", "changed")] = _coop_run(world, wh, "default")
+    assert res.returncode == 0, res.stdout + res.stderr
+    marts["Y"] = _marts(wh)
+    assert marts["X"] != marts["Y"]
+    res, took[("default", "same")] = _coop_run(world, wh, "default")
+    assert res.returncode == 0 and "Nothing changed" in res.stdout, res.stdout + res.stderr
+    for change, share in SHARED_SHARE.items():
+        took[("shared", change)] = share * took[("default", "changed")]
+    state = "Y"
+
+    rng = random.Random(SEED)
+    schedule = [mode for mode, n in SCHEDULE.items() for _ in range(n)]
+    rng.shuffle(schedule)
+    assert len(schedule) == KILLS
+    log: list[str] = []
+    kills = attempts = 0
+    while kills < KILLS:
+        attempts += 1
+        assert attempts <= KILLS + 10, "too many runs ended before their kill:\n" + "\n".join(log)
+        mode, change = schedule[kills]
+        if change == "changed":
+            state = "Y" if state == "X" else "X"
+            _set_state(raw, state, stamp)
+        before = _sha(wh)
+        before_id = _build_run_id(wh)
+        code = _code_fingerprint()
+        delay = rng.uniform(0.02, 0.98) * took[(mode, change)]
+        out = tmp_path / f"run-{attempts}.log"
+        with out.open("wb") as fh:  # a file, not a pipe: a full pipe would stall the run
+            proc = subprocess.Popen([*COOP, "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
+                                    env=world["env"][mode], stdout=fh, stderr=subprocess.STDOUT,
+                                    cwd=world["base"], start_new_session=True)
+        t0 = time.monotonic()
+        try:
+            try:
+                proc.wait(timeout=delay)
+                ended = True
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)  # the run alone, not its session: a real crash
+                proc.wait(timeout=30)
+                ended = proc.returncode != -signal.SIGKILL  # it ended between the timeout and the kill
+            at = time.monotonic() - t0
+            left = _session(proc.pid)
+            if ended:  # it finished before its moment: a correct run, not a kill; try again shorter
+                assert proc.returncode == 0, out.read_text(errors="replace")[-3000:]
+                took[(mode, change)] = min(took[(mode, change)], at)
+                log.append(f"  run {attempts} {mode}/{change}: ended in {at:.1f} s before its kill")
+                assert _marts(wh) == marts[state]
+                if change == "changed":
+                    state = "Y" if state == "X" else "X"  # try the same toggle again
+                    _set_state(raw, state, stamp)
+                continue
+            kills += 1
+            assert proc.returncode == -signal.SIGKILL
+
+            # the published file: as before, or the killed run's complete new build
+            after = _sha(wh)
+            if after != before:
+                assert change == "changed", "a nothing-changed run replaced the published file"
+                assert _build_run_id(wh) != before_id
+                assert _marts(wh) == marts[state], "a partial build was published"
+            published_by_killed = after != before
+
+            # the next run: cleans up, reaps, publishes exactly the state on disk
+            t1 = time.monotonic()
+            assert _run_in_process(raw, wh) == 0
+            next_took = time.monotonic() - t1
+            assert _leftovers(wh) == []
+            assert _marts(wh) == marts[state]
+            if change == "changed" and not published_by_killed:
+                assert _sha(wh) != before and _build_run_id(wh) != before_id, "the next run must publish a new build"
+            rebuilt = _sha(wh) != before
+            if change == "same" and _code_fingerprint() == code:  # nothing changed, so nothing to rebuild
+                assert not rebuilt, f"kill {kills} ({mode}/same) at {at:.2f} s: the next run rebuilt\n" + "\n".join(log)
+
+            # nothing the killed run started survives it
+            deadline = time.monotonic() + ORPHAN_GRACE_S
+            alive = _session(proc.pid)
+            while alive and time.monotonic() < deadline:
+                time.sleep(0.1)
+                alive = _session(proc.pid)
+            log.append(f"  kill {kills:2d} ({mode}/{change}) at {at:5.2f} s of ~{took[(mode, change)]:.1f} s: "
+                       f"{'published by the killed run' if published_by_killed else 'file unchanged'}"
+                       f"{', rebuilt by the next run' if rebuilt else ''} ({next_took:.1f} s); "
+                       f"{len(left)} process(es) of the run left at the kill")
+            assert alive == [], f"kill {kills} ({mode}/{change}) at {at:.2f} s left {alive}\n" + "\n".join(log)
+        finally:
+            _end_session(proc.pid)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+    LAST.update(wh=wh, state=state)
+    print(f"\n{KILLS} kills in {attempts} runs, {time.monotonic() - t_start:.1f} s "
+          f"(modes measured: {', '.join(f'{m}/{c} {s:.1f} s' for (m, c), s in took.items())}):\n" + "\n".join(log))
+
+
+# --------------------------------------------------------------------------- one kill at a known point
+def test_sigkill_paused_just_before_the_rename(world, tmp_path, monkeypatch, capsys):
+    """Killed after the build file is checkpointed, closed and synced, just before the atomic
+    rename. While it is paused there: `coop status` reads the published state, a second run is
+    turned away naming the first. After the kill: byte-identical; the next run publishes."""
+    from coop.outputs.status import collect_status
+
+    monkeypatch.setenv("COOP_NO_PROGRESS", "1")
+    raw, stamp = world["raw"], world["stamp"]
+    wh = tmp_path / "wh" / "coop.duckdb"
+    if LAST:  # the kills' warehouse, correct for the state on disk: no build to wait for
+        shutil.copytree(LAST["wh"].parent, wh.parent, ignore=shutil.ignore_patterns(".*.lock"))
+        state = LAST["state"]
+    else:
+        state = "X"
+        _set_state(raw, state, stamp)
+        assert _run_in_process(raw, wh) == 0
+    run_before = _build_run_id(wh)
+    before = _sha(wh)
+    _set_state(raw, "Y" if state == "X" else "X", stamp)
+    markers = tmp_path / "markers"
+    out = tmp_path / "killed-run.log"
+    with out.open("wb") as fh:
+        proc = subprocess.Popen([*COOP, "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
+                                env=dict(world["env"]["shared"], COOP_TEST_PAUSE_AT=PUBLISH_RENAME,
+                                         COOP_TEST_PAUSE_DIR=str(markers)),
+                                stdout=fh, stderr=subprocess.STDOUT, cwd=world["base"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not (markers / PUBLISH_RENAME).exists():
+            assert proc.poll() is None, out.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the run never reached the rename"
+            time.sleep(0.1)
+        assert collect_status(raw, wh).last_run["run_id"] == run_before  # read-only, no lock: works meanwhile
+        capsys.readouterr()
+        assert _run_in_process(raw, wh) == EXIT_BUSY  # a second run is turned away, touching nothing
+        assert f"pid {proc.pid}" in " ".join("".join(capsys.readouterr()).split())
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        _end_session(proc.pid)
         if proc.poll() is None:
             proc.kill()
-        proc.wait(timeout=30)
+            proc.wait(timeout=30)
+    assert _sha(wh) == before
+    assert _run_in_process(raw, wh) == 0
+    assert _leftovers(wh) == [] and _sha(wh) != before and _build_run_id(wh) != run_before
+    assert _session(proc.pid) == []

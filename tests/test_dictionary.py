@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from coop.outputs.dictionary import DEFAULT_DOC, diff_dictionary, generate_markdown, sql_blocks, write_dictionary
-from outputs_fixture import make_fixture_warehouse, sample_warehouse
+from outputs_fixture import make_fixture_warehouse
 
 
 @pytest.fixture()
@@ -64,14 +64,14 @@ def test_example_queries_run_on_fixture(fixture_wh):
     assert ran >= 5
 
 
-def test_committed_document_matches_the_sample_warehouse():
-    wh = sample_warehouse()
+def test_committed_document_matches_the_sample_warehouse(sample_build):
+    wh = sample_build.wh
     diff = diff_dictionary(wh, DEFAULT_DOC)
     assert not diff, "docs/warehouse.md is out of date; run `coop dictionary`:\n" + "\n".join(diff[:60])
 
 
-def test_committed_examples_run_on_the_sample_warehouse():
-    wh = sample_warehouse()
+def test_committed_examples_run_on_the_sample_warehouse(sample_build):
+    wh = sample_build.wh
     blocks = sql_blocks(DEFAULT_DOC.read_text(encoding="utf-8"))
     assert len(blocks) >= 6
     con = duckdb.connect(str(wh), read_only=True)

@@ -1,9 +1,10 @@
 """Unit feedback: rejected rows as sent (re-read with coop.ingest.read), fault highlighted, reason,
 valid example, no formula; one workbook per commune from 2025, per district before.
 
-The warehouse is built by the real nightly run (`.venv/bin/coop run`) over small workbooks
-written here by hand; expected values (cells, rows, columns, names, codes) are typed from
-these fixtures and from ../shared/spec/units.md, never taken from the code under test.
+The warehouse is built by the real nightly run (`coop run` through the CLI, in the test
+process) over small workbooks written here by hand; expected values (cells, rows, columns,
+names, codes) are typed from these fixtures and from ../shared/spec/units.md, never taken
+from the code under test.
 Units (schemas/reference): 05266 Xã Lạc Sơn and 04795 Phường Hòa Bình (former Hòa Bình
 province, 17); districts 157 Huyện Lạc Sơn, 148 Thành phố Hòa Bình, 152 Huyện Lương Sơn,
 151 Kỳ Sơn (until 01/01/2020).
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -21,10 +21,10 @@ import openpyxl
 import pytest
 
 from coop.outputs.feedback import FeedbackError, build_feedback, clerk_message, collect_feedback, reason_vi
+from pipeline_fixture import coop_in_process
 from reader_fixtures import HTX_HEAD, G, htx_row, write_xls, write_xlsx
 
 PROJECT = Path(__file__).resolve().parent.parent
-COOP = PROJECT / ".venv" / "bin" / "coop"
 RED = "F4B6B6"
 
 # Lạc Sơn's 2020 HTX file: two title rows, header on row 4, data from row 5.
@@ -91,15 +91,14 @@ def _write_raw(raw: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """(raw folder, warehouse) after a real `coop run` over the fixtures above."""
+def built(tmp_path_factory, prefect_harness):
+    """(raw folder, warehouse) after a real `coop run` (the CLI, in this process) over the fixtures above."""
     tmp = tmp_path_factory.mktemp("feedback")
     raw = tmp / "raw"
     _write_raw(raw)
     wh = tmp / "wh" / "coop.duckdb"
-    res = subprocess.run([str(COOP), "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
-                         capture_output=True, text=True, timeout=900, cwd=str(tmp))
-    assert res.returncode == 0 and wh.exists(), res.stdout[-3000:] + res.stderr[-3000:]
+    code, out = coop_in_process("run", "--raw-dir", raw, "--warehouse", wh)
+    assert code == 0 and wh.exists(), out[-3000:]
     return raw, wh
 
 
@@ -406,16 +405,14 @@ def test_reason_code_only_becomes_vietnamese():
         "Từ năm 2025 không còn cấp huyện: báo cáo do xã, phường gửi [district_after_reform]")
 
 
-def test_sample_feedback_lists_exactly_the_planted_problems(tmp_path):
+def test_sample_feedback_lists_exactly_the_planted_problems(tmp_path, sample_build):
     import json
     from functools import partial
     from unicodedata import normalize
 
     nfc = partial(normalize, "NFC")
 
-    from outputs_fixture import sample_warehouse
-
-    wh = sample_warehouse()
+    wh = sample_build.wh
     truth = json.loads((PROJECT / "data" / "sample" / "ground_truth.json").read_text(encoding="utf-8"))
     raw = PROJECT / "data" / "raw"
     years = sorted(int(p.name) for p in raw.iterdir() if p.name.isdigit())

@@ -15,7 +15,7 @@ import pytest
 import hostile_fixtures as H
 from reader_fixtures import G, HTX_HEAD, htx_row, ingest, issues, rejected, write_xlsx
 
-from coop.run import cache
+from coop.run import planning, steps, store
 from coop.ingest import isolation
 from coop.ingest.discover import discover
 from coop.ingest.read import CELL_DATE, CELL_NUMBER, CELL_TEXT, excel_datetime, read_sheets
@@ -263,16 +263,25 @@ def test_symlinked_folder_inside_and_loops_are_reported(tmp_path):
         "2020/148/a.xlsx": "symlink_loop", "2020/148/b.xlsx": "symlink_loop"}
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
-def test_unlistable_folder_is_reported(tmp_path):
+def test_unlistable_folder_is_reported(tmp_path, monkeypatch):
     raw = tmp_path / "raw"
     _put(raw, "2020/148/good.xlsx")
     _put(raw, "2020/157/a.xlsx")
-    os.chmod(raw / "2020" / "157", 0)
+    locked = raw / "2020" / "157"
+    os.chmod(locked, 0)
+    if os.geteuid() == 0:  # root lists every folder: listing it fails as it does for the run's user
+        real = os.scandir
+
+        def scandir(path="."):
+            if os.path.abspath(os.fspath(path)) == str(locked):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
     try:
         files, iss = discover(raw, REF)
     finally:
-        os.chmod(raw / "2020" / "157", 0o755)
+        os.chmod(locked, 0o755)
     assert [f.source_file for f in files] == ["2020/148/good.xlsx"]
     assert {i.source_file: i.reason_code for i in iss} == {"2020/157": "unreadable_file"}
 
@@ -303,25 +312,25 @@ def test_unreadable_file_never_stops_hashing_and_is_read_again_next_time(tmp_pat
     state = tmp_path / ".state"
     with monkeypatch.context() as mp:
         deny(mp, locked)
-        hashed = cache.hash_files({"a": good, "b": locked}, state)
-        assert hashed["b"].file_hash == "" and hashed["a"].file_hash == cache.sha256_file(good)
+        hashed = store.hash_files({"a": good, "b": locked}, state)
+        assert hashed["b"].file_hash == "" and hashed["a"].file_hash == store.sha256_file(good)
         files, _ = discover(raw, REF)
-        plan = cache.make_plan(files, raw, state, {})
-        results = cache.read_files(plan.to_read, REF, state)
+        plan = planning.make_plan(files, raw, state, {})
+        results = steps.read_files(plan.to_read, REF, state)
     os.chmod(locked, 0o644)
     by = {r.source_file: r for r in results}
     assert issues(by["2020/157/locked.xlsx"]) == [("", "unreadable_file", "rejected")]
     assert "Không có quyền đọc tệp" in reason(by["2020/157/locked.xlsx"], "unreadable_file")
     assert by["2020/148/good.xlsx"].forms["HTX"].height == 3
-    assert cache.read_retry(state) == {"2020/157/locked.xlsx": ""}
-    assert len(cache.cached_keys(state)) == 1  # only the good file's result
+    assert store.read_retry(state) == {"2020/157/locked.xlsx": ""}
+    assert len(store.cached_keys(state)) == 1  # only the good file's result
 
     files, _ = discover(raw, REF)
-    plan = cache.make_plan(files, raw, state, {})
+    plan = planning.make_plan(files, raw, state, {})
     assert [f.source_file for f in plan.to_read] == ["2020/157/locked.xlsx"]
-    again = cache.read_files(plan.to_read, REF, state)
+    again = steps.read_files(plan.to_read, REF, state)
     assert again[0].forms["HTX"].height == 3 and issues(again[0]) == []
-    assert cache.read_retry(state) == {}
+    assert store.read_retry(state) == {}
 
 
 def test_hash_state_survives_a_non_utf8_path(tmp_path):
@@ -329,9 +338,9 @@ def test_hash_state_survives_a_non_utf8_path(tmp_path):
     with open(d, "wb") as fh:
         fh.write(b"abc")
     p = Path(os.fsdecode(d))
-    out = cache.hash_files({"x": p}, tmp_path / ".state")
-    assert out["x"].file_hash == cache.sha256_file(p)
-    assert cache.hash_files({"x": p}, tmp_path / ".state")["x"].hashed_now is False  # read back from the state
+    out = store.hash_files({"x": p}, tmp_path / ".state")
+    assert out["x"].file_hash == store.sha256_file(p)
+    assert store.hash_files({"x": p}, tmp_path / ".state")["x"].hashed_now is False  # read back from the state
 
 
 def test_a_transient_failure_is_not_cached_and_blocks_the_no_op(tmp_path, monkeypatch):
@@ -345,11 +354,11 @@ def test_a_transient_failure_is_not_cached_and_blocks_the_no_op(tmp_path, monkey
     wh = tmp_path / "wh" / "coop.duckdb"
     wh.parent.mkdir()
     duckdb.connect(str(wh)).close()  # a published warehouse (empty ledger)
-    state = cache.state_dir(wh)
+    state = store.state_dir(wh)
     files, _ = discover(raw, REF)
-    plan = cache.plan_from_discovery(files, [], raw, wh)
-    cache.write_published(state, {"fingerprint": plan.fingerprint, "identity": file_identity(wh)})
-    assert plan.retry == [] and cache.is_unchanged(plan, wh)  # as if that build had been published
+    plan = planning.plan_from_discovery(files, [], raw, wh)
+    store.write_published(state, {"fingerprint": plan.fingerprint, "identity": file_identity(wh)})
+    assert plan.retry == [] and planning.is_unchanged(plan, wh)  # as if that build had been published
 
     real = coop.ingest.normalize.ingest_file
 
@@ -357,18 +366,18 @@ def test_a_transient_failure_is_not_cached_and_blocks_the_no_op(tmp_path, monkey
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(coop.ingest.normalize, "ingest_file", flaky)
-    r = cache.read_files(plan.to_read, REF, state)[0]
+    r = steps.read_files(plan.to_read, REF, state)[0]
     assert issues(r) == [("", "unreadable_file", "rejected")] and r.transient
-    assert cache.cached_keys(state) == set() and list(cache.read_retry(state)) == ["2020/148/good.xlsx"]
+    assert store.cached_keys(state) == set() and list(store.read_retry(state)) == ["2020/148/good.xlsx"]
 
-    again = cache.plan_from_discovery(files, [], raw, wh)  # same bytes, same fingerprint, but retried
+    again = planning.plan_from_discovery(files, [], raw, wh)  # same bytes, same fingerprint, but retried
     assert again.fingerprint == plan.fingerprint and again.retry == ["2020/148/good.xlsx"]
-    assert not cache.is_unchanged(again, wh) and [f.source_file for f in again.to_read] == ["2020/148/good.xlsx"]
+    assert not planning.is_unchanged(again, wh) and [f.source_file for f in again.to_read] == ["2020/148/good.xlsx"]
 
     monkeypatch.setattr(coop.ingest.normalize, "ingest_file", real)
-    assert cache.read_files(again.to_read, REF, state)[0].forms["HTX"].height == 3
-    assert cache.read_retry(state) == {} and len(cache.cached_keys(state)) == 1
-    assert cache.is_unchanged(cache.plan_from_discovery(files, [], raw, wh), wh)
+    assert steps.read_files(again.to_read, REF, state)[0].forms["HTX"].height == 3
+    assert store.read_retry(state) == {} and len(store.cached_keys(state)) == 1
+    assert planning.is_unchanged(planning.plan_from_discovery(files, [], raw, wh), wh)
 
 
 def test_a_fifo_is_not_read(tmp_path):

@@ -1,10 +1,11 @@
 """Operations commands (issue 12): `coop plan`, `coop check`, `coop runs`, `coop runs show`,
 `coop --version`, the warehouse's meta.* tables and the times shown to people.
 
-One real `coop run` (a subprocess, ephemeral Prefect) on the small province of the pipeline
-tests (`tests/pipeline_fixture.py`: 2020/148/htx.csv 2 rows + 1 quarantined, 2020/157/htx.csv
-2 rows, notes.txt misplaced) builds the warehouse the tests read; a second one checks that
-what `coop plan` announced is what the run then did.
+One real `coop run` (the CLI in the test process, against the session's Prefect API) on the
+small province of the pipeline tests (`tests/pipeline_fixture.py`: 2020/148/htx.csv 2 rows + 1
+quarantined, 2020/157/htx.csv 2 rows, notes.txt misplaced) builds the warehouse the tests
+read; a second one (a subprocess, ephemeral Prefect, as an operator runs it) checks that what
+`coop plan` announced is what the run then did.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typer.testing import CliRunner
 
 from coop.cli import app
 from coop.paths import PROJECT_ROOT, SQL_DIR
-from pipeline_fixture import htx_csv, write_raw
+from pipeline_fixture import coop_in_process, htx_csv, write_raw
 
 COOP = str(Path(sys.executable).with_name("coop"))
 
@@ -66,8 +67,8 @@ def _env(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """(raw, warehouse, run_id) after one `coop run` of the small province."""
+def built(tmp_path_factory, prefect_harness):
+    """(raw, warehouse, run_id) after one `coop run` of the small province (in this process)."""
     root = tmp_path_factory.mktemp("ops")
     raw = write_raw(root / "raw")
     t = time.time() - 3600  # an hour ago: later edits are clearly newer
@@ -75,7 +76,8 @@ def built(tmp_path_factory):
         if p.is_file():
             os.utime(p, (t, t))
     wh = root / "wh" / "coop.duckdb"
-    coop_run(raw, wh)
+    code, out = coop_in_process("run", "--raw-dir", raw, "--warehouse", wh, COOP_PROVINCE="25", COOP_NO_PROGRESS="1")
+    assert code == 0, out[-3000:]
     con = duckdb.connect(str(wh), read_only=True)
     run_id = con.execute("SELECT run_id FROM audit.runs WHERE status = 'published'").fetchall()[0][0]
     con.close()

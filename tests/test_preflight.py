@@ -192,3 +192,89 @@ def test_commune_folders_by_code_or_name_load_from_2025(tmp_path):
     res = runner.invoke(app, ["validate", "--format", "json", "--year", "2026", "--unit", "Phường Hòa Bình",
                               str(_clean(tmp_path, "desktop"))])
     assert json.loads(res.output)["files"][0]["unit_code"] == "04795"
+
+
+# ----------------------------------------------------------------------------- the clerk's verdict (issue 9)
+def test_one_bad_row_of_121_says_what_the_province_loads(tmp_path):
+    rows = [htx_row(k, f"54001{k:05d}", f"HTX {k}", members=-1 if k == 7 else 20) for k in range(1, 122)]
+    p = write_xlsx(tmp_path / "2020" / "157" / "bc.xlsx", [G("HTX", [HTX_HEAD] + rows)])
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 1, res.output
+    assert "Kết quả: 120 dòng sẽ được nhận, 1 dòng bị loại — sửa các dòng bị loại rồi gửi lại cả tệp " \
+           "(120 rows will be loaded, 1 rejected)" in res.output
+    assert "REJECTED" not in res.output and "BỊ TỪ CHỐI" not in res.output
+    assert "1 tệp đã kiểm tra: 1 có dòng bị loại; 120 dòng sẽ được nhận, 1 dòng bị loại" in res.output
+    f = json.loads(runner.invoke(app, ["validate", "--format", "json", str(p)]).output)["files"][0]
+    assert (f["verdict"], f["ok"], f["rows_accepted"], f["rows_rejected"]) == ("partial", False, 120, 1)
+
+
+def test_a_whole_file_rejection_says_rejected_and_why(tmp_path):
+    junk = tmp_path / "2020" / "157" / "a.xlsx"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"PK\x03\x04 broken")
+    res = runner.invoke(app, ["validate", str(junk)])
+    assert res.exit_code == 1
+    verdict = next(ln for ln in res.output.splitlines() if "Kết quả:" in ln)
+    assert "TỆP BỊ TỪ CHỐI — không dòng nào được nhận; lý do: " in verdict
+    assert "[unreadable_file]" in verdict and "(REJECTED: nothing in this file will be loaded" in verdict
+    f = json.loads(runner.invoke(app, ["validate", "--format", "json", str(junk)]).output)["files"][0]
+    assert (f["verdict"], f["rows_accepted"]) == ("rejected", 0)
+
+
+def test_ok_and_superseded_verdicts(tmp_path):
+    import os
+
+    old = _clean(tmp_path)
+    new = write_xlsx(tmp_path / "2020" / "lac-son" / "bc-nop-lai.xlsx",
+                     [G("HTX", [HTX_HEAD, htx_row(1, "5400100001", "HTX Một")])])
+    os.utime(old, (1_600_000_000, 1_600_000_000))
+    os.utime(new, (1_600_100_000, 1_600_100_000))
+    res = runner.invoke(app, ["validate", str(new)])
+    assert res.exit_code == 0 and "Kết quả: ĐẠT — 1 dòng sẽ được nhận, không có gì bị loại (OK: 1 row will be loaded)" in res.output
+    doc = json.loads(runner.invoke(app, ["validate", "--format", "json", str(old), str(new)]).output)
+    assert doc["exit_code"] == 0
+    assert [(f["verdict"], f["rows_accepted"]) for f in doc["files"]] == [("superseded", 0), ("ok", 1)]
+
+
+def test_a_blank_template_is_empty_not_ok(tmp_path):
+    from coop.outputs.template import build_template
+
+    p = build_template(2021, tmp_path / "2021" / "157", "157")
+    res = runner.invoke(app, ["validate", str(p)])
+    assert res.exit_code == 1, res.output
+    assert "Kết quả: TRỐNG — Tệp chưa có dòng dữ liệu nào" in res.output and "(EMPTY: the file has no data rows)" in res.output
+    assert "[empty_file]" in res.output and "ĐẠT" not in res.output
+    f = json.loads(runner.invoke(app, ["validate", "--format", "json", str(p)]).output)["files"][0]
+    assert (f["verdict"], f["ok"]) == ("empty", False)
+    assert [p["reason_code"] for p in f["problems"] if p["severity"] == "rejected"] == ["empty_file"]
+
+
+def test_a_relative_path_is_read_from_any_folder(tmp_path, monkeypatch):
+    """The reader's worker process runs in the project folder: validate gives it the absolute path."""
+    _clean(tmp_path, folder="2020/157")
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["validate", "--format", "json", "2020/157/bc.xlsx"])
+    assert res.exit_code == 0, res.output
+    f = json.loads(res.output)["files"][0]
+    assert (f["file"], f["verdict"], f["rows_accepted"]) == ("2020/157/bc.xlsx", "ok", 2)
+
+
+def test_paths_that_are_no_file(tmp_path):
+    import os
+
+    d = tmp_path / "2020" / "157"
+    d.mkdir(parents=True)
+    (d / "vong.xlsx").symlink_to(d / "vong.xlsx")
+    (d / "hong.xlsx").symlink_to(d / "khong-co.xlsx")
+    os.mkfifo(d / "ong.csv")
+    with open(os.fsencode(d) + b"/B\xe1o.xlsx", "wb") as fh:  # a name unzip left in Windows-1258 bytes
+        fh.write(b"x")
+    res = runner.invoke(app, ["validate", "--format", "json", str(d / "vong.xlsx"), str(d / "hong.xlsx"),
+                              str(d / "ong.csv"), os.fsdecode(os.fsencode(d) + b"/B\xe1o.xlsx")])
+    assert res.exit_code == 1
+    files = json.loads(res.output)["files"]
+    assert [[p["reason_code"] for p in f["problems"]] for f in files] == [
+        ["symlink_loop"], ["unreadable_file"], ["unreadable_file"], ["invalid_file_name"]]
+    assert files[3]["file"].endswith("B\\xe1o.xlsx") and "UTF-8" in files[3]["problems"][0]["reason"]
+    assert "liên kết (symlink) hỏng" in files[1]["problems"][0]["reason"]
+    assert "Không phải tệp bảng tính thường" in files[2]["problems"][0]["reason"]

@@ -12,7 +12,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -539,14 +538,16 @@ def write_reform_raw(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reform(tmp_path_factory):
-    """A Phú Thọ warehouse built by `coop run` from 2024 district and 2025 commune reports."""
+def reform(tmp_path_factory, prefect_harness):
+    """A Phú Thọ warehouse built by `coop run` (the CLI, in this process) from 2024 district and
+    2025 commune reports."""
+    from pipeline_fixture import coop_in_process
+
     tmp = tmp_path_factory.mktemp("reform")
     raw = write_reform_raw(tmp / "raw")
     wh = tmp / "wh" / "coop.duckdb"
-    res = subprocess.run([sys.executable, "-m", "coop.cli", "--province", "25", "run", "--raw-dir", str(raw),
-                          "--warehouse", str(wh)], capture_output=True, text=True, timeout=900, cwd=str(tmp))
-    assert res.returncode == 0 and wh.exists(), f"coop run failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    code, out = coop_in_process("--province", "25", "run", "--raw-dir", raw, "--warehouse", wh)
+    assert code == 0 and wh.exists(), f"coop run failed:\n{out[-3000:]}"
     files = build_report(2025, wh, tmp / "out")
     return tmp, wh, files
 
@@ -696,10 +697,8 @@ def test_reform_report_renders_in_chromium(reform):
 
 
 # ------------------------------------------------------------------ the sample province, end to end
-def test_sample_report_2020_shows_the_article_figures(tmp_path):
-    from outputs_fixture import sample_warehouse
-
-    wh = sample_warehouse()
+def test_sample_report_2020_shows_the_article_figures(tmp_path, sample_build):
+    wh = sample_build.wh
     files = build_report(2020, wh, tmp_path)
     text = _text(files.html.read_text(encoding="utf-8"))
     # the seed article (../shared/reference/province-report-2021-01.txt), which the sample reproduces
@@ -730,10 +729,8 @@ def test_sample_report_2020_shows_the_article_figures(tmp_path):
         assert "chưa đủ: thiếu báo cáo của địa bàn" in parser.ids["completeness"]
 
 
-def test_sample_report_2021_shows_plan_misses(tmp_path):
-    from outputs_fixture import sample_warehouse
-
-    wh = sample_warehouse()
+def test_sample_report_2021_shows_plan_misses(tmp_path, sample_build):
+    wh = sample_build.wh
     src = build_report(2021, wh, tmp_path).html.read_text(encoding="utf-8")
     parser = cells_of(src)
     con = duckdb.connect(str(wh), read_only=True)

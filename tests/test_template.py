@@ -145,16 +145,19 @@ def _coop(*args, cwd):
     return subprocess.run([str(COOP), *map(str, args)], capture_output=True, text=True, timeout=900, cwd=str(cwd))
 
 
-def test_filled_templates_load_through_coop_run(tmp_path):
-    """A district's 2021 template and a commune's 2026 template, filled, through the real nightly run."""
+def test_filled_templates_load_through_coop_run(tmp_path, prefect_harness):
+    """A district's 2021 template and a commune's 2026 template, filled, through the real nightly
+    run (`coop run` through the CLI, in this process)."""
     import duckdb
+
+    from pipeline_fixture import coop_in_process
 
     raw = tmp_path / "raw"
     _fill(build_template(2021, raw / "2021" / "lac-son", "Lạc Sơn"), 2021)
     _fill(build_template(2026, raw / "2026" / "05266", "05266"), 2026)
     wh = tmp_path / "wh" / "coop.duckdb"
-    res = _coop("run", "--raw-dir", raw, "--warehouse", wh, cwd=tmp_path)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    code, out = coop_in_process("run", "--raw-dir", raw, "--warehouse", wh)
+    assert code == 0, out[-3000:]
     con = duckdb.connect(str(wh), read_only=True)
     assert con.execute("SELECT count(*) FROM audit.rejected_rows").fetchall() == [(0,)]
     issues = con.execute("SELECT source_file, sheet, reason FROM audit.file_issues "
@@ -195,14 +198,17 @@ def test_commune_template_2026_reads_back_and_validates_empty(tmp_path):
     assert "thư mục 2026/05266/" in text and "không còn cấp huyện" in text
 
     res = _coop("validate", "--format", "json", path, cwd=tmp_path)  # year and unit from the path
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.returncode == 1, res.stdout + res.stderr  # a blank template is not ready to send (issue 9)
     doc = json.loads(res.stdout)
     (f,) = doc["files"]
-    assert (doc["ok"], f["ok"], f["year"], f["unit_code"], f["unit_name"]) == (True, True, 2026, "05266", "Xã Lạc Sơn")
-    assert (f["rows_accepted"], f["rows_rejected"]) == (0, 0)
+    assert (doc["ok"], f["ok"], f["year"], f["unit_code"], f["unit_name"]) == (False, False, 2026, "05266", "Xã Lạc Sơn")
+    assert (f["verdict"], f["rows_accepted"], f["rows_rejected"]) == ("empty", 0, 0)
+    assert f["verdict_text"].startswith("TRỐNG — Tệp chưa có dòng dữ liệu nào")
     assert [(m["sheet"], m["form"], m["header_row"], m["rows_accepted"]) for m in f["forms"]] == [
         ("HTX", "HTX", HEADER_ROW, 0), ("THT", "THT", HEADER_ROW, 0), ("Hỗ trợ HTX", "HO_TRO", HEADER_ROW, 0)]
-    assert [p["severity"] for p in f["problems"]] == ["ignored"]  # the instructions sheet, listed only
+    # the instructions sheet, listed only; and the file has no data row
+    assert [(p["sheet"], p["reason_code"], p["severity"]) for p in f["problems"]] == [
+        ("Hướng dẫn", "unrecognized_sheet", "ignored"), (None, "empty_file", "rejected")]
 
 
 def test_district_template_2024_and_by_code_or_spelling(tmp_path):

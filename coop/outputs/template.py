@@ -182,8 +182,8 @@ def instructions(year: int, unit: Unit | None = None) -> list[str]:
         "",
         "1. Biểu mẫu gồm 3 trang tính: HTX (danh sách hợp tác xã, liên hiệp hợp tác xã), THT (danh sách tổ hợp tác) "
         f"và Hỗ trợ HTX (kinh phí hỗ trợ hợp tác xã bố trí trong năm {year}).",
-        "2. Mỗi HTX, THT ghi trên một dòng, bắt đầu ngay dưới dòng tiêu đề cột. Không đổi tên, không xóa dòng tiêu đề cột; "
-        "có thể thêm cột ghi chú ở bên phải (cột lạ được bỏ qua).",
+        "2. Mỗi HTX, THT ghi trên một dòng, bắt đầu ngay dưới dòng tiêu đề cột. Không đổi tên, không xóa dòng tiêu "
+        "đề cột; có thể thêm cột ghi chú ở bên phải (cột lạ được bỏ qua).",
         f"3. Danh sách là tình hình tại ngày 31/12/{year}: ghi cả HTX, THT đã ngừng hoạt động hoặc giải thể, "
         "ghi rõ tình trạng.",
         "4. Cột có tiêu đề tô màu cam là bắt buộc (xem bảng dưới). Dòng thiếu thông tin bắt buộc hoặc sai định dạng sẽ "
@@ -283,7 +283,7 @@ def build_template(year: int, out_dir: Path, unit: str | None = None, *, distric
                          {"bold": True, "bg_color": "#DDEBF7" if not col.required else "#FCE4D6", "border": 1,
                           "text_wrap": True, "valign": "top", "align": "center"})
                 width = max(12, min(40, len(header_text(col)) + 4))
-                props: dict = {}
+                props: dict[str, str] = {}
                 if col.kind in ("code", "text"):
                     props["num_format"] = "@"
                 if col.kind == "date":
@@ -302,7 +302,8 @@ def build_template(year: int, out_dir: Path, unit: str | None = None, *, distric
     return path
 
 
-def _validation(col: TemplateColumn, year: int, last_day: dt.datetime) -> dict | None:
+def _validation(col: TemplateColumn, year: int, last_day: dt.datetime) -> dict[str, object] | None:
+    """xlsxwriter's data_validation options for a column (None: no validation)."""
     msg = {"error_title": "Giá trị không hợp lệ", "input_title": col.header[:32]}
     k = col.kind
     if k == "vocab" and col.vocab:
