@@ -711,3 +711,22 @@ def test_problem_cells_survive_the_reading_worker(tmp_path):
     cell = sheet.columns[COLUMN["revenue"]][1]
     assert isinstance(cell, UncalculatedFormula) and cell == "=1+1"
     assert sheet.kinds[COLUMN["revenue"]][1] == CELL_PROBLEM
+
+
+def test_an_unquoted_decimal_comma_in_a_csv_never_loads_a_shifted_number(tmp_path):
+    # `1234,5` without quotes in a comma-separated file splits into 1234 | 5: the line has one
+    # cell more than every other row, so it is quarantined, never loaded as revenue 1234
+    head = "Mã số HTX,Tên HTX,Ngày thành lập,Lĩnh vực,Tình trạng,Số thành viên,Doanh thu\n"
+    body = ("0101,HTX Một,01/03/2015,Nông nghiệp,Đang hoạt động,20,1234\n"
+            "0102,HTX Hai,01/03/2015,Nông nghiệp,Đang hoạt động,20,1234,5\n"
+            "0103,HTX Ba,01/03/2015,Nông nghiệp,Đang hoạt động,20,\"1234,5\"\n")
+    path = tmp_path / "2020" / "157" / "htx.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(head + body, encoding="utf-8")
+    r = ingest(path)
+    assert [(a["row_number"], a["name"], a["revenue"]) for a in accepted(r)] == [
+        (2, "HTX Một", 1234.0), (4, "HTX Ba", 1234.5)]
+    bad = rejected(r)
+    assert {n for _, n, _, _ in bad} == {3} and ("htx", 3, "revenue", "csv_extra_cells") in bad
+    assert counts(r) == (2, 1)  # 3 rows planted
+    assert_named(validate_text(path), path, "htx", 3, "revenue", "csv_extra_cells")

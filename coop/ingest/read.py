@@ -604,6 +604,7 @@ def read_csv(path: Path) -> Sheet:
     text = _decode(data)  # NUL bytes: UTF-16, or rejected as binary there
     delim = _sniff_delimiter(text)
     rows, numbers = _csv_records(text, delim)
+    rows = _mark_extra_cells(rows)
     width = max((len(r) for r in rows), default=0)
     columns: list[list[Any]] = [[None] * len(rows) for _ in range(width)]
     kinds: list[list[str | None]] = [[None] * len(rows) for _ in range(width)]
@@ -613,6 +614,30 @@ def read_csv(path: Path) -> Sheet:
                 columns[j][i] = v
                 kinds[j][i] = CELL_PROBLEM if isinstance(v, ProblemCell) else CELL_TEXT
     return Sheet(path.stem, True, numbers, columns, kinds)
+
+
+def _filled(rec: list[str]) -> int:
+    """Position after the last non-blank cell of a record (0 when all blank)."""
+    return next((j + 1 for j in range(len(rec) - 1, -1, -1) if rec[j] is not None and rec[j].strip()), 0)
+
+
+def _mark_extra_cells(rows: list[list[str]]) -> list[list[str]]:
+    """Lines whose filled cells run past the usual width of the file's rows (the most common
+    record length among lines with several cells): an unquoted decimal comma (`12,5`) split a
+    cell and moved the ones after it. Every filled cell of such a line becomes a
+    `CsvExtraCells`, so the row is quarantined (`csv_extra_cells`), never loaded shifted."""
+    from coop.ingest.values import CsvExtraCells
+
+    usual = Counter(len(r) for r in rows if _filled(r) >= 2)
+    if not usual:
+        return rows
+    width = usual.most_common(1)[0][0]
+    out = []
+    for rec in rows:
+        if _filled(rec) > width:
+            rec = [v if v is None or not v.strip() or isinstance(v, ProblemCell) else CsvExtraCells(v) for v in rec]
+        out.append(rec)
+    return out
 
 
 class _Lines:

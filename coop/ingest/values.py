@@ -117,6 +117,20 @@ class UnclosedQuote(ProblemCell):
                 "(dấu ngoặc kép không cân)")
 
 
+class CsvExtraCells(ProblemCell):
+    """A cell of a CSV line that has more filled cells than the file's rows usually have: a
+    number written with a comma (`12,5`) without quotes splits into two cells, so every cell
+    of the line may have moved. `str` is the cell as read."""
+
+    code: ClassVar[str] = "csv_extra_cells"
+
+    def message(self) -> str:
+        return ("Dòng của tệp CSV có nhiều ô hơn các dòng khác — thường do số có dấu phẩy (ví dụ 12,5) không "
+                "đặt trong ngoặc kép nên bị tách làm hai ô, các ô sau đó bị lệch cột; đặt số đó trong ngoặc kép "
+                "hoặc lưu lại từ Excel dạng CSV UTF-8 rồi gửi lại (CSV line with more cells than the file's "
+                "rows: an unquoted decimal comma shifts the cells)")
+
+
 EXCEL_ERRORS = frozenset(
     {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#GETTING_DATA", "#SPILL!", "#CALC!"}
 )

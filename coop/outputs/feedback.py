@@ -75,6 +75,7 @@ REASON_VI = {
     "excel_error": "Ô chứa lỗi của Excel (#N/A, #REF!, #VALUE!...)",
     "formula_not_calculated": "Ô chứa công thức chưa có kết quả tính (tệp do phần mềm tạo ra); mở bằng Excel, lưu lại",
     "csv_unbalanced_quote": "Dấu ngoặc kép (\") mở mà không đóng trong tệp CSV",
+    "csv_extra_cells": "Dòng CSV có nhiều ô hơn các dòng khác (số có dấu phẩy chưa đặt trong ngoặc kép?)",
     "duplicate_code": "Mã số HTX bị trùng trong biểu",
     "duplicate_group": "Tổ hợp tác bị trùng (cùng xã và tên)",
     "invalid_target": "Chỉ tiêu kế hoạch không hợp lệ",
