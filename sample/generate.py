@@ -2465,14 +2465,7 @@ def generate_small_province(out_dir: Path, province_code: str, seed: int = 7) ->
                         v["commune"] = spell_former(ref.former[e.old_commune], val_rng)  # type: ignore[index]
                     else:
                         v["commune"] = ref.communes[u]["commune_name"]
-                    v["members"] = max(1, round(v["members"]))
-                    if v.get("workers") is not None:
-                        v["workers"] = max(1, round(v["members"] * v["workers"]))
-                    for c in ("revenue", "profit"):
-                        if v.get(c) is not None:
-                            v[c] = float(round(v[c]))
-                    if v.get("income") is not None:
-                        v["income"] = round(v["income"] * (4.5 if form == "HTX" else 1.5), 2)
+                    round_reported(v, form)
                     if form == "HTX" and v["status"] == "active" and e.tech > 0.9:
                         v["high_tech"] = True
                     sp_.rows.append(WRow(form=form, values=v, old_commune=e.old_commune if level == "district" else None,
@@ -2502,6 +2495,19 @@ def truth_path_for(out_dir: Path) -> Path:
     if Path(out_dir).resolve() == DEFAULT_RAW_DIR.resolve():
         return PROJECT_ROOT / "data" / "sample" / "ground_truth.json"
     return Path(out_dir).resolve().parent / "ground_truth.json"
+
+
+def round_reported(v: dict[str, Any], form: str) -> None:
+    """The figures of one register row as a unit reports them: whole members and workers
+    (workers drawn as a share of members), whole million VND, income per month scaled."""
+    v["members"] = max(1, round(v["members"]))
+    if v.get("workers") is not None:
+        v["workers"] = max(1, round(v["members"] * v["workers"]))
+    for c in ("revenue", "profit"):
+        if v.get(c) is not None:
+            v[c] = float(round(v[c]))
+    if v.get("income") is not None:
+        v["income"] = round(v["income"] * (4.5 if form == "HTX" else 1.5), 2)
 
 
 def main(out: Path = Path("data/raw"), seed: int | None = None, scale: int = 1, truth: Path | None = None,

@@ -270,14 +270,7 @@ def _values(prov: Province, e: G.Ent, year: int, level: str, unit: str, r: rando
         v["commune"] = G.spell_former(ref.former[e.old_commune], r) if e.old_commune else None
     else:
         v["commune"] = ref.communes[unit]["commune_name"]
-    v["members"] = max(1, round(v["members"]))
-    if v.get("workers") is not None:
-        v["workers"] = max(1, round(v["members"] * v["workers"]))
-    for c in ("revenue", "profit"):
-        if v.get(c) is not None:
-            v[c] = float(round(v[c]))
-    if v.get("income") is not None:
-        v["income"] = round(v["income"] * (4.5 if e.etype == "HTX" else 1.5), 2)
+    G.round_reported(v, e.etype)
     if e.etype == "HTX" and v["status"] == "active" and e.tech > 0.9:
         v["high_tech"] = True
     return v

@@ -74,12 +74,9 @@ def assert_named(text: str, path: Path, sheet: str, row: int, column: str, code:
 
 # --------------------------------------------------------------------------- hand-written xlsx
 def _col(n: int) -> str:
-    s = ""
-    n += 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
+    from coop.ingest.read import _col_letters
+
+    return _col_letters(n)
 
 
 def cell_xml(row: int, col: int, v) -> str:
