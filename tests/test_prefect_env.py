@@ -16,7 +16,6 @@ from ops_helpers import clean_env
 from coop.run import prefect_env
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_RAW = ROOT / "data" / "raw"
 
 
 @pytest.fixture
@@ -113,10 +112,9 @@ def test_flow_pool_is_bounded_by_the_cores(monkeypatch):
 def test_run_without_server_uses_the_premigrated_database(tmp_path):
     """A real `coop run` with no Prefect API configured: the template is made once, copied to
     the warehouse's `.state/`, and the temporary server records the flow run in it."""
-    raw = tmp_path / "raw"
-    src = SAMPLE_RAW / "2019"
-    raw.mkdir()
-    subprocess.run(["cp", "-r", str(src), str(raw)], check=True)
+    from pipeline_fixture import write_raw
+
+    raw = write_raw(tmp_path / "raw")  # two small files: what is checked is Prefect's database, not the reading
     wh = tmp_path / "wh" / "coop.duckdb"
     env = clean_env(HOME=str(tmp_path / "home"), COOP_PREFECT_TEMPLATE_DIR=str(tmp_path / "templates"))
     done = subprocess.run([sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(raw), "--warehouse", str(wh)],

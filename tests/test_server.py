@@ -70,6 +70,7 @@ def test_run_through_a_real_server(tmp_path):
     wh = tmp_path / "wh" / "coop.duckdb"
     client_env = shared_prefect_server()
     # (the server is shared with tests/test_crash.py and stopped at the end of the session)
+    client_env["PREFECT_RUNNER_POLL_FREQUENCY"] = "2"  # pick up each triggered run within ~2 s, not 10
     serve_cmd = [sys.executable, "-c",
                  "import sys; from flows.deployments import serve_all; serve_all(sys.argv[1], sys.argv[2])",
                  str(raw), str(wh)]
