@@ -3,17 +3,72 @@
 Each command is a thin wrapper: parse options, call a plain function, turn its outcome
 into console output and an exit code. Heavy imports happen inside the commands so that
 `coop --help` and `coop validate` stay fast.
+
+The first thing the process does, before importing typer (≈ 0.1 CPU-s) and long before
+polars, DuckDB or Prefect (seconds), is print "Đang khởi động… (starting…)" on stderr when
+the command line names a command (not for `--help` / `--version`): see `announce_start` and
+docs/operations.md, "What the console shows".
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated
+import os
+import sys
+import time
+from typing import Annotated, TextIO
 
-import typer
+#: The first console line of every command (stderr, `HH:MM:SS ` first like every progress line).
+STARTING_LINE = "Đang khởi động… (starting…)"
+#: The commands that print it: all of them — each one imports polars, DuckDB or Prefect and
+#: takes 1-9 s (wall) on the 2-core machine (docs/operations.md, "What the console shows").
+#: tests/test_progress_lines.py checks this is every command the app has.
+ANNOUNCED_COMMANDS = frozenset({
+    "validate", "run", "backfill", "rollback", "status", "serve", "plan", "check", "runs", "report",
+    "dictionary", "template", "feedback",
+})
+_OPTIONS_WITH_VALUE = ("--province",)  # the global options that take a value (see `global_options`)
 
-from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
+
+def command_of(argv: list[str]) -> str | None:
+    """The command a coop command line (without the program name) runs, or None when it runs
+    none that works: no command, `--help` anywhere after it, `--version`, an unknown name."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] in _OPTIONS_WITH_VALUE:
+            i += 2
+        elif argv[i].startswith(tuple(f"{o}=" for o in _OPTIONS_WITH_VALUE)):
+            i += 1
+        else:
+            return None  # --version, --help, or an option typer refuses at once
+    if i >= len(argv) or argv[i] not in ANNOUNCED_COMMANDS or "--help" in argv[i + 1:]:
+        return None
+    return argv[i]
+
+
+def announce_start(argv: list[str], stream: TextIO | None = None) -> bool:
+    """Print `HH:MM:SS Đang khởi động… (starting…)` on stderr (flushed) when `argv` runs a
+    command; True when printed. Called at import by the `coop` console script and by
+    `python -m coop.cli`, before any other import."""
+    if command_of(argv) is None:
+        return False
+    out = stream or sys.stderr
+    try:
+        out.write(f"{time.strftime('%H:%M:%S')} {STARTING_LINE}\n")
+        out.flush()
+    except (OSError, ValueError, AttributeError):  # no usable stderr: the command runs all the same
+        return False
+    return True
+
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "coop":
+    announce_start(sys.argv[1:])
+
+from enum import StrEnum  # noqa: E402 - after the starting line, on purpose
+from pathlib import Path  # noqa: E402
+
+import typer  # noqa: E402
+
+from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE  # noqa: E402
 
 app = typer.Typer(
     name="coop",

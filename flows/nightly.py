@@ -6,7 +6,8 @@ side (see docs/architecture.md, "The nightly flow"):
 
 - the whole run holds `coop.run.lock.run_lock(warehouse)` and starts with `cleanup_stale`;
 - `coop.run.lock.stage_checkpoint(stage)` is called at the start of each stage
-  (`reading`, `loading`, `models`, `tests`, `publish`);
+  (`discover`, `hashing`, `reading`, `loading`, `models`, `tests`, `publish`, `report`): it prints
+  the stage's console line on stderr (docs/operations.md, "What the console shows");
 - the run report (`coop.outputs.run_report.write_run_report` + Prefect artifacts) is written in
   `report_task`, for published, unchanged and failed runs alike;
 - `coop.warehouse.guards`: the raw folder and the published file are checked first
@@ -99,6 +100,14 @@ def load_task(build: Path, warehouse: Path, reference: Reference, plan: planning
     return load.load_build(build, warehouse, reference, plan, results, extra_issues, run, previous, pending)
 
 
+@task(name="load-incremental", cache_policy=NO_CACHE)
+def load_incremental_task(build: Path, warehouse: Path, reference: Reference, plan: planning.Plan,
+                          picked: steps.IncrementalLoad, extra_issues: list[Any], run: load.RunRecord,
+                          previous: dict[str, Any], base_run_id: str, pending: list[dict[str, Any]]) -> load.BuildLoad:
+    return load.load_incremental(build, warehouse, reference, plan, picked.results, extra_issues, run, previous,
+                                 base_run_id, picked.kept, pending)
+
+
 @task(name="models", cache_policy=NO_CACHE)
 def models_task(build: Path, sql_dir: Path) -> list[str]:
     from coop.warehouse.models import run_models
@@ -131,6 +140,7 @@ def publish_task(build: Path, warehouse: Path, run: load.RunRecord) -> Path:
 def report_task(summary: RunSummary, warehouse: Path) -> Path | None:
     from coop.outputs.run_report import render_run_report, summary_table, write_run_report
 
+    stage_checkpoint("report")
     path = write_run_report(summary, warehouse)
     try:
         from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -222,8 +232,10 @@ def nightly_run(
             if refused:
                 raise guards.PublishRefused(refused)
             reference = ctx.reference
+            stage_checkpoint("discover")
             raw_files, issues = discover_task(ctx)
             lap("discover")
+            stage_checkpoint("hashing", files=len(raw_files))
             plan = plan_task(ctx, raw_files, issues, previous)
             steps.fill_summary_files(summary, plan)
             lap("plan")
@@ -236,12 +248,16 @@ def nightly_run(
                     log.warning("Could not write the run report: %s", e)
                 return summary
 
-            stage_checkpoint("reading")
-            with progress(len(plan.to_read), "Reading files", logger=logging.getLogger("coop.flow")):
+            stage_checkpoint("reading", files=len(plan.to_read))
+            ledger = load.read_ledger(previous)
+            # a copy of the published build with only the affected files redone, when nothing is in doubt
+            inc, why_full = planning.incremental_basis(plan, warehouse, ledger, issues, fresh)
+            cached = plan.from_cache if inc is None else [f for f in inc.affected if not f.read]
+            with progress(len(plan.to_read)):  # 'Đang đọc tệp 120/320 (reading files)', ticked from the tasks
                 futures = [read_batch_task.submit(b, ctx) for b in _batches(plan.to_read)]
-                futures += [cached_batch_task.submit(b, ctx) for b in _batches(plan.from_cache)]
+                futures += [cached_batch_task.submit(b, ctx) for b in _batches(cached)]
                 results = [r for f in futures for r in f.result()]
-            # one load order whatever was cached, batched or parallel: identical builds (float sums too)
+            # one load order whatever was cached, batched or parallel: identical inputs to the load
             results.sort(key=lambda r: (r.year is None, r.year or 0, r.source_file))
             log.info("Read %d file(s), %d from the cache.", len(plan.to_read), len(plan.from_cache))
             lap("reading")
@@ -250,10 +266,19 @@ def nightly_run(
             from coop.ingest.normalize import select_submissions
             from coop.warehouse.datatests import blocking_failures
 
-            selected = select_submissions(results)
-            extra_issues = list(issues) + steps.superseded_issues(results, selected)
-            built = load_task(build, previous, reference, plan, selected, extra_issues, run,
-                              load.read_ledger(previous), store.read_pending_runs(state))
+            if inc is None:
+                log.info("Full build: %s.", why_full)
+                selected = select_submissions(results)
+                extra_issues = list(issues) + steps.superseded_issues(results, selected)
+                built = load_task(build, previous, reference, plan, selected, extra_issues, run,
+                                  ledger, store.read_pending_runs(state))
+            else:
+                picked = steps.resolve_incremental(inc, results, state, reference)
+                log.info("Incremental build: %d file(s) replaced, %d kept as published.",
+                         len(picked.replaced) + len(inc.gone), len(picked.kept))
+                built = load_incremental_task(build, previous, reference, plan, picked,
+                                              list(issues) + picked.extra_issues, run, ledger, inc.base_run_id,
+                                              store.read_pending_runs(state))
             steps.fill_summary_load(summary, built, reference)
             run.files_seen, run.files_loaded = built.files_seen, built.files_loaded
             run.files_rejected, run.rows_loaded = built.files_rejected, built.rows_loaded

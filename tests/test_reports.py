@@ -1,14 +1,11 @@
-"""Run report file content and the progress display."""
+"""Run report file content (the progress display: tests/test_progress_lines.py)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 
 from coop.outputs.run_report import (
     RunSummary,
-    progress,
-    progress_tick,
     quarantine_by_reason,
     render_run_report,
     summary_table,
@@ -103,43 +100,7 @@ def test_summary_table_rows():
     assert len(rows) == 3
 
 
-def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
-    caplog.set_level(logging.INFO, logger="coop.outputs.run_report")
-    with progress(20, "Reading files", interactive=False) as advance:
-        for i in range(20):
-            advance(f"f{i}.xlsx")
-    msgs = [r.getMessage() for r in caplog.records]
-    # every 10 % (2 items) -> 10 lines, the last one at 20/20
-    assert len(msgs) == 10
-    assert msgs[0].startswith("Reading files: 2/20 — f1.xlsx")
-    assert msgs[-1].startswith("Reading files: 20/20 — f19.xlsx")
-
-
-def test_progress_bar_in_a_terminal(capsys, caplog):
-    caplog.set_level(logging.INFO, logger="coop.outputs.run_report")
-    with progress(3, "Reading files", interactive=True) as advance:
-        for i in range(3):
-            advance(f"f{i}")
-    err = capsys.readouterr().err
-    assert "Reading files" in err and "3/3" in err
-    assert not caplog.records  # a bar, not log lines
-
-
-def test_progress_tick_from_worker_threads(caplog):
-    import threading
-
-    caplog.set_level(logging.INFO, logger="coop.outputs.run_report")
-    progress_tick("nothing active: no-op")
-    with progress(40, "Reading files", interactive=False):
-        threads = [threading.Thread(target=lambda: [progress_tick() for _ in range(10)]) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    msgs = [r.getMessage() for r in caplog.records]
-    assert len(msgs) == 10 and msgs[-1].startswith("Reading files: 40/40")
-    progress_tick("after the block: no-op")
-    assert len(caplog.records) == 10
+# the progress display (counter lines, bar, ticks from threads): tests/test_progress_lines.py
 
 
 def test_report_file_name_does_not_repeat_a_timestamp_the_run_id_carries():

@@ -335,6 +335,61 @@ def quarantine_by_reason(reason_codes: Iterable[object]) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------- progress
+# What the console shows while a command works (docs/operations.md, "What the console shows"):
+# every line on stderr (stdout keeps the summary and `--format json` clean), each line
+# `HH:MM:SS <Vietnamese> (<English>)`, whether stderr is a terminal or a cron log. The first
+# line ("Đang khởi động… (starting…)") is printed by coop/cli.py before anything heavy is
+# imported; then one line per stage of a run (`stage_line`, called by
+# `coop.run.lock.stage_checkpoint`), and while files are read a counter (`progress`).
+
+#: Stage -> (Vietnamese, English) of its console line; `{n}` = files.
+STAGE_WORDS: dict[str, tuple[str, str]] = {
+    "check": ("Đang kiểm tra tệp mới và tệp đã thay đổi…", "checking for new and changed files…"),
+    "orchestrator": ("Đang khởi động bộ điều phối…", "starting the orchestrator…"),
+    "discover": ("Đang tìm tệp…", "discovering files…"),
+    "hashing": ("Đang tính mã băm {n} tệp…", "hashing {n} files…"),
+    "reading": ("Đang đọc {n} tệp…", "reading {n} files…"),
+    "loading": ("Đang nạp dữ liệu vào kho…", "loading the build…"),
+    "models": ("Đang tính các bảng chỉ tiêu…", "building the SQL models…"),
+    "tests": ("Đang kiểm tra dữ liệu…", "running the data tests…"),
+    "publish": ("Đang công bố kho dữ liệu…", "publishing the warehouse…"),
+    "report": ("Đang ghi báo cáo lần chạy…", "writing the run report…"),
+}
+#: Plain counter lines (not a terminal): at most one per this many seconds, and the last one.
+PROGRESS_INTERVAL = 1.0
+
+_console_guard = threading.Lock()
+
+
+def console_line(text: str, stream: TextIO | None = None) -> None:
+    """Write `HH:MM:SS text` on stderr (or `stream`) and flush at once. A closed or broken
+    stream never fails the command."""
+    stream = stream or sys.stderr
+    with _console_guard:  # lines from worker threads never interleave
+        try:
+            stream.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def stage_text(stage: str, files: int | None = None) -> str | None:
+    """The console line of a stage ('Đang đọc 320 tệp… (reading 320 files…)'), None for a
+    stage without one (e.g. `rename`, a test-only pause point)."""
+    words = STAGE_WORDS.get(stage)
+    if words is None:
+        return None
+    vi, en = (w.replace("{n} ", "" if files is None else f"{files:,} ") for w in words)
+    return f"{vi} ({en})"
+
+
+def stage_line(stage: str, files: int | None = None) -> None:
+    """Print the console line of `stage` on stderr (nothing for a stage without one)."""
+    text = stage_text(stage, files)
+    if text is not None:
+        console_line(text)
+
+
 def _interactive(stream: TextIO | None = None) -> bool:
     stream = stream or sys.stderr
     if os.environ.get("CI") or os.environ.get("COOP_NO_PROGRESS"):
@@ -353,7 +408,7 @@ def progress_tick(label: str | None = None) -> None:
     """Advance the innermost active `progress(...)` display by one item (no-op when none).
 
     For code that does not know about the display: e.g. a reader called from several
-    worker threads inside the flow's `with progress(n, "Reading files"):` block."""
+    worker threads inside the flow's `with progress(n):` block."""
     with _current_guard:
         advance = _current[-1] if _current else None
     if advance is not None:
@@ -374,16 +429,19 @@ def _registered(advance: Callable[[str | None], None]) -> Iterator[Callable[[str
 @contextmanager
 def progress(
     total: int,
-    description: str = "Reading files",
-    logger: logging.Logger | None = None,
+    description: str = "Đang đọc tệp",
+    english: str = "reading files",
     interactive: bool | None = None,
+    interval: float = PROGRESS_INTERVAL,
 ) -> Iterator[Callable[[str | None], None]]:
-    """Show progress of a long loop. Yields `advance(label=None)`, to call once per item.
+    """Show progress of a long loop. Yields `advance(label=None)`, to call once per item
+    (from any thread; `progress_tick` reaches it from code that does not hold it).
 
     In a terminal: a rich progress bar on stderr. Elsewhere (not a TTY, `CI` set,
-    `COOP_NO_PROGRESS` set): plain log lines, about every 10 % and at the end.
+    `COOP_NO_PROGRESS` set): plain lines on stderr (`console_line`),
+    'Đang đọc tệp 120/320 (reading files) — 2024/148/a.xlsx, 12.3 s', at most one every
+    `interval` seconds, and always the last one (n/n).
     """
-    logger = logger or log
     if interactive is None:
         interactive = _interactive()
     if interactive and total > 0:
@@ -398,9 +456,10 @@ def progress(
             TextColumn("{task.fields[label]}", style="dim"),
             console=Console(stderr=True),
             transient=False,
+            refresh_per_second=4,
         )
         with bar:
-            task = bar.add_task(description, total=total, label="")
+            task = bar.add_task(f"{description} ({english})", total=total, label="")
 
             def advance_bar(label: str | None = None) -> None:
                 bar.update(task, advance=1, label=label or "")
@@ -410,25 +469,18 @@ def progress(
         return
 
     done = 0
-    step = max(1, total // 10) if total else 1
-    start = time.monotonic()
-
+    start = last = time.monotonic()
     guard = threading.Lock()
 
     def advance(label: str | None = None) -> None:
-        nonlocal done
-        with guard:  # the line is logged under the lock too: lines from worker threads stay in order
+        nonlocal done, last
+        with guard:  # the line is written under the lock too: lines from worker threads stay in order
             done += 1
-            n = done
-            if n == total or n % step == 0:
-                logger.info(
-                    "%s: %d/%d%s (%.1f s)",
-                    description,
-                    n,
-                    total,
-                    f" — {label}" if label else "",
-                    time.monotonic() - start,
-                )
+            now = time.monotonic()
+            if done == total or now - last >= interval:
+                last = now
+                console_line(f"{description} {done:,}/{total:,} ({english})"
+                             + (f" — {label}" if label else "") + f", {now - start:.1f} s")
 
     with _registered(advance):
         yield advance

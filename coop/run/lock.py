@@ -424,13 +424,19 @@ def reap_orphans(warehouse: Path, grace_seconds: float = 5.0) -> list[int]:
 
 
 # --------------------------------------------------------------------------- test-only pause hook
-def stage_checkpoint(stage: str) -> None:
-    """Stage boundary hook: records this run's child processes in the lock file
-    (`record_children`). Otherwise a no-op unless the test-only variable `COOP_TEST_PAUSE_AT`
-    names this stage: then write the marker file `$COOP_TEST_PAUSE_DIR/<stage>` (holding
-    the pid) and sleep (`COOP_TEST_PAUSE_SECONDS`, default 600) so that a test can kill the
-    process at a known point. Call it at each of `STAGES`.
+def stage_checkpoint(stage: str, files: int | None = None) -> None:
+    """Stage boundary hook: prints the stage's console line on stderr
+    (`coop.outputs.run_report.stage_line`: 'Đang đọc 320 tệp… (reading 320 files…)', with
+    the number of `files` where the stage has one; nothing for `rename`) and records this
+    run's child processes in the lock file (`record_children`). Otherwise a no-op unless the
+    test-only variable `COOP_TEST_PAUSE_AT` names this stage: then write the marker file
+    `$COOP_TEST_PAUSE_DIR/<stage>` (holding the pid) and sleep (`COOP_TEST_PAUSE_SECONDS`,
+    default 600) so that a test can kill the process at a known point. Call it at each of
+    `STAGES` (and at discover, hashing, report for their console lines).
     """
+    from coop.outputs.run_report import stage_line
+
+    stage_line(stage, files)
     record_children()
     wanted = os.environ.get(PAUSE_ENV)
     if not wanted or wanted != stage:

@@ -112,6 +112,9 @@ class Plan:
     backfill_years: tuple[int, int] | None = None
     fingerprint: str = ""
     retry: list[str] = field(default_factory=list)  # files of retry.json: this run is never a no-op
+    #: what a build is made with besides its files (reader, SQL, tests, settings, storage, schema
+    #: version): an incremental build needs the published one's to be the same (`incremental_basis`)
+    parts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def to_read(self) -> list[PlannedFile]:
@@ -225,9 +228,14 @@ def plan_from_discovery(raw_files: Sequence[RawFile], issues: Sequence[FileIssue
     plan.issue_where = issue_where
     planned = {f.source_file for f in plan.files}
     plan.retry = sorted(s for s in read_retry(state_dir(warehouse)) if s in planned)
-    plan.fingerprint = build_fingerprint(plan, {"settings": build_settings(), "storage": storage_version(),
-                                                "sql": sql_fingerprint(Path(sql_dir)),
-                                                "tests": sql_fingerprint(Path(tests_dir or Path(sql_dir) / "tests")),
+    from coop.run.ops import SCHEMA_VERSION
+
+    plan.parts = {"reader": plan.reader_fp, "settings": build_settings(), "storage": storage_version(),
+                  "sql": sql_fingerprint(Path(sql_dir)),
+                  "tests": sql_fingerprint(Path(tests_dir or Path(sql_dir) / "tests")),
+                  "schema_version": SCHEMA_VERSION}
+    plan.fingerprint = build_fingerprint(plan, {"settings": plan.parts["settings"], "storage": plan.parts["storage"],
+                                                "sql": plan.parts["sql"], "tests": plan.parts["tests"],
                                                 "years": years, "issues": sorted(
                                                     (str(i.source_file), str(i.reason_code))
                                                     for i in issues)})
@@ -245,3 +253,96 @@ def is_unchanged(plan: Plan, warehouse: Path) -> bool:
     ident = file_identity(Path(warehouse))
     return (bool(pub) and ident is not None and pub.get("fingerprint") == plan.fingerprint
             and pub.get("identity") == ident)
+
+
+# --------------------------------------------------------------------------- incremental build
+@dataclass
+class Incremental:
+    """How this run's build starts from a copy of the published warehouse (docs/architecture.md,
+    "Incremental build"). `affected` files are read (or, unchanged in bytes but e.g. touched,
+    taken whole from the cache) and their rows replaced; `others` are the cached files of the
+    same (year, unit) folders, whose selection among resubmissions may change: only their
+    metadata is looked at first (`coop.run.steps.resolve_incremental`); every other file is
+    `kept`: its rows, quarantine, sheets and issues are carried from the published build."""
+
+    base_run_id: str                       # latest published run of the warehouse copied
+    affected: list[PlannedFile]
+    others: list[PlannedFile]
+    kept: set[str]
+    gone: set[str]                         # previous files that are no longer planned (removed, ...)
+    keys: set[tuple[int | None, str | None]]
+    #: the base run's audit.file_issues rows of `others`: source_file -> sorted
+    #: (sheet, reason, reason_code, severity, year, unit_code)
+    previous_issues: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+
+def _naive(t: Any) -> Any:
+    from datetime import UTC
+
+    if isinstance(t, datetime) and t.tzinfo is not None:
+        return t.astimezone(UTC).replace(tzinfo=None)
+    return t
+
+
+def incremental_basis(plan: Plan, warehouse: Path, previous: Mapping[str, Mapping[str, Any]],
+                      issues: Sequence[FileIssue], fresh: bool = False) -> tuple[Incremental | None, str]:
+    """Whether this run may build from a copy of the published warehouse, and what changes.
+
+    Returns (Incremental, "") or (None, why not). Any doubt is a full rebuild: a `fresh` run, a
+    run limited to some years or a backfill, no published build recorded in `.state/published.json`
+    or another file in its place (rolled back, replaced), other reader/SQL/test/settings/storage
+    fingerprints or schema version, a published file that cannot be read or whose latest published
+    run is not the one recorded."""
+    import duckdb
+
+    from coop.warehouse import queries
+    from coop.warehouse.publish import file_identity
+
+    if fresh:
+        return None, "fresh rebuild"
+    if plan.years is not None or plan.backfill_years is not None:
+        return None, "run limited to some years, or a backfill"
+    pub = read_published(state_dir(warehouse))
+    ident = file_identity(Path(warehouse))
+    if not pub or ident is None or pub.get("identity") != ident:
+        return None, "no published build recorded for this file"
+    if not plan.parts or to_json_value(pub.get("parts")) != to_json_value(plan.parts):
+        return None, "reader, SQL, tests, settings, storage or schema version changed"
+    discovered = {i.source_file for i in issues if i.source_file}
+    affected: list[PlannedFile] = []
+    for f in plan.files:
+        prev = previous.get(f.source_file)
+        if (f.read or f.status != "unchanged" or prev is None or f.source_file in discovered
+                or _naive(prev.get("modified_at")) != _naive(f.modified_at)):
+            affected.append(f)
+    planned = {f.source_file for f in plan.files}
+    gone = {s for s, p in previous.items() if s not in planned and p.get("status") != "removed"}
+    keys = {(f.year, f.unit_code) for f in affected}
+    # a file gone that took part in choosing among resubmissions (not rejected whole) frees its forms
+    keys |= {(previous[s].get("year"), previous[s].get("unit_code")) for s in gone
+             if previous[s].get("status") != "rejected"}
+    names = {f.source_file for f in affected}
+    others = [f for f in plan.files if f.source_file not in names and (f.year, f.unit_code) in keys]
+    kept = planned - names - {f.source_file for f in others}
+    try:
+        con = queries.connect_read_only(Path(warehouse))
+    except duckdb.Error as e:
+        return None, f"published warehouse unreadable: {e}"
+    try:
+        base = queries.latest_published_run(con)
+        if not base or base != pub.get("run_id"):
+            return None, "the published file's latest run is not the one recorded"
+        prev_issues: dict[str, list[tuple[Any, ...]]] = {f.source_file: [] for f in others}
+        if others:
+            rows = con.execute(
+                "SELECT source_file, sheet, reason, reason_code, severity, year, unit_code FROM audit.file_issues "
+                "WHERE run_id = ? AND source_file IN (SELECT unnest(?::VARCHAR[]))",
+                [base, sorted(prev_issues)]).fetchall()
+            for r in rows:
+                prev_issues[r[0]].append(tuple(r[1:]))
+    except duckdb.Error as e:
+        return None, f"published warehouse unreadable: {e}"
+    finally:
+        con.close()
+    return Incremental(base, affected, others, kept, gone, keys,
+                       {s: sorted(v, key=repr) for s, v in prev_issues.items()}), ""

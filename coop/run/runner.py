@@ -132,6 +132,9 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years: tuple[int, int] | Non
     return its summary; else None (the flow runs). Never reads a spreadsheet."""
     if years is not None or not warehouse.exists():
         return None
+    from coop.outputs.run_report import stage_line
+
+    stage_line("check")  # console line (docs/operations.md, "What the console shows")
     from coop.ingest.discover import discover
     from coop.outputs.run_report import RunSummary, write_run_report
     from coop.run import planning, steps
@@ -167,6 +170,9 @@ def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
         now = datetime.now(UTC)
         return RunSummary(status="failed", started_at=now, finished_at=now, raw_dir=str(raw_dir),
                           warehouse=str(warehouse), error=str(e))
+    from coop.outputs.run_report import stage_line
+
+    stage_line("orchestrator")  # the API server's start and Prefect's import take seconds: say so first
     saved = prepare_local_api(warehouse)  # before Prefect is imported: a pre-migrated local API database
     server = prefect_env.start_local_server()  # starts while this process imports Prefect and the flow
     state = None

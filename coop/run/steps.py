@@ -7,8 +7,10 @@ no-op run record, and what is remembered after a publish. Plain functions; no Pr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,10 +21,11 @@ from coop.ingest import normalize
 from coop.ingest.normalize import REJECTED_ROW_SCHEMA, FileIssue, FileResult
 from coop.ingest.read import is_fatal
 from coop.outputs.run_report import RunSummary, progress_tick
-from coop.run.planning import Plan, PlannedFile
+from coop.run.planning import Incremental, Plan, PlannedFile
 from coop.run.store import (
     append_pending_run,
     clear_pending_runs,
+    load_meta,
     load_result,
     note_retry,
     prune_cache,
@@ -150,6 +153,84 @@ def superseded_issues(results: Sequence[FileResult], selected: Sequence[FileResu
     return out
 
 
+def load_order(results: Sequence[FileResult]) -> list[FileResult]:
+    """The one order results are selected and loaded in: (year, source file), whatever was read,
+    cached, batched or run in parallel (the flow sorts its results the same way)."""
+    return sorted(results, key=lambda r: (r.year is None, r.year or 0, r.source_file))
+
+
+@dataclass
+class IncrementalLoad:
+    """What an incremental build changes: the selected results to load (with only their own
+    files' issues), the issues to record beside them, the files whose rows are replaced."""
+
+    results: list[FileResult]
+    extra_issues: list[dict[str, Any]]
+    replaced: set[str]              # files whose rows, quarantine, sheets and issues are rebuilt
+    kept: set[str]                  # files carried as published
+    from_cache: list[str] = field(default_factory=list)  # others loaded whole: their selection changed
+
+
+def _issue_rows(source: str, selected: Sequence[FileResult], extras: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """audit.file_issues rows (sheet, reason, reason_code, severity, year, unit_code) a build
+    records for `source`, given the selected results and the selection's extra issues."""
+    where = {r.source_file: (r.year, r.unit_code) for r in selected}
+    y, u = where.get(source, (None, None))
+    rows: list[tuple[Any, ...]] = [(i.sheet, i.reason, i.reason_code, i.severity, y, u)
+                                   for r in selected for i in (r.file_issues or []) if i.source_file == source]
+    rows += [(d.get("sheet"), d.get("reason"), d.get("reason_code"), d.get("severity"), y, u)
+             for d in extras if d.get("source_file") == source]
+    return sorted(rows, key=repr)
+
+
+def resolve_incremental(inc: Incremental, results: Sequence[FileResult], state: Path,
+                        reference: Reference | None = None) -> IncrementalLoad:
+    """Choose among resubmissions again in the (year, unit) folders this run touches.
+
+    `results` are the affected files' whole results (read now, or from the cache). The other
+    files of those folders are looked at through their cached metadata only (`load_meta`: sheets
+    and issues, no rows); one whose outcome (forms kept or superseded, and so its recorded
+    issues) differs from the published build's is loaded whole from the cache and replaced
+    too; the rest are carried as published, never loaded."""
+    from coop.ingest.normalize import select_submissions
+
+    full: dict[str, FileResult] = {r.source_file: r for r in results}
+    light: dict[str, FileResult] = {}
+    missing: list[PlannedFile] = []
+    for f in inc.others:
+        m = load_meta(state, f.cache_key, modified_at=f.modified_at)
+        if m is None:
+            missing.append(f)
+        else:
+            light[f.source_file] = m
+    for r in cached_files(missing, state, reference) if missing else []:  # no usable entry: read again
+        full[r.source_file] = r
+    group = load_order([*full.values(), *light.values()])
+    selected = select_submissions(group)
+    extras = superseded_issues(group, selected)
+    changed = [s for s in light if _issue_rows(s, selected, extras) != inc.previous_issues.get(s, [])]
+    if changed:
+        by_name = {f.source_file: f for f in inc.others}
+        for r in cached_files([by_name[s] for s in changed], state, reference):
+            full[r.source_file] = r
+            light.pop(r.source_file, None)
+        group = load_order([*full.values(), *light.values()])
+        selected = select_submissions(group)
+        extras = superseded_issues(group, selected)
+    replaced = set(full)
+    out: list[FileResult] = []
+    carried: list[dict[str, Any]] = []
+    for r in selected:
+        own = [i for i in (r.file_issues or []) if i.source_file in replaced]
+        if r.source_file in replaced:
+            out.append(replace(r, file_issues=own) if len(own) != len(r.file_issues or []) else r)
+        else:  # a file kept as published carrying issues of a replaced file dropped whole
+            carried += [dataclasses.asdict(i) for i in own]
+    carried += [d for d in extras if d.get("source_file") in replaced]
+    kept = set(inc.kept) | set(light)
+    return IncrementalLoad(out, carried, replaced, kept, sorted(changed))
+
+
 def fill_summary_load(summary: RunSummary, built: BuildLoad, reference: Reference) -> None:
     names = {u.code: u.name for u in reference.units}
     per: dict[tuple[int | None, str | None], dict[str, Any]] = {}
@@ -179,7 +260,7 @@ def after_publish(plan: Plan, warehouse: Path, run: RunRecord, built: BuildLoad)
         "fingerprint": plan.fingerprint, "run_id": run.run_id, "identity": file_identity(Path(warehouse)),
         "published_at": datetime.now(UTC).isoformat(), "files_loaded": built.files_loaded,
         "files_rejected": built.files_rejected, "rows_loaded": built.rows_loaded,
-        "rows_rejected": built.rows_rejected,
+        "rows_rejected": built.rows_rejected, "parts": plan.parts,
     })
     clear_pending_runs(st, built.pending_recorded)
     if plan.years is None:

@@ -248,6 +248,28 @@ def load_result(state: Path, key: str, modified_at: datetime | None = None) -> F
         return None
 
 
+def load_meta(state: Path, key: str, modified_at: datetime | None = None) -> FileResult | None:
+    """The light part of the cached FileResult under `cache/<key>/`: source, year, unit, hash,
+    file issues and sheets from `meta.json`, with empty forms and quarantine (no parquet is
+    read). Enough for `select_submissions` to decide which file wins a form (the incremental
+    build, docs/architecture.md "Incremental build"). None when missing or unreadable."""
+    folder = _cache_root(state) / key
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        fields = from_json_value(meta["fields"])
+        fields["forms"] = {}
+        fields["file_issues"] = [_build(FileIssue, i) for i in fields.get("file_issues") or []]
+        fields["sheets"] = [_build(SheetInfo, s) for s in fields.get("sheets") or []]
+        if modified_at is not None and "modified_at" in fields:
+            fields["modified_at"] = modified_at
+        return _build(FileResult, fields)
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # noqa: BLE001 — a damaged entry (any shape, any error) is only a cache miss
+        log.warning("Ignoring damaged cache entry %s: %s", folder, e)
+        return None
+
+
 def cached_keys(state: Path) -> set[str]:
     root = _cache_root(state)
     if not root.is_dir():
