@@ -15,13 +15,15 @@ generated from them: the input contract written once.
   not required and no default, one `Check` per rule whose `error` is the rule's reason code,
   `metadata` with the form column and the reason code of a null), and
   `validate_frame(form, df) -> (valid, failures)`: reason codes read from pandera's failure
-  cases (column + check number -> the Check object), never from check names.
+  cases (column + check number -> the Check object), never from check names;
+  `check_frame(form, df) -> (conformed, failures)` the same without dropping the failing rows.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 import pandera.errors as pa_errors
@@ -53,6 +55,7 @@ __all__ = [
     "empty_frame",
     "validate_frame",
     "validate_frames",
+    "check_frame",
     "reason_text",
 ]
 
@@ -84,6 +87,40 @@ class Rule:
             return c.str.contains(self.value)
         raise ValueError(f"unknown rule {self.op!r}")
 
+    def surely_passes(self, values: list[Any], ignore_na: bool = True) -> bool:
+        """True when every value certainly passes `expr` (as a Check: a null passes when
+        `ignore_na`); False when one fails *or may fail* — then the polars screen decides.
+        Used only to skip that screen on a small frame where nothing can fail (a polars query
+        costs ~0.5 ms however small the frame); never True where `expr` would be false:
+        a NaN, an integer beyond 2^53, a value of another type, a pattern with syntax beyond
+        plain characters/classes/repeats, or text other than printable ASCII is "may fail"."""
+        present = []
+        for v in values:
+            if v is not None:
+                present.append(v)
+            elif not ignore_na:
+                return False
+        if self.op in ("ge", "gt"):
+            limit = self.value
+            if type(limit) not in (int, float) or limit != limit:
+                return False
+            for v in present:
+                t = type(v)
+                if t is not float and t is not int or v != v or (t is int and abs(v) > 1 << 53):
+                    return False
+                if not (v >= limit if self.op == "ge" else v > limit):
+                    return False
+            return True
+        if self.op == "isin":
+            allowed = _allowed_set(self.value)
+            return all((type(v) is str or type(v) is int and abs(v) <= 1 << 53) and v in allowed for v in present)
+        if self.op == "matches":
+            rx = _plain_regex(self.value)
+            return rx is not None and all(
+                type(v) is str and _PRINTABLE_ASCII.fullmatch(v) is not None and rx.search(v) is not None
+                for v in present)
+        return False
+
     def check(self) -> pa.Check:
         """The rule as a pandera Check: `error` = the reason code, `statistics['rule']` = self."""
         return pa.Check(self._pandera_fn, name=self.op, error=self.reason_code,
@@ -91,6 +128,28 @@ class Rule:
 
     def _pandera_fn(self, data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(self.expr(data.key))
+
+
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+# a pattern of plain characters, classes, anchors, groups, alternation and repeats: on printable
+# ASCII text (no line break) Python's re and polars' regex find a match alike
+_PLAIN_PATTERN = re.compile(r"[\^$\[\]\w\-+*?{},.|() ]*")
+
+
+@lru_cache(maxsize=64)
+def _plain_regex(pattern: Any) -> re.Pattern[str] | None:
+    if not isinstance(pattern, str) or not _PLAIN_PATTERN.fullmatch(pattern) or "(?" in pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+@lru_cache(maxsize=64)
+def _allowed_set(values: tuple[Any, ...]) -> frozenset[Any]:
+    """The values of an `isin` rule that compare alike in Python and polars (text, integers)."""
+    return frozenset(v for v in values if type(v) in (str, int))
 
 
 @dataclass(frozen=True)
@@ -290,7 +349,12 @@ def match_header(form: str, header_text: str) -> str | None:
     repeated spaces and a unit in parentheses; None when it is no column of the form."""
     if header_text is None:
         return None
-    return _alias_index(form).get(header_key(str(header_text)))
+    return _match_header(form, str(header_text))
+
+
+@lru_cache(maxsize=1 << 16)
+def _match_header(form: str, text: str) -> str | None:
+    return _alias_index(form).get(header_key(text))
 
 
 def header_map(form: str, headers: list[Any]) -> dict[str, int]:
@@ -403,6 +467,14 @@ FAILURE_SCHEMA: dict[str, Any] = {
     "reason_code": pl.String, "reason": pl.String,
 }
 
+_NO_FAILURES = pl.DataFrame(schema=FAILURE_SCHEMA)
+
+
+def _no_failures() -> pl.DataFrame:
+    """A new empty failures frame (`clear()` of a template: no Series built from Python)."""
+    return _NO_FAILURES.clear()
+
+
 # typed column -> the form column it comes from (for labels)
 _SOURCE_COLUMN = {"target_raw": "target", "target_min": "target", "target_max": "target"}
 
@@ -449,12 +521,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 _NO_OPTIMIZATION = pl.QueryOptFlags.none()  # plain projections: the optimizer only costs time
 
 
-def _conform(form: str, df: pl.DataFrame) -> pl.DataFrame:
-    """Cast the canonical columns to their typed dtypes, add missing ones as nulls, and
-    apply the contract's defaults (`ColumnSpec.default`: kind -> 'htx', high_tech -> False);
-    canonical columns first, then the others (lineage) as they were. One projection."""
+def _conform_exprs(form: str, have: dict[str, Any]) -> list[pl.Expr]:
+    """The projection of `_conform` for a frame whose schema is `have`."""
     schema = TYPED_SCHEMAS[form]
-    have = dict(df.schema)
     exprs: list[pl.Expr] = []
     for name, dtype in schema.items():
         if name not in have:
@@ -468,7 +537,44 @@ def _conform(form: str, df: pl.DataFrame) -> pl.DataFrame:
             e = e.fill_null(default)
         exprs.append(e.alias(name))
     exprs += [pl.col(c) for c in have if c not in schema]
-    return df.lazy().select(exprs).collect(optimizations=_NO_OPTIMIZATION)
+    return exprs
+
+
+def _conform(form: str, df: pl.DataFrame) -> pl.DataFrame:
+    """Cast the canonical columns to their typed dtypes, add missing ones as nulls, and
+    apply the contract's defaults (`ColumnSpec.default`: kind -> 'htx', high_tech -> False);
+    canonical columns first, then the others (lineage) as they were. One projection (none
+    when no column needs a cast: see `_conform_direct`)."""
+    direct = _conform_direct(form, df)
+    if direct is not None:
+        return direct
+    return df.lazy().select(_conform_exprs(form, dict(df.schema))).collect(optimizations=_NO_OPTIMIZATION)
+
+
+def _conform_direct(form: str, df: pl.DataFrame) -> pl.DataFrame | None:
+    """`_conform` built from Series, without a polars query (a query costs ~0.3 ms however
+    small the frame: the reader builds one frame per form and file), when every canonical
+    column present already has its typed dtype (the reader builds them so); None otherwise."""
+    schema = TYPED_SCHEMAS[form]
+    have = df.schema
+    if any(name in have and have[name] != dtype for name, dtype in schema.items()):
+        return None
+    n = df.height
+    out: list[pl.Series] = []
+    for name, dtype in schema.items():
+        default = _DEFAULTS[form].get(name)
+        if name not in have:
+            s = pl.Series(name, [default] * n, dtype=dtype)
+        else:
+            s = df.get_column(name)
+            if default is not None and s.null_count():
+                s = pl.Series(name, [default if v is None else v for v in s.to_list()], dtype=dtype)
+        out.append(s)
+    out += [df.get_column(c) for c in have if c not in schema]
+    return pl.DataFrame(out)
+
+
+_SCREEN = "__screen_"  # prefix of the screen's result columns
 
 
 @cache
@@ -490,7 +596,52 @@ def _screen_exprs(form: str) -> tuple[tuple[str, ...], tuple[pl.Expr, ...]]:
             rule: Rule = check.statistics["rule"]
             owners.append(name)
             exprs.append(rule.expr(name).fill_null(bool(check.ignore_na)))
-    return tuple(owners), tuple(e.alias(f"_{i}") for i, e in enumerate(exprs))
+    return tuple(owners), tuple(e.alias(f"{_SCREEN}{i}") for i, e in enumerate(exprs))
+
+
+@cache
+def _rule_exprs(form: str) -> tuple[pl.Expr, ...]:
+    """The screen's expressions of the Checks only: `_screen_exprs` without the not-null ones
+    (which come first of their column's, one per non-nullable Column)."""
+    _, exprs = _screen_exprs(form)
+    out: list[pl.Expr] = []
+    i = 0
+    for col in SCHEMAS[form].columns.values():
+        if not col.nullable:
+            i += 1
+        out += exprs[i:i + len(col.checks)]
+        i += len(col.checks)
+    return tuple(out)
+
+
+def _surely_passes(form: str, df: pl.DataFrame) -> bool:
+    """Every value of every checked column certainly passes its Checks (`Rule.surely_passes`)."""
+    for name, col in SCHEMAS[form].columns.items():
+        if not col.checks:
+            continue
+        if name not in df.columns:
+            return False
+        values = df.get_column(name).to_list()
+        for check in col.checks:
+            if not check.statistics["rule"].surely_passes(values, bool(check.ignore_na)):
+                return False
+    return True
+
+
+def _nothing_null(form: str, df: pl.DataFrame) -> bool:
+    """No null (and no NaN in a float column) in any non-nullable column of the schema: the
+    screen's not-null expressions would all pass. Read from the Series directly (no query)."""
+    for name, col in SCHEMAS[form].columns.items():
+        if col.nullable:
+            continue
+        if name not in df.columns:
+            return False
+        s = df.get_column(name)
+        if s.null_count():
+            return False
+        if TYPED_SCHEMAS[form][name] == pl.Float64 and any(v != v for v in s.to_list()):  # NaN
+            return False
+    return True
 
 
 @cache
@@ -499,11 +650,20 @@ def _sub_schema(form: str, columns: tuple[str, ...]) -> pa.DataFrameSchema:
     return pa.DataFrameSchema({c: full.columns[c] for c in columns}, strict=False, coerce=False, name=form)
 
 
-def _screen(form: str, df: pl.DataFrame) -> tuple[list[int], tuple[str, ...]]:
+def _screen(form: str, df: pl.DataFrame, ok: pl.DataFrame | None = None) -> tuple[list[int], tuple[str, ...]]:
     """Positions of the rows with at least one failing cell and the typed columns that fail,
-    from ONE polars pass over every rule of the schema (no per-row Python)."""
+    from ONE polars pass over every rule of the schema (no per-row Python). `ok`: that pass,
+    already evaluated (rows x rules, bool; `check_frame` does it with the conforming)."""
     owners, exprs = _screen_exprs(form)
-    ok = df.lazy().select(exprs).collect(optimizations=_NO_OPTIMIZATION)  # rows x rules, bool
+    if ok is None:
+        if _nothing_null(form, df):  # the not-null expressions pass: evaluate the other rules only
+            if _surely_passes(form, df):
+                return [], ()  # no value can fail any Check (decided without a query)
+            rules = _rule_exprs(form)
+            ok = df.lazy().select(rules).collect(optimizations=_NO_OPTIMIZATION)
+            if all(s.all() for s in ok.iter_columns()):
+                return [], ()  # what the whole screen gives when every cell passes
+        ok = df.lazy().select(exprs).collect(optimizations=_NO_OPTIMIZATION)  # rows x rules, bool
     failing = [i for i, s in enumerate(ok.iter_columns()) if not s.all()]
     if not failing:
         return [], ()
@@ -528,7 +688,7 @@ def _check_reason(schema: pa.DataFrameSchema, column: str | None, check: str, ch
     return "invalid_value"  # e.g. a dtype failure (cannot happen after _conform)
 
 
-def _failures(form: str, df: pl.DataFrame) -> pl.DataFrame:
+def _failures(form: str, df: pl.DataFrame, ok: pl.DataFrame | None = None) -> pl.DataFrame:
     """The failing cells of a conformed frame (FAILURE_SCHEMA, sorted by row then column).
 
     One polars pass evaluates every rule of the schema (`_screen`); when every cell passes
@@ -536,15 +696,15 @@ def _failures(form: str, df: pl.DataFrame) -> pl.DataFrame:
     that failed (the same Column and Check objects), and its failure cases give the cells and
     their reason codes."""
     if df.height == 0:
-        return pl.DataFrame(schema=FAILURE_SCHEMA)
-    rows, cols = _screen(form, df)
+        return _no_failures()
+    rows, cols = _screen(form, df, ok)
     if not rows:
-        return pl.DataFrame(schema=FAILURE_SCHEMA)
+        return _no_failures()
     schema = _sub_schema(form, cols)
     position = rows if len(rows) < df.height else None
     try:
         schema.validate(df[rows] if position is not None else df, lazy=True)
-        return pl.DataFrame(schema=FAILURE_SCHEMA)  # pandera is the authority: nothing fails
+        return _no_failures()  # pandera is the authority: nothing fails
     except pa_errors.SchemaErrors as exc:
         fc = exc.failure_cases
     order = {n: i for i, n in enumerate(TYPED_SCHEMAS[form])}
@@ -589,6 +749,25 @@ def validate_frame(form: str, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
     df = _conform(form, df)
     failures = _failures(form, df)
     return _without_rows(df, failures), failures
+
+
+def check_frame(form: str, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`validate_frame` without dropping the failing rows: (the conformed frame, every row of
+    `df` in order, canonical columns cast and defaults applied; the failures, row_index =
+    position in it). For a caller that drops rows for reasons of its own as well (the reader:
+    cells the parser refused, duplicates) in one pass; the same pandera schema decides."""
+    if form not in SCHEMAS:
+        raise KeyError(f"unknown form {form!r}")
+    direct = _conform_direct(form, df)
+    if direct is not None:
+        return direct, _failures(form, direct)
+    conform = _conform_exprs(form, dict(df.schema))
+    names = list(TYPED_SCHEMAS[form]) + [c for c in df.columns if c not in TYPED_SCHEMAS[form]]
+    _, screen = _screen_exprs(form)
+    # one polars pass: the conformed columns and, over them, the screen's rules
+    both = df.lazy().select(conform).with_columns(screen).collect(optimizations=_NO_OPTIMIZATION)
+    conformed = both[names]
+    return conformed, _failures(form, conformed, both[[e.meta.output_name() for e in screen]])
 
 
 def validate_frames(form: str, frames: list[pl.DataFrame]) -> list[tuple[pl.DataFrame, pl.DataFrame]]:

@@ -256,6 +256,19 @@ def reader_error_message(error: BaseException | str, suffix: str = "", *, path: 
     return f"{sentence} (chi tiết: {detail})"
 
 
+def _cell_text(v: Any) -> str:
+    """`Sheet.text` of a cell value: a pure function of the value."""
+    if v is None:
+        return ""
+    if v.__class__ is str:  # the common case first (clean_text is memoized)
+        return clean_text(v)
+    if isinstance(v, float) and math.isfinite(v) and v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    if isinstance(v, datetime):
+        return v.strftime("%d/%m/%Y")
+    return clean_text(str(v))
+
+
 @dataclass
 class Sheet:
     """One sheet as a grid: `columns[j][i]` is the typed value of the cell in grid column j,
@@ -284,17 +297,10 @@ class Sheet:
         """Cleaned text of a cell ('' for empty); numbers without a trailing '.0'."""
         if j is None or j >= len(self.columns):
             return ""
-        v = self.columns[j][i]
-        if v is None:
-            return ""
-        if isinstance(v, float) and math.isfinite(v) and v == int(v) and abs(v) < 1e15:
-            return str(int(v))
-        if isinstance(v, datetime):
-            return v.strftime("%d/%m/%Y")
-        return clean_text(str(v))
+        return _cell_text(self.columns[j][i])
 
     def row_texts(self, i: int) -> list[str]:
-        return [self.text(i, j) for j in range(self.width)]
+        return [_cell_text(col[i]) for col in self.columns]
 
 
 @dataclass
@@ -519,8 +525,15 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str) -> She
     _, b_errors, _ = _load(reader, idx, "boolean")
     for err in b_errors:  # cells that are no number and no boolean: text, Excel error, date
         i, j = err.position
-        m = _DETAIL.search(err.detail)
-        variant, payload = (m.group(1), m.group(2)) if m else ("String", None)
+        detail = err.detail
+        at = detail.find("got '")
+        if at >= 0 and detail.startswith("String(", at + 5):
+            # a text cell (most of them): whether _DETAIL matches here or nowhere, the variant
+            # is String, and a String needs no payload — no regular expression per text cell
+            variant, payload = "String", None
+        else:
+            m = _DETAIL.search(detail)
+            variant, payload = (m.group(1), m.group(2)) if m else ("String", None)
         if variant == "String":
             t = texts[j][i]
             kinds[j][i] = CELL_TEXT if t is not None else None
@@ -552,6 +565,8 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str) -> She
             columns[j][i] = t
     for j in range(width):  # booleans: taken by the boolean load, and read "true"/"false"
         tj, kj, cj = texts[j], kinds[j], columns[j]
+        if "true" not in tj and "false" not in tj:
+            continue
         for i, t in enumerate(tj):
             if (t == "true" or t == "false") and kj[i] == CELL_NUMBER:
                 kj[i], cj[i] = CELL_BOOL, t == "true"
@@ -807,11 +822,27 @@ def _init_aliases() -> None:
     _alias_gates.update(_gate(a) for a in aliases)
     _alias_gates.update(_gate(header_key(a)) for a in aliases)
     _alias_keys.update(header_key(a) for a in aliases)
+    _numeric_aliases.append(any(set(k) <= _NUMERIC_TEXT for k in _alias_keys))
+
+
+# The characters of a number's or a date's text (`_cell_text`: "12", "-1.5e-07", "inf", "nan",
+# "01/02/2020"): while no header alias is made of them only, such a cell is no header cell.
+_NUMERIC_TEXT = frozenset("0123456789.-+/einfa")
+_numeric_aliases: list[bool] = []
 
 
 @lru_cache(maxsize=65536)
 def _is_alias(text: str) -> bool:
     return header_key(text) in _alias_keys
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _cell_alias(v: Any) -> bool:
+    """A cell (its value as read) whose text is some form's header cell."""
+    if (v.__class__ is float or v.__class__ is datetime) and _numeric_aliases and not _numeric_aliases[0]:
+        return False  # its text is digits (a number, a date): no alias is
+    h = _cell_text(v)
+    return bool(h) and _is_alias(h)
 
 
 @lru_cache(maxsize=4096)
@@ -1010,18 +1041,41 @@ def _header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> _Header | N
         return t
 
     found: list[_Header] = []
+    grid = sheet.columns
+    n_aliases: dict[int, int] = {}
+    blank: dict[int, bool] = {}
+
+    def aliases_in(i: int) -> int:
+        """How many cells of row i are some form's header cell (`_is_alias` of the cell's text),
+        from the cells themselves: a text cell through the memoized `_text_alias`."""
+        n = n_aliases.get(i)
+        if n is None:
+            n = n_aliases[i] = sum(map(_cell_alias, [v for col in grid if (v := col[i]) is not None]))
+        return n
+
+    def is_blank(i: int) -> bool:
+        """`not any(row_texts(i))`, without making the row's texts."""
+        b = blank.get(i)
+        if b is None:
+            b = blank[i] = not any(col[i] is not None and _cell_text(col[i]) for col in grid)
+        return b
 
     def consider(i: int) -> None:
         nonlocal last_row
-        headers = row_texts(i)
+        in_rows = 0  # header cells in rows i-mode..i: the combined row holds at most that many
         for mode in range(min(HEADER_SPAN_ROWS, i + 1)):
-            if mode:  # with the row(s) above: a column's header is its lowest non-empty cell
-                above = row_texts(i - mode)
-                if not any(above):
-                    break
-                headers = [h if h else p for h, p in zip(headers, above, strict=True)]
-            if sum(1 for h in headers if h and _is_alias(h)) < 2:
+            in_rows += aliases_in(i - mode)
+            if in_rows < 2:
                 continue  # fewer than two cells that are any form's header: not a header row
+            # a blank row above ends the header (no combination reaches across it); a blank
+            # row has no header cell, so looking only now gives the same candidates
+            if any(is_blank(i - m) for m in range(1, mode + 1)):
+                break
+            headers = row_texts(i)
+            for m in range(1, mode + 1):  # with the row(s) above: a column's header is its lowest non-empty cell
+                headers = [h if h else p for h, p in zip(headers, row_texts(i - m), strict=True)]
+            if sum(1 for h in headers if h and _is_alias(h)) < 2:
+                continue
             if last_row is None:
                 last_row = _last_rows(sheet)
             found.extend(_candidates(headers, i, i - mode, allowed, last_row))
@@ -1157,10 +1211,9 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
     used_set, table_set = set(used), set(table)
     row_cells: list[list[int]] = [[] for _ in range(sheet.height)]  # filled grid columns per row, in order
     for j, col in enumerate(grid):
-        for i in range(hrow + 1, len(col)):
-            v = col[i]
-            if v is not None and (v.__class__ is not str or v.strip()):
-                row_cells[i].append(j)
+        for i in [i for i in range(hrow + 1, len(col))
+                  if (v := col[i]) is not None and (v.__class__ is not str or v.strip())]:
+            row_cells[i].append(j)
 
     def text(i: int, j: int | None) -> str:
         if j is None:

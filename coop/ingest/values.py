@@ -159,6 +159,8 @@ def is_excel_error(v: object) -> bool:
     """True for an Excel error value (#N/A, #REF!, #VALUE!, #DIV/0!, #NAME?, #NUM!, #NULL!)."""
     if v is None or isinstance(v, (int, float, date, datetime, timedelta)):
         return False
+    if type(v) is str and "#" not in v:  # every error text has a '#' (the common case: no error)
+        return False
     text = str(v).strip().upper()
     if text.startswith("CALAMINE CELL ERROR:"):
         text = text.split(":", 1)[1].strip()
@@ -183,6 +185,14 @@ MAX_ABS_NUMBER = 1e15
 
 
 def _check_error(v: object) -> None:
+    if type(v) is str:  # the common cases first, with the same outcome as below
+        if "#" in v and is_excel_error(v):
+            raise CellError("excel_error", f"Ô chứa lỗi công thức Excel {v.strip()}")
+        return
+    if type(v) is float:
+        if not math.isfinite(v):
+            raise CellError("invalid_number", f"Ô chứa giá trị số không hợp lệ ({_non_finite(v)}): không phải là số")
+        return
     if isinstance(v, ProblemCell):
         raise CellError(v.code, v.message())
     if is_excel_error(v):
@@ -246,6 +256,8 @@ def _number_from_text(text: str) -> float | None:
 def parse_number(v: object) -> float | None:
     """Number cell as it is; text in the Vietnamese convention ('3.240' -> 3240,
     '1,4' -> 1.4, '1.234,5' -> 1234.5, '12 700' -> 12700, '1.4' -> 1.4); '-', '–', empty -> None."""
+    if isinstance(v, float) and math.isfinite(v) and abs(v) < MAX_ABS_NUMBER:
+        return float(v)  # a number cell: the common case, as below
     _check_error(v)
     if v is None:
         return None
@@ -414,6 +426,8 @@ def parse_yes_no(v: object) -> bool:
 
 def parse_text(v: object) -> str | None:
     """clean_text; numbers without a trailing '.0'; dates as dd/mm/yyyy; empty -> None."""
+    if type(v) is str and "#" not in v:  # a text cell: the common case, as below
+        return clean_text(v) or None
     _check_error(v)
     if v is None:
         return None
