@@ -52,6 +52,13 @@ def worker_wait_s() -> float:
         return WORKER_WAIT_S
 
 
+def _unquoted(value: Any) -> Any:
+    """A task parameter as the task sees it: `prefect.utilities.annotations.quote(x)` -> x."""
+    from prefect.utilities.annotations import BaseAnnotation
+
+    return value.unwrap() if isinstance(value, BaseAnnotation) else value
+
+
 class ScaleOutError(RuntimeError):
     """The Dask cluster cannot read for this run (no worker, a worker unfit): nothing was read."""
 
@@ -140,13 +147,15 @@ class ReadingTaskRunner(TaskRunner):
             raise RuntimeError("The task runner must be started before submitting work.")
         if not self.on_dask:
             return self._inner.submit(task, parameters, wait_for, dependencies)
+        parameters_seen = {k: _unquoted(v) for k, v in parameters.items()}  # the flow quotes its big inputs
         if not self._checked:
-            self._check_workers(parameters)
+            self._check_workers(parameters_seen)
             self._checked = True
-        submitted = self._inner.submit(task, parameters, wait_for, dependencies)
+        # unquoted: a Dask worker's task engine does not unwrap `quote` as the threads' one does
+        submitted = self._inner.submit(task, parameters_seen, wait_for, dependencies)
         future = _releasing_future_class()(wrapped_future=submitted.wrapped_future,
                                            task_run_id=submitted.task_run_id)
-        batch = parameters.get("batch") or []
+        batch = parameters_seen.get("batch") or []
         if getattr(task, "name", None) in PROGRESS_TASKS and batch:
             future._ticker = _Ticker([getattr(f, "source_file", None) for f in batch])
             future.wrapped_future.add_done_callback(future._ticker.fire)  # as batches finish

@@ -148,7 +148,9 @@ prefect = types.ModuleType("prefect")
 prefect.flow, prefect.task, prefect.get_run_logger = flow, task, get_run_logger
 cache = types.ModuleType("prefect.cache_policies"); cache.NO_CACHE = None
 runners = types.ModuleType("prefect.task_runners"); runners.TaskRunner = runners.ThreadPoolTaskRunner = TaskRunner
+annot = types.ModuleType("prefect.utilities.annotations"); annot.quote = lambda x: x
 sys.modules.update({"prefect": prefect, "prefect.cache_policies": cache, "prefect.task_runners": runners,
+                    "prefect.utilities": types.ModuleType("prefect.utilities"), "prefect.utilities.annotations": annot,
                     "prefect.artifacts": types.ModuleType("prefect.artifacts")})  # no artifacts: the report task says so
 from flows.nightly import nightly_run
 summary = nightly_run(Path(sys.argv[1]), Path(sys.argv[2]))
