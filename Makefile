@@ -29,10 +29,13 @@ $(STAMP15): requirements-duckdb15.lock
 run: $(STAMP)
 	$(BIN)/coop run
 
+# Two pytest-xdist workers (tests/conftest.py groups the tests; docs/performance.md "The test suite").
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(STAMP15) check
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; } || true
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # Lint and type-check the production code (configuration in pyproject.toml): ruff on coop/, flows/,
 # schemas/; mypy strict on coop/ (and what it imports). `make test` runs it first.

@@ -4,6 +4,11 @@ Speed (docs/performance.md, "The test suite"): the expensive things are built on
 session and shared — the Prefect API of in-process runs (`prefect_harness`, on a database
 migrated once per machine), and the sample province's warehouse (`sample_build`: one real
 `coop run` over data/raw; tests only read it, or copy it before changing anything).
+
+`make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): each worker is
+its own process with its own session fixtures, so tests are grouped (`pytest_collection_modifyitems`
+below) to keep the expensive ones built once: every test of the sample build on one worker, the
+rest by file (a module's fixtures, e.g. test_crash's or test_dask's world, built once).
 """
 
 from __future__ import annotations
@@ -60,3 +65,12 @@ def sample_build(prefect_harness, tmp_path_factory):
     yield build
     after = hashlib.sha256(Path(build.wh).read_bytes()).hexdigest()
     assert after == before, f"a test changed the shared sample warehouse {build.wh}: copy it first"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The xdist groups (used with `--dist loadgroup`; a plain `pytest` ignores them): the
+    tests of the shared sample build together (one `coop run` of the sample per worker that
+    needs it: one in all), every other test with its file."""
+    for item in items:
+        group = "sample_build" if "sample_build" in getattr(item, "fixturenames", ()) else item.path.name
+        item.add_marker(pytest.mark.xdist_group(name=group))
