@@ -7,7 +7,28 @@
 -- @column current_province_code: Mã tỉnh hiện nay — today's province (current_province grain only, else NULL)
 -- @column commune_code: Mã xã hiện nay — commune of today (commune grain only, else NULL)
 -- @column approximate: Gần đúng — some row counted came through a split former commune (commune grain; else false)
-WITH grouped AS (
+WITH counted AS (
+    SELECT year, entity_type, province_code, district_code, sector, area_code, current_province_code,
+           commune_code, commune_match, is_new, is_active, members, workers, ocop_stars, high_tech,
+           -- the terms of the averages, active rows only. A DOUBLE sum depends on the order in which
+           -- threads add; these are summed exactly instead (sql/README.md "Deterministic sums"): each
+           -- term as the exact DECIMAL of its shortest decimal spelling (4.56, not 4.5599999...).
+           -- A term outside ±1e12 (absurd, NaN, infinite) is added as a DOUBLE (*_rest)
+           CASE WHEN is_active THEN revenue END AS revenue_a,
+           CASE WHEN is_active AND abs(revenue) < 1e12 THEN revenue::VARCHAR::DECIMAL(38, 18) END AS revenue_exact,
+           CASE WHEN is_active AND NOT abs(revenue) < 1e12 THEN revenue END AS revenue_rest,
+           CASE WHEN is_active THEN profit END AS profit_a,
+           CASE WHEN is_active AND abs(profit) < 1e12 THEN profit::VARCHAR::DECIMAL(38, 18) END AS profit_exact,
+           CASE WHEN is_active AND NOT abs(profit) < 1e12 THEN profit END AS profit_rest,
+           CASE WHEN is_active AND income IS NOT NULL AND income_weight > 0 THEN income_weight END AS weight_i,
+           CASE WHEN is_active AND income IS NOT NULL AND income_weight > 0 AND abs(income * income_weight) < 1e12
+                THEN (income * income_weight)::VARCHAR::DECIMAL(38, 18) END AS income_w_exact,
+           CASE WHEN is_active AND income IS NOT NULL AND income_weight > 0 AND NOT abs(income * income_weight) < 1e12
+                THEN income * income_weight END AS income_w_rest
+    FROM core.fct_register
+    WHERE is_counted  -- an HTX listed by two units in one year counts once (core.fct_register.is_counted)
+),
+sums AS (
     SELECT
         CASE WHEN GROUPING(province_code) = 0 THEN 'province'
              WHEN GROUPING(district_code) = 0 THEN 'district'
@@ -28,16 +49,19 @@ WITH grouped AS (
         count(*) FILTER (WHERE is_active) AS active_count,
         sum(members) FILTER (WHERE is_active)::BIGINT AS members,
         sum(workers) FILTER (WHERE is_active)::BIGINT AS workers,
-        avg(revenue) FILTER (WHERE is_active) AS avg_revenue_mvnd,
-        avg(profit) FILTER (WHERE is_active) AS avg_profit_mvnd,
-        sum(income * income_weight) FILTER (WHERE is_active AND income IS NOT NULL AND income_weight > 0)
-            / nullif(sum(income_weight) FILTER (WHERE is_active AND income IS NOT NULL AND income_weight > 0), 0)
-            AS avg_income_mvnd_month,
+        count(revenue_a) AS revenue_n,
+        sum(revenue_exact) AS revenue_exact,
+        sum(revenue_rest) AS revenue_rest,
+        count(profit_a) AS profit_n,
+        sum(profit_exact) AS profit_exact,
+        sum(profit_rest) AS profit_rest,
+        sum(income_w_exact) AS income_w_exact,
+        sum(income_w_rest) AS income_w_rest,
+        sum(weight_i) AS weight_sum,
         count(*) FILTER (WHERE is_active AND ocop_stars IS NOT NULL) AS ocop_all,
         count(*) FILTER (WHERE is_active AND high_tech) AS high_tech_all,
         coalesce(bool_or(commune_match = 'split'), false) AS approximate
-    FROM core.fct_register
-    WHERE is_counted  -- an HTX listed by two units in one year counts once (core.fct_register.is_counted)
+    FROM counted
     GROUP BY GROUPING SETS (
         (year, entity_type, province_code),
         (year, entity_type, district_code),
@@ -47,6 +71,25 @@ WITH grouped AS (
         (year, entity_type, commune_code),
         (year, entity_type)
     )
+),
+totals AS (  -- an exact sum becomes the nearest DOUBLE (through its exact text); NULL when no term
+    SELECT *,
+           CASE WHEN revenue_exact IS NOT NULL OR revenue_rest IS NOT NULL
+                THEN coalesce(revenue_exact::VARCHAR::DOUBLE, 0) + coalesce(revenue_rest, 0) END AS revenue_sum,
+           CASE WHEN profit_exact IS NOT NULL OR profit_rest IS NOT NULL
+                THEN coalesce(profit_exact::VARCHAR::DOUBLE, 0) + coalesce(profit_rest, 0) END AS profit_sum,
+           CASE WHEN income_w_exact IS NOT NULL OR income_w_rest IS NOT NULL
+                THEN coalesce(income_w_exact::VARCHAR::DOUBLE, 0) + coalesce(income_w_rest, 0) END AS income_w_sum
+    FROM sums
+),
+grouped AS (
+    SELECT grain, year, entity_type, province_code, district_code, sector, area_code,
+           current_province_code, commune_code, new_formed, active_count, members, workers,
+           revenue_sum / revenue_n AS avg_revenue_mvnd,
+           profit_sum / profit_n AS avg_profit_mvnd,
+           income_w_sum / nullif(weight_sum, 0) AS avg_income_mvnd_month,
+           ocop_all, high_tech_all, approximate
+    FROM totals
 ),
 changed AS (  -- provinces of today formed from several former ones: no growth across 2024 -> 2025
     SELECT current_province_code AS province_code

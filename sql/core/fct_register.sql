@@ -47,45 +47,72 @@ located AS (
     LEFT JOIN ref.units u ON u.unit_code = r.unit_code
     LEFT JOIN ref.provinces pv ON pv.province_code = u.area_code AND pv.era = 'former'
 ),
+-- The commune of a district-era row depends only on (lineage district, commune cell): it is
+-- resolved once per distinct pair (a few thousand), not once per register row (sql/README.md).
 former AS (
     SELECT commune_code, district_code,
            ref.unit_key(commune_name) AS full_key, ref.unit_key(commune_short) AS short_key
     FROM ref.former_communes
 ),
-cells AS (  -- district-era commune cells, keyed like folder names ('Xã Chí Đạo' = 'xa chi dao')
-    SELECT source_file, sheet, row_number, lineage_district_code,
-           ref.unit_key(commune) AS cell_key,
-           regexp_replace(ref.unit_key(commune), '^(xa|phuong|thitran|tt)', '') AS bare_key
+cell_values AS (  -- distinct district-era commune cells
+    SELECT DISTINCT lineage_district_code, commune
     FROM located
     WHERE unit_level = 'district' AND nullif(trim(commune), '') IS NOT NULL
 ),
+keyed AS (  -- keyed like folder names ('Xã Chí Đạo' = 'xachidao'); the key computed once per cell
+    SELECT lineage_district_code, commune, ref.unit_key(commune) AS cell_key
+    FROM cell_values
+),
+cells AS (
+    SELECT lineage_district_code, commune, cell_key,
+           regexp_replace(cell_key, '^(xa|phuong|thitran|tt)', '') AS bare_key
+    FROM keyed
+),
 candidates AS (  -- rank 1: the full or short name as written; rank 2: a kind prefix dropped
-    SELECT c.source_file, c.sheet, c.row_number, f.commune_code, 1 AS rank
+    SELECT c.lineage_district_code, c.commune, f.commune_code, 1 AS rank
     FROM cells c JOIN former f
       ON f.district_code = c.lineage_district_code AND c.cell_key IN (f.full_key, f.short_key)
     UNION ALL
-    SELECT c.source_file, c.sheet, c.row_number, f.commune_code, 2 AS rank
+    SELECT c.lineage_district_code, c.commune, f.commune_code, 2 AS rank
     FROM cells c JOIN former f
       ON f.district_code = c.lineage_district_code AND f.short_key = c.bare_key AND c.bare_key <> c.cell_key
 ),
 ranked AS (
     SELECT * FROM candidates
-    QUALIFY rank = min(rank) OVER (PARTITION BY source_file, sheet, row_number)
+    QUALIFY rank = min(rank) OVER (PARTITION BY lineage_district_code, commune)
 ),
 best AS (
-    SELECT source_file, sheet, row_number,
+    SELECT lineage_district_code, commune,
            count(DISTINCT commune_code) AS n,
            min(commune_code) AS old_commune_code
     FROM ranked
     GROUP BY ALL
 ),
 resolved AS (
-    SELECT b.source_file, b.sheet, b.row_number, b.n,
+    SELECT b.lineage_district_code, b.commune, b.n,
            CASE WHEN b.n = 1 THEN b.old_commune_code END AS old_commune_code,
            CASE WHEN b.n = 1 THEN l.new_commune_code END AS new_commune_code,
            CASE WHEN b.n = 1 THEN l.split END AS split
     FROM best b
     LEFT JOIN ref.commune_lineage l ON l.old_commune_code = b.old_commune_code AND l.is_default
+),
+-- An HTX listed by two units in one year counts once: in the unit with the lowest code
+-- (sql/README.md). Only the (year, reg_code) listed more than once need ranking; the rows
+-- ranked after the first are the ones not counted.
+htx_listings AS (
+    SELECT year, reg_code, unit_code, source_file, sheet, row_number
+    FROM located
+    WHERE entity_type = 'HTX' AND reg_code IS NOT NULL
+),
+listed_twice AS (
+    SELECT year, reg_code FROM htx_listings GROUP BY ALL HAVING count(*) > 1
+),
+not_counted AS (
+    SELECT l.source_file, l.sheet, l.row_number
+    FROM htx_listings l
+    SEMI JOIN listed_twice t ON t.year = l.year AND t.reg_code = l.reg_code
+    QUALIFY row_number() OVER (PARTITION BY l.year, l.reg_code
+                               ORDER BY l.unit_code, l.source_file, l.sheet, l.row_number) > 1
 )
 SELECT
     r.year,
@@ -115,11 +142,7 @@ SELECT
     r.status,
     r.status = 'active' AS is_active,
     year(r.established_on) = r.year AS is_new,
-    -- an HTX listed by two units in one year counts once: in the unit with the lowest code (sql/README.md)
-    CASE WHEN r.entity_type = 'HTX' AND r.reg_code IS NOT NULL
-         THEN row_number() OVER (PARTITION BY r.year, r.entity_type, r.reg_code
-                                 ORDER BY r.unit_code, r.source_file, r.sheet, r.row_number) = 1
-         ELSE true END AS is_counted,
+    nc.row_number IS NULL AS is_counted,
     r.members,
     r.workers,
     r.revenue,
@@ -132,4 +155,9 @@ SELECT
     r.sheet,
     r.row_number
 FROM located r
-LEFT JOIN resolved m USING (source_file, sheet, row_number)
+LEFT JOIN resolved m
+       ON r.unit_level = 'district'
+      AND m.lineage_district_code = r.lineage_district_code AND m.commune = r.commune
+LEFT JOIN not_counted nc
+       ON r.entity_type = 'HTX'
+      AND nc.source_file = r.source_file AND nc.sheet = r.sheet AND nc.row_number = r.row_number

@@ -7,7 +7,11 @@ SELECT
     allocated_year AS year,
     sum(participants)::BIGINT AS training_turns,
     count(*) AS training_allocations,
-    sum(amount_mvnd) AS training_amount_mvnd
+    -- summed exactly (the DECIMAL of each amount's shortest spelling), the same last bits on
+    -- every build; an amount outside ±1e12 (absurd) keeps the DOUBLE sum (sql/README.md "Deterministic sums")
+    CASE WHEN count(amount_mvnd) = count(CASE WHEN abs(amount_mvnd) < 1e12 THEN 1 END)
+         THEN sum(CASE WHEN abs(amount_mvnd) < 1e12 THEN amount_mvnd::VARCHAR::DECIMAL(38, 18) END)::VARCHAR::DOUBLE
+         ELSE sum(amount_mvnd) END AS training_amount_mvnd
 FROM core.fct_support
 WHERE support_type = 'training'
 GROUP BY allocated_year
