@@ -86,12 +86,19 @@ def _col(n: int) -> str:
     return s
 
 
+class Formula(str):
+    """A formula cell written without a cached value (as openpyxl and other tools write them)."""
+
+
 def _sheet_xml(cells: dict[tuple[int, int], Any], dimension: str | None, padding: int = 0) -> str:
-    """Worksheet XML: `cells` {(row, col) 1-based: value} (str = inline string, number)."""
+    """Worksheet XML: `cells` {(row, col) 1-based: value} (Formula = a formula without a cached
+    value, str = inline string, number)."""
     rows: dict[int, list[str]] = {}
     for (r, c), v in sorted(cells.items()):
         ref = f"{_col(c)}{r}"
-        if isinstance(v, str):
+        if isinstance(v, Formula):
+            rows.setdefault(r, []).append(f'<c r="{ref}"><f>{escape(v)}</f></c>')
+        elif isinstance(v, str):
             rows.setdefault(r, []).append(f'<c r="{ref}" t="inlineStr"><is><t>{escape(v)}</t></is></c>')
         else:
             rows.setdefault(r, []).append(f'<c r="{ref}"><v>{v!r}</v></c>')
@@ -316,32 +323,8 @@ def _csv_rows(ctx: Ctx, rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Formula(str):
-    """A formula cell written without a cached value (as openpyxl and other tools write them)."""
-
-
-def _sheet_xml_f(cells: dict[tuple[int, int], Any], dimension: str | None) -> str:
-    rows: dict[int, list[str]] = {}
-    for (r, c), v in sorted(cells.items()):
-        ref = f"{_col(c)}{r}"
-        if isinstance(v, Formula):
-            rows.setdefault(r, []).append(f'<c r="{ref}"><f>{escape(v)}</f></c>')
-        elif isinstance(v, str):
-            rows.setdefault(r, []).append(f'<c r="{ref}" t="inlineStr"><is><t>{escape(v)}</t></is></c>')
-        else:
-            rows.setdefault(r, []).append(f'<c r="{ref}"><v>{v!r}</v></c>')
-    body = "".join(f'<row r="{r}">{"".join(cs)}</row>' for r, cs in sorted(rows.items()))
-    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-            f'{dim}<sheetData>{body}</sheetData></worksheet>')
-
-
 def _formula_xlsx(path: Path, cells: dict[tuple[int, int], Any]) -> Path:
-    xlsx_xml(path, [("HTX", {}, None)])
-    data = _sheet_xml_f(cells, None)
-    _replace_entry(path, "xl/worksheets/sheet1.xml", data.encode("utf-8"))
-    return path
+    return xlsx_xml(path, [("HTX", cells, None)])
 
 
 def _replace_entry(path: Path, entry: str, data: bytes) -> None:

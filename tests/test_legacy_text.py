@@ -24,6 +24,7 @@ from coop.ingest.legacy_text import (
     encode_tcvn3, encode_vni, legacy_issues, sheet_conversions, to_unicode,
 )
 from coop.ingest.read import ReadError, read_sheets
+from hostile_fixtures import cp1258
 from reader_fixtures import G, HTX_HEAD, htx_row, ingest, issues, rejected, write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,23 +182,6 @@ def test_reference_names_written_in_tcvn3_or_vni_come_back(reference_strings):
 
 
 # --------------------------------------------------------------------------- CSV bytes
-def cp1258(text: str) -> bytes:
-    """Unicode -> Windows-1258 as Windows writes it: precomposed where the code page has the
-    letter, else the base letter (ă â ê ô ơ ư ...) and the tone as a combining byte."""
-    tones = "\u0300\u0301\u0303\u0309\u0323"
-    out = bytearray()
-    for ch in NFC(text):
-        try:
-            out += ch.encode("cp1258")
-            continue
-        except UnicodeEncodeError:
-            pass
-        d = unicodedata.normalize("NFD", ch)
-        out += NFC("".join(c for c in d if c not in tones)).encode("cp1258")
-        out += "".join(c for c in d if c in tones).encode("cp1258")
-    return bytes(out)
-
-
 CSV_TEXT = (
     "DANH SÁCH HỢP TÁC XÃ NĂM 2020;;;;;;;\r\n"
     "Mã số HTX;Tên HTX;Xã;Ngày thành lập;Lĩnh vực;Tình trạng;Số thành viên;Doanh thu\r\n"
