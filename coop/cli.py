@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import Annotated, TextIO
+
+from coop.console import console_line
 
 #: The first console line of every command (stderr, `HH:MM:SS ` first like every progress line).
 STARTING_LINE = "Đang khởi động… (starting…)"
@@ -51,13 +52,7 @@ def announce_start(argv: list[str], stream: TextIO | None = None) -> bool:
     `python -m coop.cli`, before any other import."""
     if command_of(argv) is None:
         return False
-    out = stream or sys.stderr
-    try:
-        out.write(f"{time.strftime('%H:%M:%S')} {STARTING_LINE}\n")
-        out.flush()
-    except (OSError, ValueError, AttributeError):  # no usable stderr: the command runs all the same
-        return False
-    return True
+    return console_line(STARTING_LINE, stream)  # no usable stderr: False, the command runs all the same
 
 
 if __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "coop":

@@ -270,8 +270,8 @@ def nightly_run(
                 futures += [cached_batch_task.submit(as_is(b), as_is(ctx)) for b in _batches(cached)]
                 results = [r for f in futures for r in f.result()]
             # one load order whatever was cached, batched or parallel: identical inputs to the load
-            results.sort(key=lambda r: (r.year is None, r.year or 0, r.source_file))
-            log.info("Read %d file(s), %d from the cache.", len(plan.to_read), len(plan.from_cache))
+            results = steps.load_order(results)
+            log.info("Read %d file(s), %d from the cache.", len(plan.to_read), len(cached))
             lap("reading")
 
             stage_checkpoint("loading")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from coop.console import console_line
 from coop.context import WarehouseFiles
 
 if TYPE_CHECKING:
@@ -357,21 +358,6 @@ STAGE_WORDS: dict[str, tuple[str, str]] = {
 }
 #: Plain counter lines (not a terminal): at most one per this many seconds, and the last one.
 PROGRESS_INTERVAL = 1.0
-
-_console_guard = threading.Lock()
-
-
-def console_line(text: str, stream: TextIO | None = None) -> None:
-    """Write `HH:MM:SS text` on stderr (or `stream`) and flush at once. A closed or broken
-    stream never fails the command."""
-    stream = stream or sys.stderr
-    with _console_guard:  # lines from worker threads never interleave
-        try:
-            stream.write(f"{time.strftime('%H:%M:%S')} {text}\n")
-            stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-
 
 def stage_text(stage: str, files: int | None = None) -> str | None:
     """The console line of a stage ('Đang đọc 320 tệp… (reading 320 files…)'), None for a

@@ -277,11 +277,9 @@ class Incremental:
 
 
 def _naive(t: Any) -> Any:
-    from datetime import UTC
+    from coop.warehouse.load import utc_naive
 
-    if isinstance(t, datetime) and t.tzinfo is not None:
-        return t.astimezone(UTC).replace(tzinfo=None)
-    return t
+    return utc_naive(t) if isinstance(t, datetime) else t
 
 
 def incremental_basis(plan: Plan, warehouse: Path, previous: Mapping[str, Mapping[str, Any]],

@@ -514,7 +514,7 @@ class RunRecord:
         d = dict(self.__dict__)
         for k in ("started_at", "finished_at"):
             if d[k] is not None:
-                d[k] = _utc_naive(d[k]).isoformat()
+                d[k] = utc_naive(d[k]).isoformat()
         return d
 
     @classmethod
@@ -526,7 +526,8 @@ class RunRecord:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def _utc_naive(t: datetime) -> datetime:
+def utc_naive(t: datetime) -> datetime:
+    """A time as DuckDB's TIMESTAMP holds it: UTC, no zone (a naive time is taken as UTC already)."""
     if t.tzinfo is not None:
         t = t.astimezone(UTC).replace(tzinfo=None)
     return t
@@ -540,8 +541,8 @@ def record_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[RunRecord]) -> No
     rows = []
     for r in runs:
         d = dict(r.__dict__)
-        d["started_at"] = _utc_naive(r.started_at)
-        d["finished_at"] = _utc_naive(r.finished_at) if r.finished_at else None
+        d["started_at"] = utc_naive(r.started_at)
+        d["finished_at"] = utc_naive(r.finished_at) if r.finished_at else None
         rows.append(d)
     df = pl.DataFrame(rows, schema={  # noqa: F841
         "run_id": pl.String, "started_at": pl.Datetime("us"), "finished_at": pl.Datetime("us"),
@@ -569,7 +570,7 @@ class LedgerRow:
 
 def record_files(con: duckdb.DuckDBPyConnection, rows: Sequence[LedgerRow]) -> None:
     """Replace audit.files with the ledger of this build."""
-    data = [dict(r.__dict__, modified_at=_utc_naive(r.modified_at) if r.modified_at else None) for r in rows]
+    data = [dict(r.__dict__, modified_at=utc_naive(r.modified_at) if r.modified_at else None) for r in rows]
     df = pl.DataFrame(data, schema={  # noqa: F841
         "source_file": pl.String, "file_hash": pl.String, "size": pl.Int64, "modified_at": pl.Datetime("us"),
         "status": pl.String, "year": pl.Int32, "unit_code": pl.String, "rows_loaded": pl.Int64,
@@ -769,6 +770,19 @@ def carry_other_years(con: duckdb.DuckDBPyConnection, published: Path, years: tu
         con.execute(f"DETACH {alias}").fetchall()
 
 
+def _record_pending(con: duckdb.DuckDBPyConnection, pending: Sequence[Mapping[str, Any]]) -> None:
+    """The pending runs (failed or unchanged runs since the last publish) not in audit.runs yet."""
+    known = {r[0] for r in con.execute("SELECT run_id FROM audit.runs").fetchall()}
+    record_runs(con, [RunRecord.from_json(p) for p in pending if p.get("run_id") not in known])
+
+
+def skipped_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows skipped per kind (title, total, signature, ...) over the loaded sheets of audit.sheets."""
+    sums = con.execute("SELECT " + ", ".join(f"sum({c})" for c in SHEET_SKIP_COLUMNS.values())
+                       + " FROM audit.sheets WHERE status = 'loaded'").fetchall()[0]
+    return {k: int(n) for k, n in zip(SHEET_SKIP_COLUMNS, sums, strict=True) if n}
+
+
 def load_build(build: Path, warehouse: Path, reference: Reference, plan: Plan,
                results: Sequence[FileResult], extra_issues: Sequence[FileIssue | Mapping[str, Any]], run: RunRecord,
                previous: Mapping[str, Mapping[str, Any]],
@@ -792,9 +806,7 @@ def load_build(build: Path, warehouse: Path, reference: Reference, plan: Plan,
                     quarantine[code] = quarantine.get(code, 0) + n
         ledger = ledger_rows(plan, stats, issues, previous, run.run_id)
         record_files(con, ledger)
-        known = {r[0] for r in con.execute("SELECT run_id FROM audit.runs").fetchall()}
-        todo = [RunRecord.from_json(p) for p in pending if p.get("run_id") not in known]
-        record_runs(con, todo)
+        _record_pending(con, pending)
         con.execute("CHECKPOINT").fetchall()
     finally:
         con.close()
@@ -856,13 +868,10 @@ def load_incremental(build: Path, warehouse: Path, reference: Reference, plan: P
         quarantine = {str(k): int(n) for k, n in con.execute(
             "SELECT reason_code, count(*) FROM audit.rejected_rows WHERE run_id = ? GROUP BY 1",
             [run.run_id]).fetchall()}
-        sums = con.execute("SELECT " + ", ".join(f"sum({c})" for c in SHEET_SKIP_COLUMNS.values())
-                           + " FROM audit.sheets WHERE status = 'loaded'").fetchall()[0]
-        stats.rows_skipped = {k: int(n) for k, n in zip(SHEET_SKIP_COLUMNS, sums, strict=True) if n}
+        stats.rows_skipped = skipped_rows(con)
         ledger = ledger_rows(plan, stats, issues, previous, run.run_id)
         record_files(con, ledger)
-        known = {r[0] for r in con.execute("SELECT run_id FROM audit.runs").fetchall()}
-        record_runs(con, [RunRecord.from_json(p) for p in pending if p.get("run_id") not in known])
+        _record_pending(con, pending)
         con.execute("CHECKPOINT").fetchall()
     finally:
         con.close()
@@ -952,9 +961,7 @@ def published_state(published: Path) -> dict[str, Any]:
         skipped: dict[str, int] = {}
         if con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' "
                        "AND table_name = 'sheets'").fetchall()[0][0]:  # warehouses built before it have none
-            sums = con.execute("SELECT " + ", ".join(f"sum({c})" for c in SHEET_SKIP_COLUMNS.values())
-                               + " FROM audit.sheets WHERE status = 'loaded'").fetchall()[0]
-            skipped = {k: int(n) for k, n in zip(SHEET_SKIP_COLUMNS, sums, strict=True) if n}
+            skipped = skipped_rows(con)
     except duckdb.Error:
         return {}
     finally:
