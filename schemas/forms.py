@@ -744,11 +744,8 @@ def validate_frame(form: str, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
     as text, may be null), reason_code, reason (Vietnamese + ' [code]'); sorted by
     row_index then the form's column order. A frame where every cell passes costs one
     polars pass; pandera runs on the failing rows only (see `_failures`)."""
-    if form not in SCHEMAS:
-        raise KeyError(f"unknown form {form!r}")
-    df = _conform(form, df)
-    failures = _failures(form, df)
-    return _without_rows(df, failures), failures
+    conformed, failures = check_frame(form, df)
+    return _without_rows(conformed, failures), failures
 
 
 def check_frame(form: str, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -390,6 +390,23 @@ def loaded_rows(warehouse: Path) -> tuple[dict[str, dict[str, int]], int | None]
         con.close()
 
 
+def finish(args: argparse.Namespace, work: Path, section: list[str], failures: list[tuple[str, str]],
+           begin: str, end: str) -> int:
+    """Print the section, write it between its markers of docs/performance.md (unless
+    --no-doc), report failed runs, remove the work folder (unless --keep); the exit code."""
+    text = "\n".join([*section, end])
+    print(text)
+    for case, out in failures:
+        sys.stderr.write(f"--- {case} failed:\n{out}\n")
+    if not args.no_doc:
+        write_section(begin, end, text)
+    if args.keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
 def write_section(begin: str, end: str, text: str) -> None:
     """Replace the generated section between `begin` and `end` in docs/performance.md (append it
     when missing)."""
@@ -600,18 +617,7 @@ def national(args: argparse.Namespace, env: dict[str, str]) -> int:
                 f"≈ {est_cpu / ff['cpu']:.0f}× in CPU (target: 3×).", ""]
     if failures:
         section += ["**Failed:** " + ", ".join(c for c, _ in failures), ""]
-    section.append(NEND)
-    text = "\n".join(section)
-    print(text)
-    for case, out in failures:
-        sys.stderr.write(f"--- {case} failed:\n{out}\n")
-    if not args.no_doc:
-        write_section(NBEGIN, NEND, text)
-    if args.keep:
-        print(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return 1 if failures else 0
+    return finish(args, work, section, failures, NBEGIN, NEND)
 
 
 def main() -> int:
@@ -808,18 +814,7 @@ def small(args: argparse.Namespace, env: dict[str, str]) -> int:
         section += ["Profile of the cold run (cProfile, every thread of the `coop run` process merged; the "
                     "temporary Prefect server and reader worker processes are other processes):", "",
                     "```", profile, "```", ""]
-    section.append(END)
-    text = "\n".join(section)
-    print(text)
-    for case, out in failures:
-        sys.stderr.write(f"--- {case} failed:\n{out}\n")
-    if not args.no_doc:
-        write_section(BEGIN, END, text)
-    if args.keep:
-        print(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return 1 if failures else 0
+    return finish(args, work, section, failures, BEGIN, END)
 
 
 if __name__ == "__main__":
