@@ -116,6 +116,58 @@ def test_worker_is_reused_across_files(tmp_path):
     assert len(pids) == 1
 
 
+def test_files_are_normalized_in_the_worker_as_they_would_be_here(tmp_path, monkeypatch):
+    """Reading and normalizing run in the worker process (the parent only waits): the result is
+    the one the same code gives in this process, and the Reference is sent to a worker once."""
+    good = H.good_htx(tmp_path / "good.xlsx")
+    bad = H.htx_file(tmp_path / "bad.xlsx", [htx_row(1, "0101", "HTX Một"), htx_row(2, "0101", "HTX Hai", members=-5)])
+    sent = []
+    real = isolation._Worker.call
+
+    def spy(self, path, lim, job=None, reference=None):
+        sent.append((job is not None, reference is not None and reference is not self.reference))
+        return real(self, path, lim, job, reference)
+
+    monkeypatch.setattr(isolation._Worker, "call", spy)
+    isolation.shutdown_workers()
+    in_worker = [ingest(good), ingest(bad), ingest(good)]
+    assert sent == [(True, True), (True, False), (True, False)]  # one worker, the Reference sent once
+    monkeypatch.setenv("COOP_READ_ISOLATION", "0")
+    here = [ingest(good), ingest(bad), ingest(good)]
+    for a, b in zip(in_worker, here, strict=True):
+        assert a.forms.keys() == b.forms.keys() and all(a.forms[k].equals(b.forms[k]) for k in a.forms)
+        assert a.rejected_rows.equals(b.rejected_rows) and a.file_issues == b.file_issues and a.sheets == b.sheets
+    # hand-worked: the code 0101 on both rows, and members -5 on the second
+    assert sorted((c, code) for _, _, c, code in rejected(in_worker[1])) == [
+        ("members", "negative_value"), ("reg_code", "duplicate_code"), ("reg_code", "duplicate_code")]
+    assert in_worker[0].forms["HTX"].height == 3
+
+
+def test_a_failure_while_normalizing_in_the_worker_is_the_files_issue(tmp_path, monkeypatch):
+    """An exception of the normalizing step comes back from the worker as itself: the file is
+    rejected with its type and message (not cached: it may be a bug, not the bytes), the run goes on."""
+    p = H.good_htx(tmp_path / "good.xlsx")
+    monkeypatch.setattr(isolation._POOL, "run", lambda *a: ("raise", ZeroDivisionError("chia cho 0")))
+    r = ingest(p)
+    assert issues(r) == [("", "unreadable_file", "rejected")] and r.transient
+    assert "ZeroDivisionError" in reason(r, "unreadable_file") and "chia cho 0" in reason(r, "unreadable_file")
+
+    class Unpicklable(Exception):
+        def __reduce__(self):
+            raise TypeError("no")
+
+    e = isolation._picklable(Unpicklable("x"))
+    assert type(e) is RuntimeError and "Unpicklable: x" in str(e)
+    assert type(isolation._picklable(ValueError("v"))) is ValueError
+
+
+def test_one_worker_per_core_by_default(monkeypatch):
+    monkeypatch.delenv("COOP_READ_WORKERS", raising=False)
+    assert isolation.worker_count(isolation.limits()) == (os.cpu_count() or 1)
+    monkeypatch.setenv("COOP_READ_WORKERS", "1")
+    assert isolation.worker_count(isolation.limits()) == 1
+
+
 def test_in_process_mode_still_prechecks(tmp_path, monkeypatch):
     monkeypatch.setenv("COOP_READ_ISOLATION", "0")
     assert issues(ingest(H.xfd_cell_xlsx(tmp_path / "xfd.xlsx"))) == [("", "resource_limit", "rejected")]
@@ -180,20 +232,20 @@ def test_a_reader_panic_is_caught_at_the_file_boundary(tmp_path, monkeypatch):
     class PanicException(BaseException):  # what pyo3 raises: not an Exception
         pass
 
-    def panic(path, lim=None):
+    def panic(path, reference=None, job=None, lim=None):
         raise PanicException("TimeDelta::milliseconds out of bounds")
 
-    monkeypatch.setattr(isolation, "read_sheets_limited", panic)
+    monkeypatch.setattr(isolation, "ingest_limited", panic)
     r = ingest(H.good_htx(tmp_path / "good.xlsx"))
     assert issues(r) == [("", "unreadable_file", "rejected")]
     assert "PanicException" in reason(r, "unreadable_file") and r.transient
 
 
 def test_ctrl_c_is_not_swallowed(tmp_path, monkeypatch):
-    def interrupt(path, lim=None):
+    def interrupt(path, reference=None, job=None, lim=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(isolation, "read_sheets_limited", interrupt)
+    monkeypatch.setattr(isolation, "ingest_limited", interrupt)
     with pytest.raises(KeyboardInterrupt):
         ingest(H.good_htx(tmp_path / "good.xlsx"))
 
@@ -404,9 +456,9 @@ def test_path_problems_of_other_years_are_not_reported_in_a_years_run(tmp_path):
 
 def test_an_io_error_under_the_reader_is_transient(tmp_path, monkeypatch):
     p = H.good_htx(tmp_path / "good.xlsx")
-    monkeypatch.setattr(isolation._POOL, "run", lambda path, lim: ("read", "CalamineError: Io error: Input/output error (os error 5)"))
+    monkeypatch.setattr(isolation._POOL, "run", lambda path, lim, *job: ("read", "CalamineError: Io error: Input/output error (os error 5)"))
     r = ingest(p)
     assert issues(r) == [("", "unreadable_file", "rejected")] and r.transient
-    monkeypatch.setattr(isolation._POOL, "run", lambda path, lim: ("read", "CalamineError: Zip error: invalid Zip archive"))
+    monkeypatch.setattr(isolation._POOL, "run", lambda path, lim, *job: ("read", "CalamineError: Zip error: invalid Zip archive"))
     r = ingest(p)
     assert issues(r) == [("", "unreadable_file", "rejected")] and not r.transient  # the bytes are bad: cached

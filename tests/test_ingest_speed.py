@@ -145,6 +145,7 @@ def test_sheets_of_a_form_are_validated_together(tmp_path, monkeypatch):
         return real(form, df)
 
     monkeypatch.setattr(F, "check_frame", counting)
+    monkeypatch.setenv("COOP_READ_ISOLATION", "0")  # normalized here, where the counter is (not in the worker)
     sheet1 = [HTX_HEAD, htx_row(1, "0101", "HTX Một"), htx_row(2, "0102", "HTX Hai", members=-5)]
     sheet2 = [HTX_HEAD, htx_row(1, "0103", "HTX Ba"), htx_row(2, "0101", "HTX Một bis"),
               htx_row(3, "0104", "HTX Bốn", established_on="31/02/2019")]

@@ -121,6 +121,7 @@ def test_stage_words():
     assert stage_text("reading", 320) == "Đang đọc 320 tệp… (reading 320 files…)"
     assert stage_text("hashing", 12000) == "Đang tính mã băm 12,000 tệp… (hashing 12,000 files…)"
     assert stage_text("hashing") == "Đang tính mã băm tệp… (hashing files…)"
+    assert stage_text("reading", 1) == "Đang đọc 1 tệp… (reading 1 file…)"
     assert stage_text("rename") is None  # a test-only pause point, not a stage people see
     assert set(STAGES) <= set(STAGE_WORDS)
     for vi, en in STAGE_WORDS.values():  # Vietnamese first, English in brackets, no tool's name

@@ -13,6 +13,11 @@ the run goes on (docs/operations.md, "Reading limits").
   the file gets `ResourceLimit` or `IsolatedReadError` (`unreadable_file`). The worker is
   reused for many files (started once, ~0.5 s; replaced after `worker_files` files, after a
   crash, or when idle), so the cost per file is the pickling of its sheets (a few ms).
+- `ingest_limited(path, reference, job)` = the same, but the worker also normalizes the sheets
+  (`coop.ingest.normalize.ingest_sheets`) and answers with the file's result: reading and
+  normalizing run in one worker process per core (`workers`, default: the cores), in parallel
+  and outside the run process's interpreter lock; the Reference is sent to each worker once.
+  An exception of the normalizing step is sent back as itself and raised in the caller.
 - Every error raised here is a `coop.ingest.read.ReadError` with `.reason_code` and `.transient`:
   transient failures (time limit, killed worker, file not readable right now) must not be
   cached as the file's result; the others depend only on the file's bytes and the limits.
@@ -47,12 +52,16 @@ from coop.ingest.read import ReadError
 from coop.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from coop.ingest.normalize import FileResult, IngestJob
     from coop.ingest.read import Sheet
+    from coop.reference import Reference
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Limits", "limits", "limits_key", "ResourceLimit", "IsolatedReadError", "precheck",
-           "read_sheets_limited", "shutdown_workers", "DEFAULTS"]
+           "read_sheets_limited", "ingest_limited", "worker_count", "shutdown_workers", "DEFAULTS"]
 
 # --------------------------------------------------------------------------- settings
 #: name -> default. Sized so that every real district file passes by a wide margin (the
@@ -69,8 +78,8 @@ DEFAULTS: dict[str, int | float] = {
     "max_shared_strings_mb": 100,  # .xlsx/.xlsm: xl/sharedStrings.xml, uncompressed
     "memory_mb": 2048,             # worker address space (RLIMIT_AS); ~250 MB of it is the reader itself
     "time_s": 120,                 # wall time to read one file
-    "workers": 1,                  # worker processes reading at once
-    "worker_files": 200,           # files a worker reads before it is replaced
+    "workers": 0,                  # worker processes reading at once (0: one per core)
+    "worker_files": 1000,          # files a worker reads before it is replaced
     "isolation": 1,                # 0 = read in the calling process (debugging only)
 }
 _LARGE_ENTRY = 1 << 20  # the compression ratio is checked on entries of at least 1 MB
@@ -337,8 +346,10 @@ def _worker_main() -> None:
         resource = None  # type: ignore[assignment]
     import fastexcel  # noqa: F401  (loaded once, before the first file)
 
+    from coop.ingest.normalize import ingest_sheets
     from coop.ingest.read import read_sheets
 
+    reference: Any = None  # the Reference of the last job: sent once, kept for the next files
     idle = float(os.environ.get("COOP_READ__WORKER_IDLE", str(2 * _IDLE_S)))
     _send(out, ("ready", os.getpid()))
     while True:
@@ -351,7 +362,9 @@ def _worker_main() -> None:
         body = _read_exact_fd(0, _HEADER.unpack(head)[0])
         if body is None:
             return
-        path, time_s = pickle.loads(body)
+        path, time_s, job, sent = pickle.loads(body)
+        if sent is not None:
+            reference = sent
         if resource is not None:  # a CPU-time backstop, should the parent die mid-read
             try:
                 used = resource.getrusage(resource.RUSAGE_SELF)
@@ -363,7 +376,17 @@ def _worker_main() -> None:
                 pass
         answer: tuple[str, object] | None
         try:
-            answer = ("ok", read_sheets(Path(os.fsdecode(path))))
+            sheets = read_sheets(Path(os.fsdecode(path)))
+            if job is None:
+                answer = ("ok", sheets)
+            else:  # normalizing is not reading: its failure is reported as the exception it is
+                try:
+                    answer = ("ok", ingest_sheets(sheets, job, reference))
+                except (MemoryError, KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as e:  # noqa: BLE001 — the parent's file boundary handles it
+                    answer = ("raise", _picklable(e))
+            del sheets
         except MemoryError:
             answer = ("memory", "")
         except ReadError as e:
@@ -382,6 +405,15 @@ def _worker_main() -> None:
         answer = None
 
 
+def _picklable(e: BaseException) -> BaseException:
+    """`e` itself when it survives pickling, else a RuntimeError with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(e, protocol=pickle.HIGHEST_PROTOCOL))
+        return e
+    except Exception:  # noqa: BLE001 — any exception type may refuse pickling
+        return RuntimeError(f"{type(e).__name__}: {str(e)[:1000]}")
+
+
 # --------------------------------------------------------------------------- the worker (parent side)
 class _Died(Exception):
     pass
@@ -394,6 +426,7 @@ class _TimedOut(Exception):
 class _Worker:
     def __init__(self, lim: Limits):
         self.memory_mb = lim.memory_mb
+        self.reference: object = None  # the Reference this worker holds (sent with its first job)
         self.tasks = 0
         self.last_used = time.monotonic()
         self.err = tempfile.TemporaryFile(prefix="coop-reader-")
@@ -451,10 +484,13 @@ class _Worker:
 
         return pickle.loads(exact(_HEADER.unpack(exact(_HEADER.size))[0]))
 
-    def call(self, path: Path, lim: Limits) -> Any:
+    def call(self, path: Path, lim: Limits, job: IngestJob | None = None, reference: Reference | None = None) -> Any:
         self.tasks += 1
         self.last_used = time.monotonic()
-        body = pickle.dumps((os.fsencode(path), lim.time_s), protocol=pickle.HIGHEST_PROTOCOL)
+        sent = reference if job is not None and reference is not self.reference else None
+        body = pickle.dumps((os.fsencode(path), lim.time_s, job, sent), protocol=pickle.HIGHEST_PROTOCOL)
+        if sent is not None:
+            self.reference = sent
         try:
             _write_all(self._fd(self.proc.stdin), _HEADER.pack(len(body)) + body)
             answer = self._receive(time.monotonic() + lim.time_s)
@@ -543,7 +579,7 @@ class _Pool:
 
     def _take(self, lim: Limits) -> _Worker | None:
         with self._free:
-            while self._busy >= max(1, lim.workers):
+            while self._busy >= worker_count(lim):
                 self._free.wait()
             self._busy += 1
             now = time.monotonic()
@@ -564,12 +600,12 @@ class _Pool:
             self._busy -= 1
             self._free.notify()
 
-    def run(self, path: Path, lim: Limits) -> Any:
+    def run(self, path: Path, lim: Limits, job: IngestJob | None = None, reference: Reference | None = None) -> Any:
         w = self._take(lim)
         try:
             if w is None:
                 w = _Worker(lim)
-            return w.call(path, lim)
+            return w.call(path, lim, job, reference)
         finally:
             self._give_back(w, lim)
 
@@ -589,32 +625,59 @@ def shutdown_workers() -> None:
     _POOL.shutdown()
 
 
-# --------------------------------------------------------------------------- the entry point
+# --------------------------------------------------------------------------- the entry points
+def worker_count(lim: Limits) -> int:
+    """Worker processes reading at once: `workers`, or one per core when 0 (the default, as
+    many as the flow's reading threads: each thread's file is read and normalized in its own
+    process, so the cores work in parallel and the parent only waits and stores)."""
+    return max(1, lim.workers if lim.workers > 0 else (os.cpu_count() or 1))
+
+
 def read_sheets_limited(path: Path, lim: Limits | None = None) -> list[Sheet]:
     """`coop.ingest.read.read_sheets(path)` under the reading limits (see the module doc). Raises
     `ResourceLimit` / `IsolatedReadError` / `ReadError`; never anything else for a bad file."""
     from coop.ingest.read import read_sheets
 
-    lim = lim or limits()
-    path = Path(path)
+    sheets: list[Sheet] = _limited(Path(path), lim or limits(), None, None, lambda p: read_sheets(p))
+    return sheets
+
+
+def ingest_limited(path: Path, reference: Reference, job: IngestJob, lim: Limits | None = None) -> FileResult:
+    """`read_sheets` then `coop.ingest.normalize.ingest_sheets` under the reading limits, both
+    in the worker process (the Reference is sent to a worker once). Raises what
+    `read_sheets_limited` raises, and re-raises an exception of the normalizing step itself
+    (the caller's file boundary turns it into the file's issue, as when run here)."""
+    from coop.ingest.normalize import ingest_sheets
+    from coop.ingest.read import read_sheets
+
+    res: FileResult = _limited(Path(path), lim or limits(), job, reference,
+                               lambda p: ingest_sheets(read_sheets(p), job, reference))
+    return res
+
+
+def _limited(path: Path, lim: Limits, job: IngestJob | None, reference: Reference | None,
+             here: Callable[[Path], Any]) -> Any:
+    """Pre-checks, then the worker's answer to (path, job) — or `here(path)` in this process
+    when isolation is off or no worker can start."""
     try:
         precheck(path, lim)
     except OSError as e:
         raise IsolatedReadError(f"Không mở được tệp ({type(e).__name__}: {e.strerror or e})", transient=True) from None
     if not lim.isolation:
         try:
-            return read_sheets(path)
+            return here(path)
         except MemoryError:
             raise _limit("Đọc tệp cần quá nhiều bộ nhớ", "memory_mb", transient=True) from None
     try:
-        answer = _POOL.run(path, lim)
+        answer = _POOL.run(path, lim, job, reference)
     except RuntimeError as e:  # no worker could be started: read here rather than not at all
         log.warning("Reading %s in the main process: %s", path.name, e)
-        return read_sheets(path)
+        return here(path)
     kind = answer[0] if isinstance(answer, tuple) and answer else None
     if kind == "ok":
-        sheets: list[Sheet] = answer[1]  # the worker's read_sheets() result, unpickled
-        return sheets
+        return answer[1]  # the worker's result, unpickled
+    if kind == "raise":
+        raise answer[1]
     if kind == "memory":
         raise _limit(f"Đọc tệp cần nhiều bộ nhớ hơn giới hạn {_n(lim.memory_mb)} MB của bộ đọc" + _ADVICE, "memory_mb")
     if kind == "read":

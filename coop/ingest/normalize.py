@@ -17,8 +17,9 @@
 - A file never raises: unreadable -> `unreadable_file`, nothing in it -> `empty_file`, no
   sheet of any form -> `no_recognized_form`; sheets without a recognizable header are
   listed as `unrecognized_sheet` (severity ignored). Blank sheets are skipped silently.
-- The spreadsheet is read under the reading limits (`coop.ingest.isolation.read_sheets_limited`:
-  container pre-checks, then a worker process with memory and time limits): over a limit
+- The spreadsheet is read, and its sheets normalized (`ingest_sheets`), under the reading
+  limits (`coop.ingest.isolation.ingest_limited`: container pre-checks, then a worker process
+  with memory and time limits, one per core): over a limit
   -> `resource_limit` with the figure; a reader crash or panic -> `unreadable_file`. Every
   exception but Ctrl-C/exit/cancellation is caught at the file boundary (a reader panic is a
   BaseException). `FileResult.transient` marks a failure the same bytes may not repeat
@@ -418,16 +419,14 @@ def os_error_text(e: OSError) -> str:
 
 def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, district: District | None,
                  reference: Reference, province: bool | None) -> None:
-    from schemas.forms import DISTRICT_FORMS, FORMS, PROVINCE_FORMS
-
     source = res.source_file
     if size == 0:
         res.file_issues.append(file_issue(source, "empty_file", "Tệp rỗng (0 byte), không có dữ liệu"))
         return
-    from coop.ingest.isolation import IsolatedReadError, read_sheets_limited
+    from coop.ingest.isolation import IsolatedReadError, ingest_limited
 
-    try:
-        sheets = read_sheets_limited(path)
+    try:  # read and normalized in the reader worker (or here when isolation is off)
+        part = ingest_limited(path, reference, IngestJob(source, year, district, province, path.suffix))
     except IsolatedReadError as e:  # over a reading limit, the reader crashed, or not readable now
         res.file_issues.append(file_issue(source, e.reason_code, str(e)))
         res.transient = e.transient
@@ -436,6 +435,39 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
         res.file_issues.append(file_issue(source, "unreadable_file",
                                           reader_error_message(str(e) or type(e).__name__, path.suffix, path=path)))
         return
+    res.forms, res.rejected_rows, res.sheets = part.forms, part.rejected_rows, part.sheets
+    res.file_issues += part.file_issues
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    """What normalizing a file's sheets needs besides the sheets and the Reference (sent with
+    the file to the reader worker, `coop.ingest.isolation.ingest_limited`)."""
+
+    source_file: str
+    year: int | None
+    district: District | None
+    province: bool | None
+    suffix: str  # the file's extension, for the reader's messages
+
+
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ingest_sheets(sheets: list[Sheet], job: IngestJob, reference: Reference) -> FileResult:
+    """Everything after reading: the sheets of one file -> its forms, quarantine, issues and
+    sheet infos (a FileResult whose hash and time the caller fills). Runs in the reader worker
+    process, so both cores parse while the parent only waits and stores."""
+    res = FileResult(job.source_file, job.year, job.district.code if job.district else None, "", _NO_TIME)
+    _normalize_sheets(res, sheets, job.suffix, job.year, job.district, reference, job.province)
+    return res
+
+
+def _normalize_sheets(res: FileResult, sheets: list[Sheet], suffix: str, year: int | None,
+                      district: District | None, reference: Reference, province: bool | None) -> None:
+    from schemas.forms import DISTRICT_FORMS, FORMS, PROVINCE_FORMS
+
+    source = res.source_file
     from coop.ingest.legacy_text import legacy_issues
 
     res.file_issues += legacy_issues(source, sheets)  # TCVN3/VNI text converted to Unicode, noted per sheet
@@ -443,7 +475,7 @@ def _ingest_into(res: FileResult, path: Path, size: int, year: int | None, distr
     sheets = [s for s in sheets if not s.error and not _sheet_blank(s)]
     for name, error in broken:
         res.file_issues.append(file_issue(source, "unreadable_file",
-                                          reader_error_message(error, path.suffix, sheet=name), sheet=name))
+                                          reader_error_message(error, suffix, sheet=name), sheet=name))
     if not sheets and broken:
         res.file_issues.append(file_issue(source, "unreadable_file", "Không đọc được trang tính nào của tệp"))
         return

@@ -366,6 +366,8 @@ def stage_text(stage: str, files: int | None = None) -> str | None:
     if words is None:
         return None
     vi, en = (w.replace("{n} ", "" if files is None else f"{files:,} ") for w in words)
+    if files == 1:
+        en = en.replace(" files…", " file…")  # "reading 1 file…"
     return f"{vi} ({en})"
 
 
