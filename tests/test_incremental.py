@@ -162,4 +162,4 @@ def test_cache_round_trip_keeps_a_real_file_result(tmp_path):
         assert back.rejected_rows.schema == r.rejected_rows.schema and back.rejected_rows.equals(r.rejected_rows)
         assert back.file_issues == r.file_issues
         assert back.sheets == r.sheets
-    assert sorted(p.name for p in (state / "cache").iterdir()) == [f"k{i}" for i in range(len(picked))]
+    assert sorted(p.name for p in (state / "cache").iterdir()) == [f"k{i}.result" for i in range(len(picked))]
