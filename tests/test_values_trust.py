@@ -675,10 +675,10 @@ def test_a_sheet_the_reader_fails_on_is_named(tmp_path, monkeypatch):
                                               G("Hỏng", [["x"]])])
     real = R._read_excel_sheet
 
-    def broken(reader, idx, name):
+    def broken(reader, idx, name, *rest):
         if name == "Hỏng":
             raise PanicException("calamine cell error at (0, 0)")
-        return real(reader, idx, name)
+        return real(reader, idx, name, *rest)
 
     monkeypatch.setattr(R, "_read_excel_sheet", broken)
     monkeypatch.setenv("COOP_READ_ISOLATION", "0")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FormulaCell", "uncalculated_formulas", "ZIP_SUFFIXES"]
+__all__ = ["FormulaCell", "uncalculated_formulas", "scan_worksheets", "WorksheetScan", "ZIP_SUFFIXES"]
 
 ZIP_SUFFIXES = (".xlsx", ".xlsm")
 _CHUNK = 1 << 20
@@ -187,17 +187,79 @@ def _is_worksheet(name: str) -> bool:
     return n.startswith("xl/worksheets/") and n.endswith(".xml") and n.count("/") == 2
 
 
+def _entry_flags(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bool, bool]:
+    """(a `<f` element anywhere in the entry, maybe a cell of type `t="d"`) — streamed; pieces
+    overlap by a tag's length. A piece with neither `<f` nor `:f` (a prefixed `<x:f`) has no
+    match of `_F_START`: one byte search instead of the regular expression. `t="d"` (a date
+    written as ISO text: calamine's `DateTimeIso`) is flagged by its quoted `d` alone, so a
+    false alarm is possible, a miss is not."""
+    tail = b""
+    formula = iso = False
+    with zf.open(info) as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                return formula, iso
+            buf = tail + chunk
+            if not iso and (b'"d"' in buf or b"'d'" in buf):
+                iso = True
+            if not formula and (b"<f" in buf or b":f" in buf) and _F_START.search(buf):
+                formula = True
+            if formula and iso:
+                return formula, iso
+            tail = chunk[-64:]
+
+
 def _has_formula(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    """A `<f` element anywhere in the entry (streamed; pieces overlap by a tag's length)."""
+    """A `<f` element anywhere in the entry (streamed; stops at the first)."""
     tail = b""
     with zf.open(info) as fh:
         while True:
             chunk = fh.read(_CHUNK)
             if not chunk:
                 return False
-            if _F_START.search(tail + chunk):
+            buf = tail + chunk
+            if (b"<f" in buf or b":f" in buf) and _F_START.search(buf):
                 return True
             tail = chunk[-64:]
+
+
+@dataclass(frozen=True)
+class WorksheetScan:
+    """One pass over an .xlsx's worksheets: the entries holding a formula, and whether any
+    may hold a cell of type `t="d"` (ISO date text; never written by Excel)."""
+
+    with_formulas: frozenset[str]
+    iso_cells: bool
+
+
+def scan_worksheets(path: Path) -> WorksheetScan | None:
+    """The `WorksheetScan` of an .xlsx/.xlsm; None when the file is no such zip or a worksheet
+    cannot be read to its end (then nothing is known)."""
+    path = Path(path)
+    if path.suffix.lower() not in ZIP_SUFFIXES:
+        return None
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):
+        return None
+    with zf:
+        try:
+            return _scan_entries(zf)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError):
+            return None
+
+
+def _scan_entries(zf: zipfile.ZipFile) -> WorksheetScan:
+    formulas: set[str] = set()
+    iso = False
+    for i in zf.infolist():
+        if _is_worksheet(i.filename):
+            f, d = _entry_flags(zf, i)
+            if f:
+                formulas.add(i.filename)
+            iso = iso or d
+    return WorksheetScan(frozenset(formulas), iso)
 
 
 def _scan_sheet(zf: zipfile.ZipFile, entry: str, full_calc: bool) -> list[FormulaCell]:
@@ -226,9 +288,10 @@ def _scan_sheet(zf: zipfile.ZipFile, entry: str, full_calc: bool) -> list[Formul
     return scan.found
 
 
-def uncalculated_formulas(path: Path) -> dict[str, list[FormulaCell]]:
+def uncalculated_formulas(path: Path, scan: WorksheetScan | None = None) -> dict[str, list[FormulaCell]]:
     """Sheet name -> its formula cells without a calculated value (only sheets that have some).
-    {} for a file that is not an .xlsx/.xlsm zip (the reader says what is wrong with it)."""
+    {} for a file that is not an .xlsx/.xlsm zip (the reader says what is wrong with it).
+    `scan`: the file's `scan_worksheets` when already made (its pass is then not repeated)."""
     path = Path(path)
     if path.suffix.lower() not in ZIP_SUFFIXES:
         return {}
@@ -239,7 +302,8 @@ def uncalculated_formulas(path: Path) -> dict[str, list[FormulaCell]]:
     out: dict[str, list[FormulaCell]] = {}
     with zf:
         try:  # most workbooks hold no formula at all: one pass over the worksheets decides
-            with_formulas = {i.filename for i in zf.infolist() if _is_worksheet(i.filename) and _has_formula(zf, i)}
+            with_formulas = scan.with_formulas if scan is not None else \
+                {i.filename for i in zf.infolist() if _is_worksheet(i.filename) and _has_formula(zf, i)}
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError) as e:
             log.warning("formulas of %s not checked: %s", path.name, e)
             return {}

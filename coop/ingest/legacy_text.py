@@ -428,12 +428,12 @@ def sheet_conversions(sheet: Sheet) -> list[SheetConversion]:
 
 def convert_sheets(sheets: list[Sheet]) -> list[Sheet]:
     """Convert the TCVN3/VNI text cells of `coop.ingest.read.Sheet`s to Unicode NFC in place, per
-    distinct value (one `Counter` per column), note the conversions on each sheet
-    (`sheet_conversions`), return the list. A value both encodings read equally well takes
-    the encoding most other values of the sheet have."""
+    distinct value (a set per column; a `Counter` only for a column with a value to convert),
+    note the conversions on each sheet (`sheet_conversions`), return the list. A value both
+    encodings read equally well takes the encoding most other values of the sheet have."""
     for sheet in sheets:
-        counts = [Counter(col) for col in sheet.columns]
-        texts = {v for c in counts for v in c if type(v) is str and not v.isascii()}
+        distinct = [set(col) for col in sheet.columns]  # cheaper than counting every column
+        texts = {v for d in distinct for v in d if type(v) is str and not v.isascii()}
         if not texts:
             continue
         votes = Counter(c[0][0] for c in map(_candidates, texts) if len(c) == 1)
@@ -441,8 +441,10 @@ def convert_sheets(sheets: list[Sheet]) -> list[Sheet]:
         cells: Counter[str] = Counter()  # encoding -> cells converted
         examples: dict[str, tuple[str, str]] = {}  # encoding -> (first value as written, as converted)
         for j, col in enumerate(sheet.columns):
+            if not any(to_unicode(v, prefer)[1] is not None for v in distinct[j] if v in texts):
+                continue  # nothing to convert in this column (the candidates are memoized)
             mapping: dict[str, str] = {}
-            for v, n in counts[j].items():
+            for v, n in Counter(col).items():  # in the column's order: the first example is the first cell
                 if v in texts:
                     new, enc = to_unicode(v, prefer)
                     if enc is not None:

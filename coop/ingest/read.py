@@ -51,12 +51,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import operator
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,8 @@ from coop.text import clean_text, fold, header_key
 
 if TYPE_CHECKING:
     import fastexcel
+
+    from coop.ingest.formulas import WorksheetScan
 
 __all__ = [
     "CELL_TEXT", "CELL_NUMBER", "CELL_DATE", "CELL_BOOL", "CELL_ERROR", "CELL_PROBLEM",
@@ -329,13 +333,15 @@ def read_sheets(path: Path) -> list[Sheet]:
     """Every sheet of a spreadsheet (hidden ones too), or the one sheet of a CSV file.
     Raises ReadError when the file cannot be read. Text cells typed in TCVN3/VNI come back
     in Unicode, noted per sheet (`coop.ingest.legacy_text.convert_sheets`)."""
+    from coop.ingest.formulas import scan_worksheets
     from coop.ingest.legacy_text import convert_sheets
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
         return convert_sheets([read_csv(path)])
-    sheets = convert_sheets(read_workbook(path))
-    _mark_uncalculated_formulas(path, sheets)
+    scan = scan_worksheets(path)  # None: no .xlsx, or a worksheet unreadable to its end
+    sheets = convert_sheets(read_workbook(path, iso_cells=scan is None or scan.iso_cells))
+    _mark_uncalculated_formulas(path, sheets, scan)
     return sheets
 
 
@@ -366,14 +372,14 @@ def _put_cell(sheet: Sheet, row: int, column: int, value: Any, kind: str) -> Non
     sheet.kinds[j][i] = kind
 
 
-def _mark_uncalculated_formulas(path: Path, sheets: list[Sheet]) -> None:
+def _mark_uncalculated_formulas(path: Path, sheets: list[Sheet], scan: WorksheetScan | None = None) -> None:
     """Formula cells whose result the file does not hold (coop.ingest.formulas) become
     `UncalculatedFormula` cells: quarantined (`formula_not_calculated`) where a form uses
     them, never read as empty or as xlsxwriter's placeholder 0."""
     from coop.ingest.formulas import uncalculated_formulas
     from coop.ingest.values import UncalculatedFormula
 
-    found = uncalculated_formulas(path)
+    found = uncalculated_formulas(path, scan)
     if not found:
         return
     for sheet in sheets:
@@ -405,8 +411,18 @@ def is_fatal(exc: BaseException) -> bool:
     return not isinstance(exc, Exception) and type(exc).__module__.split(".")[0] == "prefect"
 
 
-def read_workbook(path: Path) -> list[Sheet]:
+def read_workbook(path: Path, iso_cells: bool | None = None) -> list[Sheet]:
+    """The sheets of a workbook. `iso_cells`: whether a cell may be an ISO date text (calamine's
+    `DateTimeIso`: any .xls/.ods, an .xlsx with a `t="d"` cell); None: found out here. Where
+    none can be, the text cells of a column need no detail from the reader (`_read_excel_sheet`)."""
     import fastexcel
+
+    path = Path(path)
+    if iso_cells is None:
+        from coop.ingest.formulas import scan_worksheets
+
+        scan = scan_worksheets(path)
+        iso_cells = scan is None or scan.iso_cells
 
     try:
         reader = fastexcel.read_excel(Path(path))
@@ -418,7 +434,7 @@ def read_workbook(path: Path) -> list[Sheet]:
     out: list[Sheet] = []
     for idx, name in enumerate(names):
         try:
-            out.append(_read_excel_sheet(reader, idx, name))
+            out.append(_read_excel_sheet(reader, idx, name, iso_cells))
         except BaseException as e:  # noqa: BLE001 — one broken sheet does not lose the others
             if is_fatal(e) or isinstance(e, MemoryError):
                 raise
@@ -434,6 +450,7 @@ _EXCEL_DATETIME = re.compile(r"value:\s*([^,\s]+),\s*datetime_type:\s*(\w+),\s*i
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 
 
+@lru_cache(maxsize=1 << 14)  # pure; the same dates come again and again (founding dates, report dates)
 def excel_datetime(payload: str | None) -> datetime | float | None:
     """The datetime of a calamine `ExcelDateTime { value, datetime_type, is_1904 }` detail, as
     calamine computes it (1900 system: serial 1 = 1900-01-01, Excel's phantom 29/02/1900 kept
@@ -499,10 +516,31 @@ def _texts_without_string_load(reader: fastexcel.ExcelReader,
     return f_sheet, [], texts
 
 
-def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str) -> Sheet:
+#: how the string load renders a calamine `DateTime` cell (a date, a time or a duration: chrono's
+#: `NaiveDateTime` display): "2020-01-02 06:00:00", "1899-12-31 12:00:00.250",
+#: "+10113-09-19 00:00:00" (a year outside 0..9999 has its sign)
+_DATE_RENDERING = re.compile(r"[+\-]?[0-9]{4,}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+_DATE_IN_JOINED = re.compile("\0" + _DATE_RENDERING.pattern)
+
+
+def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str, iso_cells: bool = True) -> Sheet:
+    """One sheet: the string load gives each cell's text (and the cells it cannot render:
+    Excel errors, dates out of range), the float load the numbers, the boolean load which
+    cells are numbers or booleans (it takes those and refuses text, dates and errors; the
+    float load takes them too, and text that reads as a number).
+
+    A cell the boolean load refuses is text unless the load's detail for it (its error list,
+    one Python object per refused cell) says otherwise. So the boolean load reads only the
+    columns where the float load took a cell (elsewhere it would take none), and gives its
+    details only when some column may hold a cell that is no text: a text the float load
+    did not take that reads like a rendered date (`_DATE_RENDERING`), a cell the string load
+    could not render other than an Excel error (whose code that load's own detail gives),
+    or any cell at all when a cell may be an ISO date text (`iso_cells`: every .xls/.ods,
+    an .xlsx with `t="d"`) or the string load failed. Only those columns' details are used."""
+    string_failed = False
     try:
         s_sheet, s_errors, s_batch = _load(reader, idx, "string")
-        texts = [s_batch.column(j).to_pylist() for j in range(s_batch.num_columns)]
+        texts: list[list[Any]] = [s_batch.column(j).to_pylist() for j in range(s_batch.num_columns)]
         height = s_batch.num_rows
         del s_batch
     except BaseException as e:  # noqa: BLE001 — a reader panic on one cell: read the sheet without it
@@ -510,21 +548,49 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str) -> She
             raise
         s_sheet, s_errors, texts = _texts_without_string_load(reader, idx)
         height = len(texts[0]) if texts else 0
+        string_failed = True
     visible = str(getattr(s_sheet, "visible", "visible")) == "visible"
     width = len(texts)
     if height == 0 or width == 0:
         return Sheet(name, visible, [], [], [])
-    _, f_errors, f_batch = _load(reader, idx, "float")
-    # numbers by default (None where the cell is empty); overridden below from the error lists
-    columns: list[list[Any]] = []
-    for j in range(width):
-        tj = texts[j]
-        columns.append([v if t is not None else None for t, v in zip(tj, f_batch.column(j).to_pylist(), strict=True)])
+    f_batch = reader.load_sheet(idx, header_row=None, skip_rows=0, dtypes="float", schema_sample_rows=1,
+                                eager=True)  # its error list is never used
+    f_arrays = [f_batch.column(j) for j in range(width)]
     del f_batch
-    kinds: list[list[str | None]] = [[CELL_NUMBER if t is not None else None for t in col] for col in texts]
-    _, b_errors, _ = _load(reader, idx, "boolean")
+    numbers: list[list[float | None]] = [[None] * height if a.null_count == height else a.to_pylist()
+                                         for a in f_arrays]
+    if iso_cells or string_failed:
+        detailed = set(range(width))
+    else:
+        detailed = {e.position[1] for e in s_errors if "Error(" not in e.detail}
+        detailed.update(j for j in range(width) if j not in detailed and _date_like(texts[j], numbers[j]))
+    # the boolean load: the columns where the float load took a cell, and the detailed ones
+    wanted = [j for j in range(width) if j in detailed or f_arrays[j].null_count < height]
+    del f_arrays
+    # one load (its parse costs more than the details of the columns not detailed)
+    all_wanted = len(wanted) == width or string_failed
+    names = [] if all_wanted else [c.name for c in s_sheet.available_columns()]
+    taken, b_errors = _boolean_load(reader, idx, list(range(width)) if all_wanted else wanted, names,
+                                    with_errors=bool(detailed))
+    columns: list[list[Any]] = []
+    kinds: list[list[str | None]] = []
+    for j in range(width):
+        tj, nj, bj = texts[j], numbers[j], taken.get(j)
+        if j in detailed:  # numbers where the string load has a text; the details decide the rest
+            kinds.append([None if t is None else CELL_NUMBER for t in tj])
+            columns.append([None if t is None else v for t, v in zip(tj, nj, strict=True)])
+        elif bj is None:  # the boolean load took no cell: every cell with a text is a text
+            kinds.append([None if t is None else CELL_TEXT for t in tj])
+            columns.append(list(tj))
+        else:  # taken by the boolean load: a number (or a boolean, below); else a text
+            kinds.append([None if t is None else CELL_TEXT if b is None else CELL_NUMBER
+                          for t, b in zip(tj, bj, strict=True)])
+            columns.append([t if t is None or b is None else v for t, b, v in zip(tj, bj, nj, strict=True)])
+    del numbers
     for err in b_errors:  # cells that are no number and no boolean: text, Excel error, date
         i, j = err.position
+        if j not in detailed:
+            continue  # a text (see above): already one
         detail = err.detail
         at = detail.find("got '")
         if at >= 0 and detail.startswith("String(", at + 5):
@@ -580,6 +646,32 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str) -> She
     cols_info = s_sheet.available_columns()
     first_column = cols_info[0].absolute_index if cols_info else 0
     return Sheet(name, visible, list(range(1, height + 1)), columns, kinds, first_column=first_column)
+
+
+def _date_like(texts: list[str | None], numbers: list[float | None]) -> bool:
+    """Whether a column has a cell with a text and no number whose text may be a rendered date
+    (`_DATE_RENDERING`): those texts joined by NUL, one regular expression search (a text
+    holding a NUL may match where it should not: the column is then only read in detail)."""
+    candidates = filter(None, compress(texts, map(operator.is_, numbers, repeat(None))))
+    return _DATE_IN_JOINED.search("\0" + "\0".join(candidates)) is not None
+
+
+def _boolean_load(reader: fastexcel.ExcelReader, idx: int, grid: list[int], names: list[str],
+                  with_errors: bool) -> tuple[dict[int, list[Any]], list[fastexcel.CellError]]:
+    """The boolean load of the grid columns `grid` ({grid column: its values}, and its error
+    list when `with_errors`, positions in the grid either way); `names`: every grid column's
+    name (`ColumnInfo.name`, "__UNNAMED__3"), [] to load them all (`grid` is then all)."""
+    if not grid:
+        return {}, []
+    use = [names[j] for j in grid] if names else None
+    if with_errors:
+        batch, errors = reader.load_sheet(idx, header_row=None, skip_rows=0, dtypes="boolean", schema_sample_rows=1,
+                                          use_columns=use).to_arrow_with_errors()
+    else:
+        batch, errors = reader.load_sheet(idx, header_row=None, skip_rows=0, dtypes="boolean", schema_sample_rows=1,
+                                          use_columns=use, eager=True), None
+    taken = {j: batch.column(k).to_pylist() for k, j in enumerate(grid)}
+    return taken, (errors.errors if errors is not None else [])
 
 
 def _decode(data: bytes) -> str:
