@@ -232,3 +232,85 @@ def test_parse_cache_lives_and_dies_with_its_reference():
     del other, b
     gc.collect()
     assert key not in N._PARSE_CACHES  # gone with its Reference: an id reused later starts empty
+
+
+def _random_sheet(rnd, head):
+    """A sheet under `head` whose rows mix data rows, layout rows and odd cells (dashes, blank
+    texts, column numbers, numbers as text, signature lines, sections, totals), now and then a
+    cell breaking the Sheet's contract (a value of another kind's type, a formula cell)."""
+    from coop.ingest.read import CELL_BOOL, CELL_DATE, CELL_ERROR, CELL_NUMBER, CELL_PROBLEM, CELL_TEXT, Sheet
+
+    texts = ["HTX Tân Tiến", "Xã Tân Lập", "Nông nghiệp", "Đang hoạt động", "HTX", "-", "x", "…", "  ", "",
+             "(1)", "12", " 7 ", "1.234", "I.", "II", "A", "b)", "Tổng cộng", "Cộng", "TỔNG SỐ", "Người lập biểu",
+             "(Ký, ghi rõ họ tên)", "Hà Nội, ngày 5 tháng 3 năm 2021", "Ghi chú: số liệu 2020", "DANH SÁCH HTX",
+             "Tên HTX", "Số thành viên", "(người)", "Nguyễn Văn A", "I. Nông nghiệp", "3601234567"]
+    kinds_of = {str: CELL_TEXT, float: CELL_NUMBER, dt.datetime: CELL_DATE, bool: CELL_BOOL}
+
+    def cell(rnd):
+        r = rnd.random()
+        if r < 0.25:
+            return None
+        if r < 0.6:
+            return rnd.choice(texts)
+        if r < 0.85:
+            return rnd.choice([1.0, 2.0, 3.0, 15.0, 999.0, 1000.0, 4.5, 0.0, -1.0])
+        if r < 0.95:
+            return dt.datetime(2015, 3, 1)
+        return rnd.choice([True, False])
+
+    width = len(head)
+    rows = [list(head)]
+    for _ in range(rnd.randint(5, 40)):
+        shape = rnd.random()
+        if shape < 0.45:  # a data row, a few cells changed
+            row = [float(len(rows)), f"36{rnd.randint(0, 99):02d}", f"HTX số {len(rows)}", "Xã Tân Lập", "HTX",
+                   dt.datetime(2015, 3, 1), "Nông nghiệp", "Đang hoạt động", 20.0, 10.0, "1500", 120.0, 4.5, "Khá",
+                   None, None][:width]
+            row += [None] * (width - len(row))
+            for _ in range(rnd.randint(0, 4)):
+                row[rnd.randrange(width)] = cell(rnd)
+        elif shape < 0.55:  # column numbers
+            row = [rnd.choice([float(j + 1), f"({j + 1})", str(j + 1)]) for j in range(width)]
+        elif shape < 0.65:
+            row = [None] * width
+        else:  # a few cells
+            row = [None] * width
+            for _ in range(rnd.randint(1, 4)):
+                row[rnd.randrange(width)] = cell(rnd)
+        rows.append(row)
+    columns = [[row[j] for row in rows] for j in range(width)]
+    kinds = [[kinds_of[type(v)] if v is not None else None for v in col] for col in columns]
+    for _ in range(rnd.choice([0, 0, 0, 1, 2])):  # break the contract here and there
+        j, i = rnd.randrange(width), rnd.randrange(1, len(rows))
+        v, k = rnd.choice([(None, CELL_NUMBER), ("Xã A", None), (3, CELL_NUMBER), ("5", CELL_NUMBER),
+                           (2.0, CELL_TEXT), (UncalculatedFormula("=A1"), CELL_PROBLEM),
+                           (UncalculatedFormula(" "), CELL_TEXT), ("#N/A", CELL_ERROR), ("#DIV/0!", CELL_ERROR),
+                           (" - ", CELL_ERROR), ("", CELL_ERROR), ("12", CELL_ERROR)])
+        columns[j][i], kinds[j][i] = v, k
+    return Sheet("S", True, list(range(1, len(rows) + 1)), columns, kinds)
+
+
+def test_row_kinds_equal_the_rules_row_by_row():
+    """The quick telling of the rows below a header (three cells, then a row's summary) equals
+    `_RowRules.kind` row by row on random sheets of data, layout and odd rows, and a row's
+    summary computed from its cells equals the summary of its cells' codes."""
+    import random
+
+    from coop.ingest.read import _cell_code, _header, _row_kinds, _row_kinds_by_rules, _row_rules
+
+    rnd = random.Random(20260101)
+    told = 0
+    for n in range(300):
+        sheet = _random_sheet(rnd, HTX_HEAD if n % 3 else THT_HEAD)
+        h = _header(sheet)
+        if h is None:
+            continue
+        rules = _row_rules(sheet, h)
+        assert _row_kinds(rules, h.row + 1) == _row_kinds_by_rules(rules, h.row + 1)
+        told += 1
+        for i in range(h.row + 1, sheet.height):
+            summary = rules.summary_of_row(i)
+            if summary is not None:
+                codes = [_cell_code(col[i], kc[i]) for col, kc in zip(sheet.columns, sheet.kinds, strict=True)]
+                assert summary == rules.summary(codes)
+    assert told > 200

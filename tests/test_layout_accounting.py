@@ -280,6 +280,7 @@ def test_header_scan_below_the_top_rows_is_linear_and_cheap(monkeypatch):
     cols = [[f"Hộ kinh doanh số {i}" for i in range(n)], [f"Thôn {i % 97} xã {i}" for i in range(n)],
             [f"ghi chú riêng {i}" for i in range(n)]]
     sheet = Sheet("S", True, list(range(1, n + 1)), cols, [[CELL_TEXT] * n for _ in cols])
+    form_sheet(Sheet("W", True, [1], [["x"]], [[CELL_TEXT]]))  # one-time set-up (alias tables) outside the count
     calls = []
     real = read.header_key
     monkeypatch.setattr(read, "header_key", lambda s: calls.append(s) or real(s))

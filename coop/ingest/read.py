@@ -1137,12 +1137,17 @@ def _header(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> _Header | N
     n_aliases: dict[int, int] = {}
     blank: dict[int, bool] = {}
 
+    # a number or a date is no header cell while no alias is made of digits (`_cell_alias`):
+    # not looked up at all (most cells of the data rows among the top rows)
+    no_alias = (float, datetime) if _numeric_aliases and not _numeric_aliases[0] else ()
+
     def aliases_in(i: int) -> int:
         """How many cells of row i are some form's header cell (`_is_alias` of the cell's text),
         from the cells themselves: a text cell through the memoized `_text_alias`."""
         n = n_aliases.get(i)
         if n is None:
-            n = n_aliases[i] = sum(map(_cell_alias, [v for col in grid if (v := col[i]) is not None]))
+            n = n_aliases[i] = sum(map(_cell_alias, [v for col in grid
+                                                     if (v := col[i]) is not None and v.__class__ not in no_alias]))
         return n
 
     def is_blank(i: int) -> bool:
@@ -1274,8 +1279,6 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
     """The sheet as a FormSheet (header found, layout rows classified), or None when its
     header matches no form. Every non-blank row below the header is a data row or counted in
     `skipped` by kind (SKIP_KINDS); see docs/architecture.md "Reading rules"."""
-    from schemas.forms import FORMS
-
     h = _header(sheet, allowed)
     if h is None:
         return None
@@ -1285,82 +1288,352 @@ def form_sheet(sheet: Sheet, allowed: tuple[str, ...] | None = None) -> FormShee
                    headers={c: headers[j] for c, j in cols.items()},
                    table_columns=(_col_letters(first_col + h.table[0]), _col_letters(first_col + h.table[-1])),
                    other_tables=[(f, _col_letters(first_col + a), _col_letters(first_col + b)) for f, a, b in h.others])
+    rules = _row_rules(sheet, h)
+    start = hrow + 1
+    row_kinds = _row_kinds(rules, start)
+    fs.data_rows = [start + k for k, r in enumerate(row_kinds) if r == _DATA]
+    counts = Counter(row_kinds)
+    fs.skipped = {k: counts[k] for k in SKIP_KINDS if counts[k]}
+    return fs
+
+
+def _row_rules(sheet: Sheet, h: _Header) -> _RowRules:
+    """The rules telling the rows below header `h` of the sheet."""
+    from schemas.forms import FORMS
+
+    headers, cols = h.headers, h.columns
     stt = next((j for j in h.table if headers[j] and _is_stt(headers[j]) and j not in cols.values()),
                None)
-    name_col = cols.get("name")
-    members_col = cols.get("members")
-    date_col = next((cols[c] for c in _DATE_COLUMNS if c in cols), None)
-    code_col = next((cols[c] for c in _CODE_COLUMNS if c in cols), None)
-    category_cols = {cols[c.name] for c in FORMS[form].columns
-                     if c.name in cols and c.name not in _CODE_COLUMNS
-                     and (c.kind == "category" or c.name == "commune")}
-    used = sorted(set(cols.values()) | ({stt} if stt is not None else set()))
-    table = h.table
-    skipped = dict.fromkeys(SKIP_KINDS, 0)
-    grid, kinds = sheet.columns, sheet.kinds
-    in_signature = False
-    first = True
-    used_set, table_set = set(used), set(table)
-    row_cells: list[list[int]] = [[] for _ in range(sheet.height)]  # filled grid columns per row, in order
-    for j, col in enumerate(grid):
-        for i in [i for i in range(hrow + 1, len(col))
-                  if (v := col[i]) is not None and (v.__class__ is not str or v.strip())]:
-            row_cells[i].append(j)
+    return _RowRules(
+        sheet=sheet, stt=stt, name_col=cols.get("name"), members_col=cols.get("members"),
+        date_col=next((cols[c] for c in _DATE_COLUMNS if c in cols), None),
+        code_col=next((cols[c] for c in _CODE_COLUMNS if c in cols), None),
+        category_cols={cols[c.name] for c in FORMS[h.form].columns
+                       if c.name in cols and c.name not in _CODE_COLUMNS
+                       and (c.kind == "category" or c.name == "commune")},
+        used=sorted(set(cols.values()) | ({stt} if stt is not None else set())), table_set=set(h.table))
 
-    def text(i: int, j: int | None) -> str:
+
+# A row's kind below the header (`_row_kinds`): a data row, one of SKIP_KINDS, or blank (no
+# row of the sheet); _UNSURE: what a quick look cannot tell (`_RowRules.kind` decides).
+_DATA, _BLANK, _UNSURE = "data", "blank", "unsure"
+# Cell codes (`_cell_code`): the cell's kind (CELL_*, None for empty), or for a text cell one of
+# these: blank (no cell of the row), a "not reported" mark, a column number, digits (a text with
+# a digit and no "ngày": no line of a signature's date).
+_BLANK_TEXT, _DASH_TEXT, _COLNUM_TEXT, _DIGIT_TEXT = "blank", "dash", "colnum", "digits"
+_CODES = (None, CELL_TEXT, CELL_NUMBER, CELL_DATE, CELL_BOOL, CELL_ERROR,
+          _BLANK_TEXT, _DASH_TEXT, _COLNUM_TEXT, _DIGIT_TEXT)
+_NON_TEXT_KINDS = frozenset({CELL_NUMBER, CELL_DATE, CELL_BOOL, CELL_ERROR})
+_MAYBE_COLNUM = frozenset({CELL_NUMBER, _COLNUM_TEXT})  # may be a column-number cell (`_colnum_cell`)
+# A row's summary (`_RowRules.summary`): how many of its cells are cells (not blank), not text,
+# surely no column number, texts with a digit; how many of the form's columns (but STT) are
+# filled; whether a record column (date, code, category), the name, the code is filled.
+_FIELDS = ("cells", "non_text", "no_colnum", "digit_texts", "filled", "record", "name", "code")
+# The type of a cell's value per kind (the Sheet's contract: `Sheet.columns`, `Sheet.kinds`).
+_KIND_TYPES: dict[str | None, type] = {None: type(None), CELL_TEXT: str, CELL_NUMBER: float, CELL_DATE: datetime,
+                                       CELL_BOOL: bool, CELL_ERROR: str}
+_VALUE_TYPES = frozenset({float, datetime, bool})  # a cell of a number, a date, a boolean
+
+
+@dataclass
+class _RowRules:
+    """The rules that tell a row below a form's header: a data row or a layout row (its kind),
+    from the form's grid columns (docs/architecture.md "Reading rules")."""
+
+    sheet: Sheet
+    stt: int | None
+    name_col: int | None
+    members_col: int | None
+    date_col: int | None
+    code_col: int | None
+    category_cols: set[int]
+    used: list[int]           # the form's grid columns and the STT column
+    table_set: set[int]       # the grid columns of the form's table
+
+    def __post_init__(self) -> None:
+        self.used_set = set(self.used)
+        self.bits = max(1, self.sheet.width.bit_length())  # a summary's field holds up to `width`
+        self.summary_kinds: dict[int, str] = {}
+        self.tables: list[dict[str | None, int]] | None = None  # per grid column, `_contributions`
+
+    def cells(self, i: int) -> list[int]:
+        """The grid columns of row i holding a cell (not None, not a blank text), in order."""
+        return [j for j, col in enumerate(self.sheet.columns)
+                if i < len(col) and (v := col[i]) is not None and (v.__class__ is not str or v.strip())]
+
+    def text(self, i: int, j: int | None) -> str:
         if j is None:
             return ""
-        v = grid[j][i]
+        v = self.sheet.columns[j][i]
         if v.__class__ is str:
             t = v.strip()
             return t if t.isascii() or unicodedata.is_normalized("NFC", t) and "  " not in t else clean_text(t)
-        return sheet.text(i, j)
+        return self.sheet.text(i, j)
 
-    for i in range(hrow + 1, sheet.height):
-        cells = row_cells[i]
+    def kind(self, i: int, cells: list[int], first: bool, in_signature: bool) -> str | None:
+        """The kind of non-blank row i (SKIP_KINDS), None for a data row: the definition, one
+        row at a time. `first`: no non-blank row above it below the header; `in_signature`: a
+        signature row is above it."""
+        sheet, stt, name_col = self.sheet, self.stt, self.name_col
+        grid, kinds = sheet.columns, sheet.kinds
+        kind = _layout_kind(sheet, i, cells, first, in_signature, self.used)
+        if kind is not None:
+            return kind
+        filled = set()
+        for j in cells:
+            if j in self.used_set:
+                v = grid[j][i]
+                if not (v.__class__ is str and v.strip() in _DASHES):  # "-": nothing reported
+                    filled.add(j)
+        has_record = self.date_col in filled or self.code_col in filled or not filled.isdisjoint(self.category_cols)
+        if not has_record:  # sections and totals hold no record
+            stt_text = self.text(i, stt) if stt in filled else ""
+            name_text = self.text(i, name_col) if name_col in filled else ""
+            lead = self.text(i, next((j for j in cells if j in self.table_set), None))
+            marker = bool(stt_text and (_ROMAN.match(stt_text) or _LETTER.match(stt_text)))
+            label = not stt_text and bool(_SECTION_LABEL.match(name_text or lead))
+            if (marker or label) and not (
+                    name_text and (_ENTITY.match(_SECTION_PREFIX.sub("", fold(name_text)))
+                                   or (self.members_col in filled and not label and not _heading(name_text)))):
+                return "section"
+            if any(lab and lab[0] in "TtCc" and _total_label(lab) for lab in (stt_text, name_text, lead)):
+                return "total"
+        if len(cells) == 1 and kinds[cells[0]][i] == CELL_TEXT and _title_line(sheet.text(i, cells[0])):
+            return "title"
+        n = len(filled) - (stt in filled)
+        if name_col is not None:
+            record = name_col in filled or (has_record and n >= 2) or n >= 3
+        else:
+            record = self.code_col in filled or n >= 2
+        # no_data: an STT alone, text only outside the form's columns, one stray cell
+        return None if record else "no_data"
+
+    def anchored(self, start: int) -> list[bool]:
+        """Per grid row from `start` down: surely a data row by three of its cells, its key cell
+        (the name, else the code) a text cell whose text is plain (`_text_code`: no blank, mark or
+        column number), a record cell (date, code, category) filled (no blank, no mark) and a
+        number, date or boolean cell. `kind` says None for such a row whatever its other cells:
+        no layout row by its cells (the key cell is no column number, the value cell no text),
+        a record, the key filled. A column at a time with C-level passes (no Python per cell);
+        the value cells from the columns holding most of them, until few rows lack one."""
+        import operator
+        from itertools import repeat
+
+        sheet = self.sheet
+        height, n = sheet.height, sheet.height - start
+        key = self.name_col if self.name_col is not None else self.code_col
+        record_cols = sorted({j for j in (self.date_col, self.code_col) if j is not None} | self.category_cols)
+        if n <= 0 or key is None or not record_cols:
+            return [False] * max(n, 0)
+        grid, kinds = sheet.columns, sheet.kinds
+        if any(len(grid[j]) != height or len(kinds[j]) != height for j in [key, *record_cols]):
+            return [False] * n
+        sets = _text_sets()
+        try:
+            values = grid[key][start:]
+            seen = set(values)
+            _learn_texts(seen, sets)
+            plain = seen & sets[0]
+            found = list(map(operator.and_, map(plain.__contains__, values),
+                             map(operator.eq, kinds[key][start:], repeat(CELL_TEXT))))
+            pending = found  # rows of `found` with no record cell filled yet
+            for j in record_cols:
+                if True not in pending:
+                    break
+                values = grid[j][start:]
+                seen = set(values)
+                _learn_texts(seen, sets)
+                pending = list(map(operator.and_, pending, map((seen & sets[2]).__contains__, values)))
+        except TypeError:  # an unhashable value: no quick look
+            return [False] * n
+        found = list(map(operator.gt, found, pending))  # and not pending
+        # value cells: from the (at most three) columns with most number/date/boolean kinds (in a sample)
+        order = sorted(((sum(map(kc[start::8].count, (CELL_NUMBER, CELL_DATE, CELL_BOOL))), j)
+                        for j, kc in enumerate(kinds) if len(kc) == height and len(grid[j]) == height),
+                       reverse=True)[:3]
+        pending = found  # rows of `found` with no value cell yet
+        for count, j in order:
+            if not count or True not in pending:
+                break
+            value_cells = map(operator.and_, map(_VALUE_TYPES.__contains__, map(type, grid[j][start:])),
+                              map(operator.ne, kinds[j][start:], repeat(CELL_TEXT)))
+            pending = list(map(operator.gt, pending, value_cells))
+        return list(map(operator.gt, found, pending)) if pending is not found else [False] * n
+
+    def summary_of_row(self, i: int) -> int | None:
+        """Row i's summary (`summary`) from its cells, or None when a cell breaks the Sheet's
+        contract (a value whose type is not its kind's) or is an error whose text is blank, a
+        mark or a column number."""
+        if self.tables is None:
+            self.tables = [_contributions(self.role(j), self.bits) for j in range(self.sheet.width)]
+        summary = 0
+        for col, kind_col, table in zip(self.sheet.columns, self.sheet.kinds, self.tables, strict=True):
+            if i >= len(col) or i >= len(kind_col):
+                return None
+            v, k = col[i], kind_col[i]
+            if type(v) is not _KIND_TYPES.get(k):
+                return None
+            if k == CELL_TEXT:
+                k = _text_code(v)
+            elif k == CELL_ERROR and _text_code(v) in (_BLANK_TEXT, _DASH_TEXT, _COLNUM_TEXT):
+                return None
+            summary += table[k]  # table[_cell_code(v, kind)]
+        return summary
+
+    def summary(self, codes: list[str | None]) -> int:
+        """A row's summary from its cells' codes (per grid column): per field (_FIELDS, `bits`
+        wide) how many of its cells count in it."""
+        return sum(_contributions(self.role(j), self.bits)[c] for j, c in enumerate(codes))
+
+    def role(self, j: int) -> tuple[bool, bool, bool, bool, bool]:
+        """Grid column j's part in a row's summary: a form's column, not STT, a record column
+        (date, code, category), the name, the code."""
+        return (j in self.used_set, j != self.stt, j in (self.date_col, self.code_col) or j in self.category_cols,
+                j == self.name_col, j == self.code_col)
+
+    def summary_kind(self, summary: int) -> str:
+        """The kind of every row with this summary, or _UNSURE when it cannot tell; `kind`
+        gives the same for such a row. Not a layout row by its cells (`_layout_kind`): a cell
+        that is no column number (or too few cells), and a cell that is not text or two texts
+        with digits (no signature: a text with a digit and no "ngày" is none of its lines; no
+        units line or repeated header: two texts with digits). Its filled cells and whether it
+        holds a record follow; a row without a record (a section or total?) is _UNSURE."""
+        mask = (1 << self.bits) - 1
+        cells, non_text, no_colnum, digit_texts, n, record, name, code = (
+            (summary >> (self.bits * k)) & mask for k in range(len(_FIELDS)))
+        if not cells:
+            return _BLANK
+        if not no_colnum and cells >= min(3, len(self.used)):
+            return _UNSURE  # maybe a row of column numbers
+        if not non_text and digit_texts < 2:
+            return _UNSURE  # text only: signature, title, repeated header … are told by the texts
+        if not record:
+            return _UNSURE  # no record: maybe a section or a total, told by the texts
+        if self.name_col is not None:
+            return _DATA if name or n >= 2 else "no_data"
+        return _DATA if code or n >= 2 else "no_data"
+
+    def quick_kind(self, i: int) -> str:
+        """`summary_kind` of row i's summary (memoized per summary), _UNSURE without one."""
+        summary = self.summary_of_row(i)
+        if summary is None:
+            return _UNSURE
+        kind = self.summary_kinds.get(summary)
+        if kind is None:
+            kind = self.summary_kinds[summary] = self.summary_kind(summary)
+        return kind
+
+
+@lru_cache(maxsize=1024)
+def _contributions(role: tuple[bool, bool, bool, bool, bool], bits: int) -> dict[str | None, int]:
+    """Per cell code, what a cell of a grid column with this role (`_RowRules.role`) adds to its
+    row's summary: a 1 in each of the fields (_FIELDS, `bits` wide) the cell counts in."""
+    used, not_stt, record, name, code_col = role
+    out = {}
+    for code in _CODES:
+        cell = code is not None and code != _BLANK_TEXT
+        filled = cell and code != _DASH_TEXT and used
+        facts = (cell, code in _NON_TEXT_KINDS, cell and code not in _MAYBE_COLNUM,
+                 code in (_COLNUM_TEXT, _DIGIT_TEXT), filled and not_stt, filled and record,
+                 filled and name, filled and code_col)
+        out[code] = sum(int(f) << (bits * k) for k, f in enumerate(facts))
+    return out
+
+
+def _row_kinds_by_rules(rules: _RowRules, start: int) -> list[str]:
+    """Per grid row from `start` down, its kind (_DATA, SKIP_KINDS, _BLANK): `_RowRules.kind`
+    row by row, the definition."""
+    out = []
+    first, in_signature = True, False
+    for i in range(start, rules.sheet.height):
+        cells = rules.cells(i)
+        if not cells:
+            out.append(_BLANK)  # truly blank: no row of the sheet
+            continue
+        kind = rules.kind(i, cells, first, in_signature)
+        first = False
+        in_signature = in_signature or kind == "signature"
+        out.append(kind or _DATA)
+    return out
+
+
+def _row_kinds(rules: _RowRules, start: int) -> list[str]:
+    """`_row_kinds_by_rules`, quicker: most rows are data rows told by three cells
+    (`_RowRules.anchored`, a column at a time); the others by their summary (`quick_kind`,
+    memoized per distinct summary), and those it cannot tell by `_RowRules.kind`, in order.
+    A row told quickly is not blank and no signature, so `first` and `in_signature` of the
+    rows told by `kind` are as row by row."""
+    anchored = rules.anchored(start)
+    out = [_DATA if a else _BLANK for a in anchored]
+    first_anchored = anchored.index(True) if True in anchored else len(anchored)
+    seen, in_signature = False, False  # seen: a non-blank row above, not anchored
+    for k in [k for k, a in enumerate(anchored) if not a]:
+        i = start + k
+        cells = rules.cells(i)
         if not cells:
             continue  # truly blank: no row of the sheet
-        was_first, first = first, False
-        kind = _layout_kind(sheet, i, cells, was_first, in_signature, used)
-        if kind == "signature":
-            in_signature = True
-        if kind is None:
-            filled = set()
-            for j in cells:
-                if j in used_set:
-                    v = grid[j][i]
-                    if not (v.__class__ is str and v.strip() in _DASHES):  # "-": nothing reported
-                        filled.add(j)
-            has_record = date_col in filled or code_col in filled or not filled.isdisjoint(category_cols)
-            if not has_record:  # sections and totals hold no record
-                stt_text = text(i, stt) if stt in filled else ""
-                name_text = text(i, name_col) if name_col in filled else ""
-                lead = text(i, next((j for j in cells if j in table_set), None))
-                marker = bool(stt_text and (_ROMAN.match(stt_text) or _LETTER.match(stt_text)))
-                label = not stt_text and bool(_SECTION_LABEL.match(name_text or lead))
-                if (marker or label) and not (
-                        name_text and (_ENTITY.match(_SECTION_PREFIX.sub("", fold(name_text)))
-                                       or (members_col in filled and not label and not _heading(name_text)))):
-                    kind = "section"
-                elif any(lab and lab[0] in "TtCc" and _total_label(lab) for lab in (stt_text, name_text, lead)):
-                    kind = "total"
-            if kind is None and len(cells) == 1 and kinds[cells[0]][i] == CELL_TEXT \
-                    and _title_line(sheet.text(i, cells[0])):
-                kind = "title"
-            if kind is None:
-                n = len(filled) - (stt in filled)
-                if name_col is not None:
-                    record = name_col in filled or (has_record and n >= 2) or n >= 3
-                else:
-                    record = code_col in filled or n >= 2
-                if not record:
-                    kind = "no_data"  # an STT alone, text only outside the form's columns, one stray cell
-        if kind is None:
-            fs.data_rows.append(i)
-        else:
-            skipped[kind] += 1
-    fs.skipped = {k: v for k, v in skipped.items() if v}
-    return fs
+        first = not seen and k < first_anchored
+        seen = True
+        kind = rules.quick_kind(i)
+        if kind == _UNSURE:
+            kind = rules.kind(i, cells, first, in_signature) or _DATA
+            in_signature = in_signature or kind == "signature"
+        out[k] = kind
+    return out
+
+
+# Texts seen in cells, by their code (`_text_code`; bounded): those a key cell may hold (plain
+# text, digits), the others, and the texts (and None) that fill no cell (blank, a "not reported"
+# mark). Replaced, never cleared, when full: a caller keeps the sets it took (threads).
+_TextSets = tuple[set[Any], set[Any], set[Any]]
+_TEXT_SETS: _TextSets = (set(), set(), {None})
+_TEXT_MEMO = 1 << 17
+
+
+def _text_sets() -> _TextSets:
+    global _TEXT_SETS
+    if len(_TEXT_SETS[0]) > _TEXT_MEMO or len(_TEXT_SETS[1]) > _TEXT_MEMO:
+        _TEXT_SETS = (set(), set(), {None})
+    return _TEXT_SETS
+
+
+def _learn_texts(values: set[Any], sets: _TextSets) -> None:
+    """Sort the texts among `values` not seen before into `sets` (plain, other, unfilled); a str
+    subclass by its text: `ProblemCell("-")` joins the unfilled ones, a doubt that only makes
+    `_RowRules.anchored` leave its row to the summary."""
+    plain, other, unfilled = sets
+    for v in values.difference(plain).difference(other):  # one argument each: no pass over the sets
+        if isinstance(v, str):
+            code = _text_code(v)
+            if code in (CELL_TEXT, _DIGIT_TEXT):
+                plain.add(v)
+            else:
+                other.add(v)
+                if code in (_BLANK_TEXT, _DASH_TEXT):
+                    unfilled.add(v)
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _text_code(v: str) -> str:
+    """A text cell's code: blank, a "not reported" mark (`_DASHES`), a column number
+    (`_colnum_cell`), digits (a digit, no "ngày"/"ngay"), else CELL_TEXT."""
+    t = v.strip()
+    if not t:
+        return _BLANK_TEXT
+    if t in _DASHES:
+        return _DASH_TEXT
+    if _COLNUM.match(t):
+        return _COLNUM_TEXT
+    if _DIGIT.search(v) and "ngày" not in v.lower() and "ngay" not in v.lower():
+        return _DIGIT_TEXT
+    return CELL_TEXT
+
+
+def _cell_code(v: Any, kind: str | None) -> str | None:
+    """A cell's code: its kind, or for a text cell `_text_code` when that is not CELL_TEXT."""
+    if kind == CELL_TEXT:
+        return _text_code(v)
+    return kind
 
 
 def _colnum_cell(v: Any) -> int | None:
