@@ -21,6 +21,7 @@ generated from them: the input contract written once.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -120,6 +121,43 @@ class Rule:
                 type(v) is str and _PRINTABLE_ASCII.fullmatch(v) is not None and rx.search(v) is not None
                 for v in present)
         return False
+
+    def surely_passes_series(self, s: pl.Series, ignore_na: bool = True) -> bool:
+        """`surely_passes(s.to_list(), ignore_na)`, the same answer from whole-column operations
+        (no Python step per value for a number or pattern column; a set for `isin`): a NaN is
+        found by the sum (NaN there when any value is NaN, or +inf and -inf meet: a -inf fails
+        any finite limit anyway), a limit by the minimum, the 2^53 bound by min/max, the
+        printable-ASCII test on the values joined by a space. Another dtype: the list path."""
+        if s.null_count() and not ignore_na:
+            return False
+        dtype = s.dtype
+        if self.op in ("ge", "gt") and dtype in (pl.Float64, pl.Int64):
+            limit = self.value
+            if type(limit) not in (int, float) or limit != limit or math.isinf(limit):
+                return self.surely_passes(s.to_list(), ignore_na)
+            if s.len() == s.null_count():
+                return True
+            lo, hi = s.min(), s.max()
+            if dtype == pl.Float64:
+                total = s.sum()
+                if total != total:  # a NaN
+                    return False
+            elif lo < -(1 << 53) or hi > 1 << 53:  # type: ignore[operator]
+                return False
+            return bool(lo >= limit if self.op == "ge" else lo > limit)
+        if self.op == "isin" and dtype in (pl.String, pl.Int64):
+            present = set(s.to_list())
+            present.discard(None)
+            if dtype == pl.Int64 and present and (min(present) < -(1 << 53) or max(present) > 1 << 53):
+                return False
+            return present <= _allowed_set(self.value)
+        if self.op == "matches" and dtype == pl.String:
+            rx = _plain_regex(self.value)
+            if rx is None:
+                return False
+            texts = [v for v in s.to_list() if v is not None]
+            return _PRINTABLE_ASCII.fullmatch(" ".join(texts)) is not None and all(map(rx.search, texts))
+        return self.surely_passes(s.to_list(), ignore_na)
 
     def check(self) -> pa.Check:
         """The rule as a pandera Check: `error` = the reason code, `statistics['rule']` = self."""
@@ -621,9 +659,9 @@ def _surely_passes(form: str, df: pl.DataFrame) -> bool:
             continue
         if name not in df.columns:
             return False
-        values = df.get_column(name).to_list()
+        s = df.get_column(name)
         for check in col.checks:
-            if not check.statistics["rule"].surely_passes(values, bool(check.ignore_na)):
+            if not check.statistics["rule"].surely_passes_series(s, bool(check.ignore_na)):
                 return False
     return True
 
@@ -639,8 +677,8 @@ def _nothing_null(form: str, df: pl.DataFrame) -> bool:
         s = df.get_column(name)
         if s.null_count():
             return False
-        if TYPED_SCHEMAS[form][name] == pl.Float64 and any(v != v for v in s.to_list()):  # NaN
-            return False
+        if TYPED_SCHEMAS[form][name] == pl.Float64 and s.sum() != s.sum():
+            return False  # a NaN (or +inf and -inf: the screen decides then, as for a NaN)
     return True
 
 

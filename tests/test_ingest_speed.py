@@ -314,3 +314,126 @@ def test_row_kinds_equal_the_rules_row_by_row():
                 codes = [_cell_code(col[i], kc[i]) for col, kc in zip(sheet.columns, sheet.kinds, strict=True)]
                 assert summary == rules.summary(codes)
     assert told > 200
+
+# --------------------------------------------------------------------------- fast paths equal their definitions
+def _outcome(fn, v, *args):
+    from coop.ingest.values import CellError
+
+    try:
+        out = fn(v, *args)
+        return ("ok", type(out), out)
+    except CellError as e:
+        return ("error", e.code, e.reason)
+
+
+def test_fast_value_paths_equal_the_general_path():
+    """parse_number / parse_date / parse_reg_code take common cells (plain str, float, datetime)
+    by a shortcut; a subclass of the same value takes the general path: same value, same type,
+    same CellError, on the shapes the files hold and on the awkward ones next to them."""
+    import random
+
+    from coop.ingest.values import parse_date, parse_number, parse_reg_code
+
+    class S(str):
+        pass
+
+    class F(float):
+        pass
+
+    class D(dt.datetime):
+        pass
+
+    rnd = random.Random(7)
+    texts = ["0", "-0", "12", "0123", "1.234", "1.234,5", "12,345", "1,234", "-471", "-1.234,5", "0,5", "-0,5",
+             "9.99", "0.500", "1.234.567,89", "12.34.567", "1.23", "+5", "--5", "-", "", "1 234", "٣", "１２",
+             "99999999999999999", "999999999999999", "1000000000000000", "1.000.000.000.000.000", "5,", ",5",
+             "31/12/2020", "1/2/2021", "29/02/2021", "31-04-2019", "07.12.1998", "2004-08-07", "2004-13-01",
+             "1/2/21", "01/02/2020 00:00", "2020-1-5", "01/02-2020", "00/00/0000", "2015", "45000",
+             "5400116406", "2600614054-002", "-", "--", "-0-", "0101-", "0593 893 893", "'0561663600", "54A1",
+             "0101\n", "\u00a00101", "#N/A", "5#1"]
+    texts += [f"{rnd.randint(0, 9999):,}".replace(",", ".") + rnd.choice(["", f",{rnd.randint(0, 99)}"])
+              for _ in range(200)]
+    texts += [f"{rnd.randint(1, 31)}{sep}{rnd.randint(1, 13)}{sep}{rnd.randint(1890, 2030)}"
+              for sep in "/.-" for _ in range(100)]
+    floats = [0.0, -0.0, 1.0, 60.0, 61.0, 1899.0, 1900.0, 2100.0, 2101.0, 45000.0, 45000.5, 2958465.0, 2958466.0,
+              -3.0, 1e15, 1e15 - 1, 5400116406.0, float("nan"), float("inf"), float("-inf")]
+    floats += [float(rnd.randint(0, 3_000_000)) for _ in range(300)]
+    dates = [dt.datetime(1905, 3, 14), dt.datetime(1905, 3, 14, 8), dt.datetime(2020, 5, 1),
+             dt.datetime(2020, 5, 1, 0, 0, 1), dt.datetime(1899, 12, 31), dt.datetime(2031, 1, 1)]
+    for fn, args in ((parse_number, ()), (parse_reg_code, ()), (parse_date, (2025,)), (parse_date, (None,))):
+        for t in texts:
+            assert _outcome(fn, t, *args) == _outcome(fn, S(t), *args), (fn.__name__, t)
+        for f in floats:
+            a, b = _outcome(fn, f, *args), _outcome(fn, F(f), *args)
+            assert a[:2] == b[:2] and (a[2] == b[2] or a[2] != a[2]), (fn.__name__, f)
+        for d in dates:
+            assert _outcome(fn, d, *args) == _outcome(fn, D.fromisoformat(d.isoformat()), *args), (fn.__name__, d)
+
+
+def test_parse_sheet_memo_equals_parse_cell_by_cell():
+    """`_parse_sheet` parses each distinct cell of a column once (memoized across files): the
+    typed values and bad cells are those of `ColumnSpec.parse` on every cell, with True and 1.0,
+    1 and 1.0, a ProblemCell and its text, NaN and -0.0 in one column, twice over (the memo
+    filled by the first sheet)."""
+    from coop.ingest import normalize as N
+    from coop.ingest.read import FormSheet, Sheet
+    from coop.ingest.values import CellError
+    from coop.reference import load_reference
+    from schemas.forms import FORMS
+
+    ref = load_reference()
+    cells = [True, 1.0, 1, "1", UncalculatedFormula("1"), UncalculatedFormula("=A1"), float("nan"), -0.0, 0.0,
+             None, "", "x", "1.234", "'0101", 45000.0, dt.datetime(2020, 1, 2), "02/01/2020", "Nông nghiệp",
+             "Đang hoạt động", 3.0, "4*", False, "#N/A", True]
+    spec = FORMS["HTX"]
+    columns = {c.name: j for j, c in enumerate(spec.columns)}
+    for rep in range(2):
+        sheet = Sheet(f"S{rep}", True, list(range(2, 2 + len(cells))), [list(cells) for _ in columns],
+                      [[None] * len(cells) for _ in columns])
+        fs = FormSheet(sheet, "HTX", 1, columns, {}, list(range(len(cells))))
+        parsed = N._parse_sheet(fs, 2024, ref)
+        bad = [(b.row, b.column, b.raw, b.code, b.reason) for b in parsed.bad]
+        want_bad = []
+        for col in spec.columns:
+            want = []
+            for k, v in enumerate(cells):
+                try:
+                    want.append(col.parse(v, 2024, ref))
+                except CellError as e:
+                    want.append(None)
+                    want_bad.append((k, col.name, N.format_raw(v), e.code, e.reason))
+            got = parsed.typed[col.name]
+            assert [(type(x), x) for x in got] == [(type(x), x) for x in want], col.name
+        assert bad == want_bad
+
+
+def test_surely_passes_series_equals_the_list_definition():
+    """The whole-column `Rule.surely_passes_series` gives the answer of `surely_passes` on the
+    column's values, for every rule of every form, on awkward values (NaN, ±inf, huge
+    integers, -0.0, text beyond printable ASCII)."""
+    import random
+
+    from schemas.forms import SCHEMAS, TYPED_SCHEMAS
+
+    awkward = {
+        pl.String: ["0101", "12-3", "", "-", "01A", "0101\n", "٠١٢", "0101 ", "agriculture", "active", "htx",
+                    "Agriculture", "a\u0301", "01\x1c01"],
+        pl.Int64: [0, 1, -1, 3, 4, 5, 6, 2**53, 2**53 + 1, -(2**53), -(2**53) - 1, -(2**62), 2**62],
+        pl.Float64: [0.0, -0.0, 1.5, -1e-300, 1e300, float("inf"), float("-inf"), float("nan"), 5e-324, -5e-324],
+    }
+    rnd = random.Random(11)
+    for form, schema in SCHEMAS.items():
+        for name, col in schema.columns.items():
+            dtype = TYPED_SCHEMAS[form][name]
+            pool = awkward.get(dtype)
+            if pool is None or not col.checks:
+                continue
+            for check in col.checks:
+                rule = check.statistics["rule"]
+                pool_here = pool + [v for v in rule.value if type(v) in (str, int)] if rule.op == "isin" else pool
+                for _ in range(300):
+                    values = [rnd.choice(pool_here + [None]) for _ in range(rnd.randint(0, 5))]
+                    for ignore_na in (True, False):
+                        s = pl.Series(name, values, dtype=dtype)
+                        assert rule.surely_passes_series(s, ignore_na) == rule.surely_passes(values, ignore_na), \
+                            (form, name, rule.op, values, ignore_na)

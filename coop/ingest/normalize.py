@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -153,32 +153,42 @@ class _RejectedRecord(TypedDict):
 _TYPED_SOURCE = {"target_raw": "target", "target_min": "target", "target_max": "target"}
 
 
-#: Parsed cells per Reference: (form, column, report year, cell type, cell) -> (parsed value,
-#: None) or (None, the cell's error). `ColumnSpec.parse` is a pure function of these and the
-#: reference, and the same cells come back in every file (categories, statuses, dates, small
-#: counts, communes). Dropped with its Reference (a finalizer, so an id is never reused while
-#: its entries live); emptied when it grows past `_PARSE_CACHE_MAX` entries.
-_PARSE_CACHES: dict[int, dict[tuple[Any, ...], tuple[Any, CellError | None]]] = {}
+#: Parsed cells per Reference, one memo per (form, column, report year): cell -> typed value
+#: (None where the cell is bad) and, apart, cell -> its CellError. `ColumnSpec.parse` is a pure
+#: function of these and the reference, and the same cells come back in every file
+#: (categories, statuses, small counts). A cell of a plain class (`_PLAIN_CELLS`) is its own
+#: key; any other (a bool, a `ProblemCell`, ...) is keyed (class, cell), so `True` and `1.0`, or
+#: a `ProblemCell` and its text, never share an entry. Dropped with its Reference (a finalizer,
+#: so an id is never reused while its entries live); a column's memo is emptied when it grows
+#: past `_PARSE_CACHE_COLUMN_MAX` entries, all of them past `_PARSE_CACHE_MAX` in all.
+_ParseMemo = tuple[dict[Any, Any], dict[Any, CellError]]
+_PARSE_CACHES: dict[int, dict[tuple[str, str, int | None], _ParseMemo]] = {}
 _PARSE_CACHE_MAX = 50_000  # ~12 MB at most
+_PARSE_CACHE_COLUMN_MAX = 8_000  # a column of distinct names or dates does not evict the categories
+#: Cell classes of which no two values of different classes compare equal (nor hash alike by
+#: accident of equality): such a cell can key the memo by itself.
+_PLAIN_CELLS = frozenset({type(None), str, float, datetime})
 
 
-def _parse_cache(reference: Reference) -> dict[tuple[Any, ...], tuple[Any, CellError | None]]:
-    cache = _PARSE_CACHES.get(id(reference))
-    if cache is None:
-        cache = _PARSE_CACHES[id(reference)] = {}
+def _parse_cache(reference: Reference) -> dict[tuple[str, str, int | None], _ParseMemo]:
+    caches = _PARSE_CACHES.get(id(reference))
+    if caches is None:
+        caches = _PARSE_CACHES[id(reference)] = {}
         weakref.finalize(reference, _PARSE_CACHES.pop, id(reference), None)
-    elif len(cache) > _PARSE_CACHE_MAX:
-        cache.clear()
-    return cache
+    elif sum(len(ok) + len(err) for ok, err in caches.values()) > _PARSE_CACHE_MAX:
+        caches.clear()
+    return caches
 
 
 def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Parsed:
+    """Parse every used column of a sheet: each distinct cell of a column once (memoized across
+    files, `_parse_cache`), then the column's typed values in one C-level `map` over the memo."""
     from schemas.forms import FORMS
 
     spec = FORMS[fs.form]
     sheet = fs.sheet
     rows = fs.data_rows
-    cache = _parse_cache(reference)
+    caches = _parse_cache(reference)
     typed: dict[str, list[Any]] = {}
     raw: dict[str, list[Any]] = {}
     bad: list[_Bad] = []
@@ -186,23 +196,24 @@ def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Pars
         j = fs.columns.get(col.name)
         if j is None:
             continue
-        cells = sheet.columns[j]
-        values = [cells[i] for i in rows]
+        values = list(map(sheet.columns[j].__getitem__, rows))
         raw[col.name] = values
-        out: list[Any] = [None] * len(values)
-        for k, v in enumerate(values):
-            key = (fs.form, col.name, year, v.__class__, v)  # cells are None/str/float/datetime/bool: hashable
-            hit = cache.get(key)
-            if hit is None:
-                try:
-                    hit = (col.parse(v, year, reference), None)
-                except CellError as e:
-                    hit = (None, e)
-                cache[key] = hit
-            parsed, error = hit
-            if error is None:
-                out[k] = parsed
-            else:
+        memo = caches.get((fs.form, col.name, year))
+        if memo is None or len(memo[0]) + len(memo[1]) > _PARSE_CACHE_COLUMN_MAX:
+            memo = caches[(fs.form, col.name, year)] = ({}, {})
+        ok, errors = memo
+        keys: list[Any] = values if set(map(type, values)) <= _PLAIN_CELLS else [(v.__class__, v) for v in values]
+        distinct = dict(zip(keys, values, strict=True))  # each distinct cell once (the first of equal ones)
+        for key in set(distinct).difference(ok).difference(errors):  # C loops, over the smaller side
+            try:
+                ok[key] = col.parse(distinct[key], year, reference)
+            except CellError as e:
+                errors[key] = e
+        out = list(map(ok.get, keys))  # None where the cell is bad
+        failed_keys = distinct.keys() & errors.keys()
+        if failed_keys:
+            for k in [k for k, key in enumerate(keys) if key in failed_keys]:
+                v, error = values[k], errors[keys[k]]
                 bad.append(_Bad(k, col.name, format_raw(v), error.code, error.reason))
                 if col.kind == "target":
                     out[k] = (format_raw(v), None, None)
@@ -250,20 +261,26 @@ def _duplicates(form: str, parsed: list[_Parsed]) -> dict[int, list[_Bad]]:
     out: dict[int, list[_Bad]] = defaultdict(list)
     if form not in ("HTX", "THT", "CHI_TIEU"):
         return out
-    groups: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-    for pi, p in enumerate(parsed):
+    keys: list[list[Any]] = []  # per sheet: the rule's key of each row (None: no key)
+    for p in parsed:
         if form in ("HTX", "CHI_TIEU"):
             codes = p.typed.get("reg_code" if form == "HTX" else "code") or []
-            for k, code in enumerate(codes):
-                if code:
-                    groups[code].append((pi, k))
+            keys.append([code or None for code in codes])
         else:
             names = p.typed.get("name") or []
             communes = p.typed.get("commune") or [None] * len(names)
-            for k, (c, n) in enumerate(zip(communes, names, strict=True)):
-                commune, name = _dup_key(c), _dup_key(n)
-                if name:
-                    groups[(commune or "", name)].append((pi, k))
+            folded = {v: _dup_key(v) for v in {*names, *communes}}  # each distinct text folded once
+            keys.append([(folded[c] or "", folded[n]) if folded[n] else None
+                         for c, n in zip(communes, names, strict=True)])
+    # the keys on two rows or more (C-level counting), in the order of their first row; then
+    # only their rows are collected
+    counts = Counter(key for sheet_keys in keys for key in sheet_keys)
+    repeated = {key for key, n in counts.items() if n > 1 and key is not None}
+    groups: dict[Any, list[tuple[int, int]]] = {key: [] for key in counts if key in repeated}
+    if groups:
+        for pi, sheet_keys in enumerate(keys):
+            for k in [k for k, key in enumerate(sheet_keys) if key in repeated]:
+                groups[sheet_keys[k]].append((pi, k))
     for key, where in groups.items():
         if len(where) < 2:
             continue
@@ -316,8 +333,13 @@ def _finish_form(form: str, parsed: list[_Parsed],
             values += part if part is not None else [None] * len(p.row_numbers)
         data[c] = pl.Series(c, values, dtype=dtype, strict=False)
     data["source_file"] = pl.Series("source_file", [source_file] * n, dtype=pl.String)
-    data["sheet"] = pl.Series("sheet", [p.fs.name for p in parsed for _ in p.row_numbers], dtype=pl.String)
-    data["row_number"] = pl.Series("row_number", [r for p in parsed for r in p.row_numbers], dtype=pl.Int64)
+    sheet_names: list[str] = []
+    row_numbers: list[int] = []
+    for p in parsed:
+        sheet_names += [p.fs.name] * len(p.row_numbers)
+        row_numbers += p.row_numbers
+    data["sheet"] = pl.Series("sheet", sheet_names, dtype=pl.String)
+    data["row_number"] = pl.Series("row_number", row_numbers, dtype=pl.Int64)
     conformed, failures = check_frame(form, pl.DataFrame(list(data.values())))  # from a list: ~2x cheaper
     per_sheet: list[list[dict[str, Any]]] = [[] for _ in parsed]
     if failures.height:

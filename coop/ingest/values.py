@@ -253,11 +253,24 @@ def _number_from_text(text: str) -> float | None:
     return None
 
 
+#: The common number texts (ASCII, no space: `clean_text` leaves them as they are): an optional
+#: '-', digits or dot-grouped thousands, an optional ',' decimal part. `parse_number` reads
+#: them as its general path does (`_PLAIN` / `_GROUPED_DOT` / `_COMMA_DECIMAL`, the same float).
+_FAST_NUMBER = re.compile(r"(-?)([1-9][0-9]{0,2}(?:\.[0-9]{3})+|[0-9]+)(?:,([0-9]+))?")
+
+
 def parse_number(v: object) -> float | None:
     """Number cell as it is; text in the Vietnamese convention ('3.240' -> 3240,
     '1,4' -> 1.4, '1.234,5' -> 1234.5, '12 700' -> 12700, '1.4' -> 1.4); '-', '–', empty -> None."""
     if isinstance(v, float) and math.isfinite(v) and abs(v) < MAX_ABS_NUMBER:
         return float(v)  # a number cell: the common case, as below
+    if type(v) is str:  # plain Vietnamese number text ('1.234,5', '-471', '12'): as below, one match
+        m = _FAST_NUMBER.fullmatch(v)
+        if m is not None:
+            frac = m[3]
+            whole = float(m[2].replace(".", "") + "." + frac if frac else m[2].replace(".", ""))
+            if whole < MAX_ABS_NUMBER:
+                return (-1.0 if m[1] else 1.0) * whole
     _check_error(v)
     if v is None:
         return None
@@ -346,6 +359,11 @@ def parse_date(v: object, report_year: int | None = None) -> date | None:
     """Date/datetime cells, Excel serial numbers (1900 system), text dd/mm/yyyy, d/m/yyyy,
     dd-mm-yyyy, dd.mm.yyyy, yyyy-mm-dd. Impossible -> invalid_date; after 31 December of
     `report_year` -> date_after_report_year. Empty/'-' -> None."""
+    t = type(v)
+    if t is datetime or t is float or t is str:  # the common cells first, with the outcome of below
+        fast = _fast_date(v)
+        if fast is not None:
+            return _in_report_year(fast, report_year)
     _check_error(v)
     if v is None:
         return None
@@ -386,12 +404,47 @@ def parse_date(v: object, report_year: int | None = None) -> date | None:
                 return parse_date(int(text), report_year)
             else:
                 raise CellError("invalid_date", f"Ngày không hợp lệ: '{text}' (ghi theo ngày/tháng/năm)")
+    return _in_report_year(result, report_year)
+
+
+def _in_report_year(result: date, report_year: int | None) -> date:
     if report_year is not None and result.year > report_year:
         raise CellError(
             "date_after_report_year",
             f"Ngày {result:%d/%m/%Y} sau ngày 31/12/{report_year} của năm báo cáo",
         )
     return result
+
+
+#: dd/mm/yyyy, d-m-yyyy, dd.mm.yyyy and yyyy-mm-dd in ASCII without spaces (`clean_text` leaves
+#: them as they are; `_DMY` / `_ISO` match them with the same groups).
+_FAST_DMY = re.compile(r"([0-9]{1,2})([/.-])([0-9]{1,2})\2([0-9]{4})")
+_FAST_ISO = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+
+
+def _fast_date(v: object) -> date | None:
+    """The date of a common cell exactly as `parse_date`'s general path gives it (an impossible
+    day raises the same CellError); None when the cell is not one of those (then that path
+    decides): a datetime cell not holding a year alone, a whole Excel serial past 1900-02-28
+    outside the year range, a dd/mm/yyyy or yyyy-mm-dd text."""
+    if type(v) is datetime:
+        result = v.date()
+        serial = (result - EXCEL_EPOCH).days
+        if _YEAR_MIN <= serial <= _YEAR_MAX and (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0):
+            return None
+        return result
+    if type(v) is float:
+        if 61 <= v <= 2958465 and v.is_integer() and not _YEAR_MIN <= v <= _YEAR_MAX:
+            return EXCEL_EPOCH + timedelta(days=int(v))
+        return None
+    if type(v) is str:
+        m = _FAST_DMY.fullmatch(v)
+        if m is not None:
+            return _make_date(int(m[4]), int(m[3]), int(m[1]), v)
+        m = _FAST_ISO.fullmatch(v)
+        if m is not None:
+            return _make_date(int(m[1]), int(m[2]), int(m[3]), v)
+    return None
 
 
 # ------------------------------------------------------------------ yes/no, text, codes
@@ -440,11 +493,16 @@ def parse_text(v: object) -> str | None:
 
 
 _REG_CODE = re.compile(r"^[0-9-]+$")
+_DIGITS_DASHES = re.compile(r"[0-9-]+")
 
 
 def parse_reg_code(v: object) -> str | None:
     """Registration/tax code: spaces and a leading apostrophe removed, digits and '-' only,
     leading zeros kept; an integer numeric cell gives its digits."""
+    if type(v) is str and _DIGITS_DASHES.fullmatch(v) and v.strip("-"):
+        return v  # digits and '-' only, a digit among them: as below (clean_text leaves it as it is)
+    if type(v) is float and v.is_integer() and 0 <= v < MAX_ABS_NUMBER:
+        return str(int(v))  # an integer number cell: as below
     _check_error(v)
     if v is None:
         return None
