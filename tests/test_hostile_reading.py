@@ -161,6 +161,43 @@ def test_a_failure_while_normalizing_in_the_worker_is_the_files_issue(tmp_path, 
     assert type(isolation._picklable(ValueError("v"))) is ValueError
 
 
+def test_warm_up_reads_into_the_cache_until_told_to_stop(tmp_path):
+    """steps.warm_up (reading while the orchestrator starts): files read one at a time into the
+    cache until the stop event is set; what it cached is what reading gives."""
+    import threading
+
+    raw = tmp_path / "raw"
+    for name in ("a", "b", "c"):
+        H.good_htx(raw / "2020" / "148" / f"{name}.xlsx")
+    files, iss = discover(raw, REF)
+    plan = planning.plan_from_discovery(files, iss, raw, tmp_path / "wh" / "coop.duckdb")
+    state = store.state_dir(tmp_path / "wh" / "coop.duckdb")  # where the plan looks for cached results
+    stop = threading.Event()
+    real = steps.read_files
+    seen = []
+
+    def read_then_stop(batch, reference, st):
+        out = real(batch, reference, st)
+        seen.append(batch[0].source_file)
+        if len(seen) == 2:
+            stop.set()
+        return out
+
+    steps.read_files = read_then_stop
+    try:
+        assert steps.warm_up(plan.to_read, REF, state, stop) == 2
+    finally:
+        steps.read_files = real
+    again = planning.plan_from_discovery(files, iss, raw, tmp_path / "wh" / "coop.duckdb")
+    assert [f.source_file for f in again.to_read] == ["2020/148/c.xlsx"]  # the two others are cached
+    cached = steps.cached_files([f for f in again.files if not f.read], state, REF)
+    from coop.ingest.normalize import ingest_file
+
+    fresh = [ingest_file(f.raw, REF) for f in again.files if not f.read]
+    assert [r.forms["HTX"].equals(f.forms["HTX"]) for r, f in zip(cached, fresh, strict=True)] == [True, True]
+    assert all(r.forms["HTX"].height == 3 for r in cached)
+
+
 def test_one_worker_per_core_by_default(monkeypatch):
     monkeypatch.delenv("COOP_READ_WORKERS", raising=False)
     assert isolation.worker_count(isolation.limits()) == (os.cpu_count() or 1)

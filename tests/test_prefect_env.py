@@ -127,3 +127,15 @@ def test_run_without_server_uses_the_premigrated_database(tmp_path):
         names = [r[0] for r in c.execute("SELECT f.name FROM flow_run r JOIN flow f ON f.id = r.flow_id")]
     c.close()
     assert names == ["coop-nightly"]
+    # while the temporary API started, files were read into the cache (coop.run.runner.WarmUp); the
+    # flow then took them from there: the same rows as reading them (write_raw's docstring)
+    import re
+
+    import duckdb
+
+    warm = re.search(r"Read (\d+) file\(s\) into the cache while the orchestrator started", done.stderr)
+    assert warm and 1 <= int(warm.group(1)) <= 2, done.stderr[-3000:]
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT reg_code, members FROM raw.htx ORDER BY reg_code").fetchall() == [
+            ("0101", 10), ("0102", 20), ("0201", 7), ("0202", 3)]
+        assert con.execute("SELECT count(*) FROM audit.rejected_rows").fetchall() == [(1,)]

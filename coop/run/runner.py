@@ -37,6 +37,8 @@ from coop.run.prefect_env import (  # noqa: F401  # noqa: F401  # noqa: F401
 )
 from coop.warehouse import queries
 
+log = logging.getLogger(__name__)
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 
@@ -175,12 +177,17 @@ def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
     stage_line("orchestrator")  # the API server's start and Prefect's import take seconds: say so first
     saved = prepare_local_api(warehouse)  # before Prefect is imported: a pre-migrated local API database
     server = prefect_env.start_local_server()  # starts while this process imports Prefect and the flow
+    warm = WarmUp.start(raw_dir, warehouse, years) if (
+        server is not None and not dask_address and backfill_years is None and not fresh) else None
     state = None
     try:
         from flows.nightly import RunFailed, nightly_run
         from flows.task_runners import ReadingTaskRunner
 
-        if server is not None and not server.wait_ready(prefect_env.startup_timeout()):
+        ready = server is None or server.wait_ready(prefect_env.startup_timeout())
+        if warm is not None:
+            warm.finish()  # the flow plans after the last file the warm-up read is in the cache
+        if not ready and server is not None:
             from coop.outputs.run_report import RunSummary
 
             now = datetime.now(UTC)
@@ -199,6 +206,8 @@ def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
         if isinstance(exc, RunFailed):
             return exc.summary
     finally:
+        if warm is not None:
+            warm.finish()
         if server is not None:
             prefect_env.drain_prefect_workers()  # logs and events sent before the server stops
         prefect_env.stop_local_server(server)
@@ -211,6 +220,55 @@ def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
 
 
 # --------------------------------------------------------------------------- console summary
+class WarmUp:
+    """Reading while the orchestrator starts (docs/performance.md): with no Prefect server
+    configured, the temporary API takes seconds to start, on one core, while this process
+    imports Prefect and waits. Meanwhile one thread plans the run as the flow will (discover,
+    hashes, cache) and reads the files to read into the per-file cache (`steps.warm_up`, the
+    reader worker pool the flow uses next); `finish()` stops it after its current file, before
+    the flow starts. The flow's plan then finds those files cached: the same results, the same
+    build. Any failure here only means the flow reads more itself. `COOP_WARM_UP=0` turns it off."""
+
+    def __init__(self, raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> None:
+        import threading
+
+        self.stop = threading.Event()
+        self.read = 0
+        self.thread = threading.Thread(target=self._run, args=(raw_dir, warehouse, years), name="coop-warm-up",
+                                       daemon=True)
+
+    @classmethod
+    def start(cls, raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> WarmUp | None:
+        if os.environ.get("COOP_WARM_UP", "1").strip() == "0":
+            return None
+        warm = cls(raw_dir, warehouse, years)
+        warm.thread.start()
+        return warm
+
+    def _run(self, raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> None:
+        try:
+            from coop.ingest.discover import discover
+            from coop.run import planning, steps
+
+            ctx = run_context(raw_dir, warehouse, years=years)
+            raw_files, issues = discover(ctx.raw_dir, ctx.reference, ctx.years)
+            if self.stop.is_set():
+                return
+            plan = planning.plan_from_discovery(raw_files, issues, ctx.raw_dir, ctx.warehouse, ctx.years, None,
+                                                ctx.sql_dir, ctx.tests_dir)
+            self.read = steps.warm_up(plan.to_read, ctx.reference, ctx.state, self.stop)
+        except Exception as e:  # noqa: BLE001 — only a head start: the flow reads what is not cached
+            log.warning("Reading ahead while the orchestrator starts stopped: %s: %s", type(e).__name__, e)
+
+    def finish(self) -> None:
+        """Stop after the current file and wait for it (idempotent)."""
+        if not self.stop.is_set():
+            self.stop.set()
+            self.thread.join()
+            if self.read:
+                log.info("Read %d file(s) into the cache while the orchestrator started.", self.read)
+
+
 def _fmt(v: Any, digits: int = 1) -> str:
     if v is None:
         return "—"

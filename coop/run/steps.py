@@ -36,6 +36,8 @@ from coop.run.store import (
 )
 
 if TYPE_CHECKING:
+    from threading import Event
+
     from coop.reference import Reference
     from coop.warehouse.load import BuildLoad, RunRecord
 
@@ -122,6 +124,20 @@ def read_files(batch: Sequence[PlannedFile], reference: Reference | None, state:
     except OSError as e:
         log.warning("Could not update %s: %s", Path(state) / "retry.json", e)
     return out
+
+
+def warm_up(files: Sequence[PlannedFile], reference: Reference | None, state: Path, stop: Event) -> int:
+    """Read files into the cache one at a time (`read_files`) until `stop` is set; returns how
+    many were read. The runner calls it while the temporary Prefect API starts (docs/performance.md,
+    "Reading while the orchestrator starts"): the flow's plan then finds those files cached, with
+    the very result reading them would give."""
+    n = 0
+    for f in files:
+        if stop.is_set():
+            break
+        read_files([f], reference, state)
+        n += 1
+    return n
 
 
 def cached_files(batch: Sequence[PlannedFile], state: Path,
