@@ -187,16 +187,28 @@ def test_surely_passes_is_never_true_where_the_polars_rule_fails():
     the rule's own polars expression, on values including the awkward ones."""
     import random
 
-    from schemas.forms import SCHEMAS, TYPED_SCHEMAS
-
     awkward = {
         pl.String: ["0101", "12-3", "", "-", "01A", "0101\n", "\n0101", "٠١٢", "１２", "0101 ", " 0101", "agriculture",
                     "active", "htx", "union", "other", "Agriculture", "x" * 300, "a\u0301", "01\x1c01"],
         pl.Int64: [0, 1, -1, 3, 4, 5, 6, 2**53, 2**53 + 1, -(2**62), 2**62],
         pl.Float64: [0.0, -0.0, 1.5, -1e-300, 1e300, float("inf"), float("-inf"), float("nan"), 5e-324, -5e-324],
     }
-    rnd = random.Random(10)
     checked = 0
+    for form, name, dtype, check, rule, values in _rule_samples(awkward, random.Random(10), 1, 4):
+        if not rule.surely_passes(values, bool(check.ignore_na)):
+            continue
+        s = pl.Series(name, values, dtype=dtype)
+        got = pl.DataFrame([s]).select(rule.expr(name).fill_null(bool(check.ignore_na))).to_series()
+        assert got.all(), (form, name, rule.op, values)
+        checked += 1
+    assert checked > 100  # the fast path is taken, not always refused
+
+
+def _rule_samples(awkward, rnd, least, most):
+    """(form, column, dtype, pandera check, its Rule, values): 300 random lists of `least`..`most`
+    values per rule of every form, drawn from `awkward[dtype]` (and an `isin` rule's own values)."""
+    from schemas.forms import SCHEMAS, TYPED_SCHEMAS
+
     for form, schema in SCHEMAS.items():
         for name, col in schema.columns.items():
             dtype = TYPED_SCHEMAS[form][name]
@@ -207,14 +219,8 @@ def test_surely_passes_is_never_true_where_the_polars_rule_fails():
                 rule = check.statistics["rule"]
                 pool_here = pool + [v for v in rule.value if type(v) in (str, int)] if rule.op == "isin" else pool
                 for _ in range(300):
-                    values = [rnd.choice(pool_here + [None]) for _ in range(rnd.randint(1, 4))]
-                    if not rule.surely_passes(values, bool(check.ignore_na)):
-                        continue
-                    s = pl.Series(name, values, dtype=dtype)
-                    got = pl.DataFrame([s]).select(rule.expr(name).fill_null(bool(check.ignore_na))).to_series()
-                    assert got.all(), (form, name, rule.op, values)
-                    checked += 1
-    assert checked > 100  # the fast path is taken, not always refused
+                    yield form, name, dtype, check, rule, [rnd.choice(pool_here + [None])
+                                                           for _ in range(rnd.randint(least, most))]
 
 
 def test_parse_cache_lives_and_dies_with_its_reference():
@@ -413,27 +419,14 @@ def test_surely_passes_series_equals_the_list_definition():
     integers, -0.0, text beyond printable ASCII)."""
     import random
 
-    from schemas.forms import SCHEMAS, TYPED_SCHEMAS
-
     awkward = {
         pl.String: ["0101", "12-3", "", "-", "01A", "0101\n", "٠١٢", "0101 ", "agriculture", "active", "htx",
                     "Agriculture", "a\u0301", "01\x1c01"],
         pl.Int64: [0, 1, -1, 3, 4, 5, 6, 2**53, 2**53 + 1, -(2**53), -(2**53) - 1, -(2**62), 2**62],
         pl.Float64: [0.0, -0.0, 1.5, -1e-300, 1e300, float("inf"), float("-inf"), float("nan"), 5e-324, -5e-324],
     }
-    rnd = random.Random(11)
-    for form, schema in SCHEMAS.items():
-        for name, col in schema.columns.items():
-            dtype = TYPED_SCHEMAS[form][name]
-            pool = awkward.get(dtype)
-            if pool is None or not col.checks:
-                continue
-            for check in col.checks:
-                rule = check.statistics["rule"]
-                pool_here = pool + [v for v in rule.value if type(v) in (str, int)] if rule.op == "isin" else pool
-                for _ in range(300):
-                    values = [rnd.choice(pool_here + [None]) for _ in range(rnd.randint(0, 5))]
-                    for ignore_na in (True, False):
-                        s = pl.Series(name, values, dtype=dtype)
-                        assert rule.surely_passes_series(s, ignore_na) == rule.surely_passes(values, ignore_na), \
-                            (form, name, rule.op, values, ignore_na)
+    for form, name, dtype, _check, rule, values in _rule_samples(awkward, random.Random(11), 0, 5):
+        for ignore_na in (True, False):
+            s = pl.Series(name, values, dtype=dtype)
+            assert rule.surely_passes_series(s, ignore_na) == rule.surely_passes(values, ignore_na), \
+                (form, name, rule.op, values, ignore_na)
