@@ -210,20 +210,6 @@ def _entry_flags(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bool, bool
             tail = chunk[-64:]
 
 
-def _has_formula(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    """A `<f` element anywhere in the entry (streamed; stops at the first)."""
-    tail = b""
-    with zf.open(info) as fh:
-        while True:
-            chunk = fh.read(_CHUNK)
-            if not chunk:
-                return False
-            buf = tail + chunk
-            if (b"<f" in buf or b":f" in buf) and _F_START.search(buf):
-                return True
-            tail = chunk[-64:]
-
-
 @dataclass(frozen=True)
 class WorksheetScan:
     """One pass over an .xlsx's worksheets: the entries holding a formula, and whether any
@@ -302,8 +288,7 @@ def uncalculated_formulas(path: Path, scan: WorksheetScan | None = None) -> dict
     out: dict[str, list[FormulaCell]] = {}
     with zf:
         try:  # most workbooks hold no formula at all: one pass over the worksheets decides
-            with_formulas = scan.with_formulas if scan is not None else \
-                {i.filename for i in zf.infolist() if _is_worksheet(i.filename) and _has_formula(zf, i)}
+            with_formulas = (scan or _scan_entries(zf)).with_formulas
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError) as e:
             log.warning("formulas of %s not checked: %s", path.name, e)
             return {}

@@ -1416,9 +1416,6 @@ class _RowRules:
         no layout row by its cells (the key cell is no column number, the value cell no text),
         a record, the key filled. A column at a time with C-level passes (no Python per cell);
         the value cells from the columns holding most of them, until few rows lack one."""
-        import operator
-        from itertools import repeat
-
         sheet = self.sheet
         height, n = sheet.height, sheet.height - start
         key = self.name_col if self.name_col is not None else self.code_col

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coop.ingest.discover import FileIssue, RawFile
 from coop.paths import PROJECT_ROOT, REFERENCE_DIR, SQL_DIR
@@ -33,6 +33,9 @@ from coop.run.store import (
     to_json_value,
     utc_from_ns,
 )
+
+if TYPE_CHECKING:
+    from coop.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +205,16 @@ def _where_from_path(source: str) -> tuple[int | None, str | None]:
     """Year (first folder, when four digits) of a file discovery rejected; district unknown."""
     first = source.split("/", 1)[0]
     return (int(first) if first.isdigit() and len(first) == 4 else None), None
+
+
+def plan_now(ctx: RunContext) -> Plan:
+    """Discover and plan as the flow does (its `discover` and `plan` tasks), for what runs before
+    it in the run's process: the nothing-changed check and the warm-up (coop.run.runner)."""
+    from coop.ingest.discover import discover
+
+    raw_files, issues = discover(ctx.raw_dir, ctx.reference, ctx.years)
+    return plan_from_discovery(raw_files, issues, ctx.raw_dir, ctx.warehouse, ctx.years, ctx.backfill_years,
+                               ctx.sql_dir, ctx.tests_dir)
 
 
 def plan_from_discovery(raw_files: Sequence[RawFile], issues: Sequence[FileIssue], raw_dir: Path, warehouse: Path,

@@ -137,15 +137,13 @@ def _fast_unchanged(raw_dir: Path, warehouse: Path, years: tuple[int, int] | Non
     from coop.outputs.run_report import stage_line
 
     stage_line("check")  # console line (docs/operations.md, "What the console shows")
-    from coop.ingest.discover import discover
     from coop.outputs.run_report import RunSummary, write_run_report
     from coop.run import planning, steps
     from coop.warehouse import load
 
     ctx = run_context(raw_dir, warehouse)
     started = ctx.started_at
-    raw_files, issues = discover(ctx.raw_dir, ctx.reference, None)
-    plan = planning.plan_from_discovery(raw_files, issues, ctx.raw_dir, ctx.warehouse)
+    plan = planning.plan_now(ctx)
     if not planning.is_unchanged(plan, ctx.warehouse):
         return None
     run = load.RunRecord(run_id=ctx.run_id, started_at=started, kind="nightly")
@@ -247,15 +245,10 @@ class WarmUp:
 
     def _run(self, raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> None:
         try:
-            from coop.ingest.discover import discover
             from coop.run import planning, steps
 
             ctx = run_context(raw_dir, warehouse, years=years)
-            raw_files, issues = discover(ctx.raw_dir, ctx.reference, ctx.years)
-            if self.stop.is_set():
-                return
-            plan = planning.plan_from_discovery(raw_files, issues, ctx.raw_dir, ctx.warehouse, ctx.years, None,
-                                                ctx.sql_dir, ctx.tests_dir)
+            plan = planning.plan_now(ctx)
             self.read = steps.warm_up(plan.to_read, ctx.reference, ctx.state, self.stop)
         except Exception as e:  # noqa: BLE001 — only a head start: the flow reads what is not cached
             log.warning("Reading ahead while the orchestrator starts stopped: %s: %s", type(e).__name__, e)
