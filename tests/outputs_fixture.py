@@ -165,7 +165,7 @@ def build_sample(base: Path) -> SampleBuild:
     try:
         with pytest.MonkeyPatch.context() as mp:
             pin_fingerprints(mp)
-            mp.setattr(runner, "print_summary", lambda s, c: orig(s, Console(file=buf, width=140)))
+            mp.setattr(runner, "print_summary", lambda s, c, t=None: orig(s, Console(file=buf, width=140), t))
             rc = runner.run_command(raw, wh, None, False)
     finally:  # run_command sets Prefect's quiet/offline variables: none leaks into later tests
         os.environ.clear()

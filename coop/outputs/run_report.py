@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -74,8 +74,8 @@ class RunSummary:
 
 
 def _as_dict(summary: RunSummary | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(summary, RunSummary):
-        return asdict(summary)
+    if isinstance(summary, RunSummary):  # its fields hold plain dicts and lists: no deep copy needed
+        return {f.name: getattr(summary, f.name) for f in fields(summary)}
     return dict(summary)
 
 

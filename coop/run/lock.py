@@ -24,7 +24,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import threading
 import time
@@ -88,7 +87,7 @@ class LockHolder:
 
     def describe(self) -> str:
         who = f"pid {self.pid}" if self.pid else "another process"
-        if self.host and self.host != socket.gethostname():
+        if self.host and self.host != os.uname().nodename:
             who += f" on {self.host}"
         from coop.settings import local_time  # the operators' zone, named (the file keeps ISO 8601)
 
@@ -243,7 +242,7 @@ def run_lock(warehouse: Path, wait: bool = False, poll_seconds: float = 1.0) -> 
             prev = {}
         info: _LockRecord = {
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,
             "started_at": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200] if sys.argv else None,
         }

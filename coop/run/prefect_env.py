@@ -21,10 +21,12 @@ none of this applies: the run talks to that server and starts nothing.
 from __future__ import annotations
 
 import os
-import sqlite3
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # sqlite3 and subprocess are imported where used: `coop run`'s quick check reads
+    import subprocess  # prefect_api_url() only (coop.run.quick)
 
 #: Offline by default (every coop command, before Prefect is imported; an operator's own value
 #: wins): no usage data leaves the machine, no first-run telemetry notice, no "Failed to send
@@ -84,6 +86,8 @@ def prefect_api_url() -> str | None:
     if url:
         return url
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    if not (home / "profiles.toml").is_file():
+        return None
     try:
         import tomllib
 
@@ -116,6 +120,8 @@ def _sqlite_url(db: Path) -> str:
 
 def _copy_sqlite(src: Path, dst: Path) -> None:
     """A consistent copy (SQLite backup API: WAL content included), written then renamed."""
+    import sqlite3
+
     tmp = dst.with_name(f"{dst.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     with sqlite3.connect(str(src)) as s, sqlite3.connect(str(tmp)) as d:
@@ -151,6 +157,9 @@ def make_template(path: Path) -> None:
 def ensure_template() -> Path | None:
     """The migrated template for the installed Prefect, made once (a child process) if
     missing; None when it cannot be made (the server then migrates, as Prefect does)."""
+    import sqlite3
+    import subprocess
+
     target = template_dir() / f"prefect-{prefect_version()}.db"
     if target.exists():
         return target
@@ -178,6 +187,8 @@ def prepare_local_api(warehouse: Path) -> dict[str, str | None]:
     variables it set, with their previous values, for `restore_env`. Nothing is done when an
     API URL, `PREFECT_API_DATABASE_CONNECTION_URL` or `PREFECT_HOME` is set (the operator's
     choice; tests use their own `PREFECT_HOME`)."""
+    import sqlite3
+
     if prefect_api_url() or "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ or "PREFECT_HOME" in os.environ:
         return {}
     from coop.run.store import state_dir
@@ -257,6 +268,8 @@ class LocalServer:
         return False
 
     def stop(self) -> None:
+        import subprocess
+
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -280,6 +293,8 @@ def start_local_server() -> LocalServer | None:
     `PREFECT_API_URL` at it (before Prefect is imported). None when an API is configured or
     `COOP_PREFECT_LOCAL_SERVER=0` or Prefect is imported already (e.g. a run called inside a
     test process): Prefect's own temporary server is then used."""
+    import subprocess
+
     if prefect_api_url() or os.environ.get("COOP_PREFECT_LOCAL_SERVER", "1") == "0":
         return None
     if "prefect" in sys.modules:  # its settings are read already: the variable would not be seen

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ def _run(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, backfill
 
     console = Console() if sys.stdout.isatty() else Console(width=110)
     err = Console(stderr=True)
+    tables: dict[str, str] | None = None  # a no-op run's console tables, when the check made them
     try:
         with run_lock(warehouse, wait=wait):
             cleanup_stale(warehouse)  # leftovers of a killed run, also when nothing else changed
@@ -114,7 +116,9 @@ def _run(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, backfill
                                       years=years, backfill_years=ALL_YEARS if fresh else backfill_years,
                                       allow_shrink=allow_shrink, fresh=fresh)
             if summary is None and backfill_years is None and not fresh and not prefect_api_url():
-                summary = _fast_unchanged(raw_dir, warehouse, years)
+                noop = _fast_unchanged(raw_dir, warehouse, years)
+                if noop is not None:
+                    summary, tables = noop
             if summary is None:
                 summary = _run_flow(raw_dir, warehouse, years, backfill_years, wait, allow_shrink, fresh)
     except RunLockBusy as e:
@@ -125,35 +129,35 @@ def _run(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, backfill
 
         err.print(f"[red]{escape(str(e))}[/red]", soft_wrap=True, highlight=False)
         return EXIT_FAILED
-    print_summary(summary, console)
+    print_summary(summary, console, tables)
     return EXIT_OK if summary.status in ("published", "unchanged") else EXIT_FAILED
 
 
-def _fast_unchanged(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> Any:
+def _fast_unchanged(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> tuple[Any, dict[str, str]] | None:
     """Without Prefect: if the inputs equal the published build's, record a no-op run and
-    return its summary; else None (the flow runs). Never reads a spreadsheet."""
+    return its summary and console tables; else None (the flow runs). Never reads a spreadsheet. Also records what
+    it found for the quick check of the next `coop run` (coop.run.quick)."""
     if years is not None or not warehouse.exists():
         return None
     from coop.outputs.run_report import stage_line
 
     stage_line("check")  # console line (docs/operations.md, "What the console shows")
-    from coop.outputs.run_report import RunSummary, write_run_report
-    from coop.run import planning, steps
-    from coop.warehouse import load
+    from coop.run import planning, quick, steps
 
     ctx = run_context(raw_dir, warehouse)
-    started = ctx.started_at
+    try:
+        snap: quick.Snapshot | None = quick.snapshot(raw_dir, warehouse)  # before planning: never newer than it
+    except quick.Unusable:
+        snap = None
     plan = planning.plan_now(ctx)
     if not planning.is_unchanged(plan, ctx.warehouse):
+        quick.forget_record(warehouse)
         return None
-    run = load.RunRecord(run_id=ctx.run_id, started_at=started, kind="nightly")
-    summary = RunSummary(run_id=run.run_id, kind="nightly", started_at=started, raw_dir=str(raw_dir),
-                         warehouse=str(warehouse))
-    steps.fill_summary_files(summary, plan)
-    steps.record_unchanged(plan, warehouse, run, summary)
-    summary.timings = {"check": round((datetime.now(UTC) - started).total_seconds(), 3)}
-    write_run_report(summary, warehouse)
-    return summary
+    outcome = steps.noop_outcome(plan, warehouse)
+    outcome.tables = noop_tables(outcome.current.get("districts", []), warehouse)
+    if snap is not None:
+        quick.write_record(snap, outcome, warehouse)
+    return quick.record_noop(outcome, warehouse, raw_dir, ctx.run_id, ctx.started_at), outcome.tables
 
 
 def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
@@ -272,17 +276,39 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return str(v)
 
 
-def print_summary(summary: Any, console: Any) -> None:
+def noop_tables(districts: list[dict[str, Any]], warehouse: Path) -> dict[str, str]:
+    """The two tables of a no-op run's console summary as plain text (110 columns): rows per
+    area and year, and the province's indicators. Recorded by the full check for the quick one."""
+    import io
+
+    from rich.console import Console
+
+    def text(draw: Callable[[Console], None]) -> str:
+        buf = io.StringIO()
+        draw(Console(file=buf, width=110, color_system=None, force_terminal=False, highlight=False))
+        return buf.getvalue()
+
+    return {"areas": text(lambda c: _print_rows_per_area(districts, c)) if districts else "",
+            "province": text(lambda c: _print_province_table(Path(warehouse), c))}
+
+
+def print_summary(summary: Any, console: Any, tables: dict[str, str] | None = None) -> None:
     from rich.text import Text
 
     status = summary.status
+    if status == "unchanged":  # one printer for every no-op run, the quick check's too
+        from coop.run.quick import print_noop
+
+        if tables is None:
+            tables = noop_tables(summary.districts or [], Path(summary.warehouse))
+        print_noop(summary, tables, console.file)
+        return
     files = summary.files or {}
     n = {k: len(files.get(k) or []) for k in ("new", "changed", "unchanged", "removed")}
     seen = n["new"] + n["changed"] + n["unchanged"]
     rejected = sorted({i["source_file"] for i in (summary.file_issues or [])
                        if i.get("sheet") is None and i.get("severity") == "rejected"})
     head = {"published": "[green]Published[/green]",
-            "unchanged": "[green]Nothing changed[/green] — warehouse kept as published",
             "failed": "[red]FAILED[/red] — nothing published"}.get(status, status)
     console.print(f"[bold]coop {summary.kind} run {summary.run_id}[/bold]: {head}")
     console.print(f"Files: {seen} seen — {n['new']} new, {n['changed']} changed, {n['unchanged']} unchanged, "

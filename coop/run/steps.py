@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,15 +21,14 @@ from coop.ingest import normalize
 from coop.ingest.normalize import REJECTED_ROW_SCHEMA, FileIssue, FileResult
 from coop.ingest.read import is_fatal
 from coop.outputs.run_report import RunSummary, progress_tick
+from coop.run import quick
 from coop.run.planning import Incremental, Plan, PlannedFile
 from coop.run.store import (
-    append_pending_run,
     clear_pending_runs,
     load_meta,
     load_result,
     note_retry,
     prune_cache,
-    read_published,
     state_dir,
     store_result,
     write_published,
@@ -43,39 +42,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def fill_summary_files(summary: RunSummary, plan: Plan) -> None:
+def summary_files(plan: Plan) -> dict[str, list[str]]:
+    """Source files by change kind (new, changed, removed, unchanged): `RunSummary.files`."""
     files: dict[str, list[str]] = {"new": [], "changed": [], "removed": list(plan.removed), "unchanged": []}
     for f in plan.files:
         files[f.status].append(f.source_file)
     for s, st in plan.issue_status.items():
         files[st].append(s)
-    summary.files = files
+    return files
+
+
+def fill_summary_files(summary: RunSummary, plan: Plan) -> None:
+    summary.files = summary_files(plan)
+
+
+def noop_outcome(plan: Plan, warehouse: Path, tables: Mapping[str, str] | None = None) -> quick.Outcome:
+    """What a run whose plan is unchanged reports (coop.run.quick.Outcome)."""
+    from coop.warehouse.load import published_state
+
+    return quick.Outcome(files=summary_files(plan), files_seen=len(plan.files) + len(plan.issue_files),
+                         current=published_state(Path(warehouse)), tables=dict(tables or {}))
 
 
 def record_unchanged(plan: Plan, warehouse: Path, run: RunRecord, summary: RunSummary) -> None:
-    """A no-op run: remember it in .state/pending_runs.jsonl (the next published build copies
-    it into audit.runs) and fill the summary. The published warehouse is not touched."""
-    pub = read_published(state_dir(warehouse))
-    now = datetime.now(UTC)
-    run.status, run.finished_at = "unchanged", now
-    run.files_seen = len(plan.files) + len(plan.issue_files)
-    run.files_loaded = pub.get("files_loaded", 0)
-    run.files_rejected = pub.get("files_rejected", 0)
-    run.rows_loaded = pub.get("rows_loaded", 0)
-    run.rows_rejected = pub.get("rows_rejected", 0)
-    run.message = f"inputs identical to the build published by run {pub.get('run_id')}: nothing rebuilt"
-    append_pending_run(state_dir(warehouse), run.to_json())
-    summary.status = "unchanged"
-    summary.finished_at = now
-    summary.rows_loaded = run.rows_loaded
-    summary.rows_rejected = run.rows_rejected
-    from coop.warehouse.load import published_state
-
-    current = published_state(Path(warehouse))  # the report still shows what the warehouse holds
-    summary.districts = current.get("districts", [])
-    summary.quarantine = current.get("quarantine", {})
-    summary.skipped = current.get("skipped", {})
-    summary.file_issues = current.get("file_issues", [])
+    """A no-op run of the flow: remembered in .state/pending_runs.jsonl and the summary filled
+    (coop.run.quick.fill_noop). The published warehouse is not touched."""
+    quick.fill_noop(noop_outcome(plan, warehouse), warehouse, run, summary)
 
 
 def _failed_result(f: PlannedFile, exc: BaseException) -> FileResult:

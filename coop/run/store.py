@@ -1,7 +1,8 @@
 """State kept between runs, beside the warehouse in `.state/` (default `data/warehouse/.state/`).
 
-- `hashes.json` — stat cache: absolute path -> size, mtime_ns, sha256. When a file's path, size
-  and mtime equal the entry, its hash is reused without reading its bytes.
+- `hashes.json` — stat cache: absolute path -> size, mtime_ns, ctime_ns, inode, sha256. When a
+  file's path and all four equal the entry, its hash is reused without reading its bytes (ctime
+  moves with every write, even one that puts the old mtime back).
 - `cache/<key>.result` — one parsed `FileResult` per file, in one file: a fixed prefix (magic
   with the layout's version, header length, sha256 of the header), a JSON header (the key it
   was written under; source, year, unit, hash, issues, sheets; the byte length of each frame;
@@ -41,47 +42,34 @@ import logging
 import os
 import shutil
 import struct
-import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 import polars as pl
 
-from coop.context import WarehouseFiles
 from coop.ingest.normalize import FileIssue, FileResult, SheetInfo
+from coop.run.state import _atomic_write_text, _read_json
+
+# the small state files live in coop.run.state (standard library only); named here too for the
+# callers that reach every state of `.state/` through this module
+from coop.run.state import append_pending_run as append_pending_run
+from coop.run.state import clear_pending_runs as clear_pending_runs
+from coop.run.state import from_json_value as from_json_value
+from coop.run.state import note_retry as note_retry
+from coop.run.state import read_pending_runs as read_pending_runs
+from coop.run.state import read_published as read_published
+from coop.run.state import read_retry as read_retry
+from coop.run.state import state_dir as state_dir
+from coop.run.state import to_json_value as to_json_value
+from coop.run.state import write_published as write_published
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-
-
-def state_dir(warehouse: Path) -> Path:
-    """`.state/` beside the warehouse (named by `WarehouseFiles.state`)."""
-    return WarehouseFiles(warehouse).state
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return default
-    except (OSError, ValueError) as e:  # a damaged state file is only a cache: start afresh
-        log.warning("Ignoring unreadable state file %s: %s", path, e)
-        return default
 
 
 def sha256_file(path: Path) -> str:
@@ -111,8 +99,8 @@ class HashedFile:
 
 
 def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
-    """sha256 of each file (source_file -> path). Reuses the stored hash when path, size and
-    mtime equal the stat cache's entry; updates the cache. Files that vanished are skipped; a
+    """sha256 of each file (source_file -> path). Reuses the stored hash when path, size,
+    mtime, ctime and inode equal the stat cache's entry; updates the cache. Files that vanished are skipped; a
     file that cannot be stat'ed or read (no permission, I/O error) gets an empty hash and no
     stat-cache entry (the reader then rejects it with the reason; never fatal to the run)."""
     cache_file = Path(state) / "hashes.json"
@@ -135,7 +123,8 @@ def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
             out[source] = HashedFile(source, Path(path), 0, 0, "", True)
             continue
         k = known.get(ident)
-        if k and k.get("size") == st.st_size and k.get("mtime_ns") == st.st_mtime_ns and k.get("sha256"):
+        if (k and k.get("size") == st.st_size and k.get("mtime_ns") == st.st_mtime_ns
+                and k.get("ctime_ns") == st.st_ctime_ns and k.get("ino") == st.st_ino and k.get("sha256")):
             digest, now = k["sha256"], False
         else:
             try:
@@ -145,7 +134,8 @@ def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
                 out[source] = HashedFile(source, Path(path), st.st_size, st.st_mtime_ns, "", True)
                 continue
         out[source] = HashedFile(source, Path(path), st.st_size, st.st_mtime_ns, digest, now)
-        fresh[ident] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        fresh[ident] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
+                        "sha256": digest}
     # keep entries of files outside this run's scope (e.g. other years); drop vanished ones
     merged = {s: v for s, v in {**known, **fresh}.items() if s in fresh or s not in wanted}
     if merged != known:  # ASCII JSON: a path that is not UTF-8 is stored escaped, never an encode error
@@ -159,34 +149,6 @@ def cache_key(reader_fp: str, file_hash: str, source_file: str) -> str:
 
 def _cache_root(state: Path) -> Path:
     return Path(state) / "cache"
-
-
-def to_json_value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return {"__datetime__": v.isoformat()}
-    if isinstance(v, date):
-        return {"__date__": v.isoformat()}
-    if isinstance(v, Path):
-        return str(v)
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: to_json_value(getattr(v, f.name)) for f in dataclasses.fields(v)}
-    if isinstance(v, (list, tuple)):
-        return [to_json_value(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): to_json_value(x) for k, x in v.items()}
-    return v
-
-
-def from_json_value(v: Any) -> Any:
-    if isinstance(v, dict):
-        if "__datetime__" in v and len(v) == 1:
-            return datetime.fromisoformat(v["__datetime__"])
-        if "__date__" in v and len(v) == 1:
-            return date.fromisoformat(v["__date__"])
-        return {k: from_json_value(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [from_json_value(x) for x in v]
-    return v
 
 
 _T = TypeVar("_T")
@@ -366,80 +328,3 @@ def prune_cache(state: Path, keep: Iterable[str]) -> int:
     return n
 
 
-def read_published(state: Path) -> dict[str, Any]:
-    data = _read_json(Path(state) / "published.json", {})
-    return cast(dict[str, Any], data) if isinstance(data, dict) else {}
-
-
-def write_published(state: Path, info: Mapping[str, Any]) -> None:
-    _atomic_write_text(Path(state) / "published.json",
-                       json.dumps(to_json_value(dict(info)), ensure_ascii=False, indent=1))
-
-
-def append_pending_run(state: Path, record: Mapping[str, Any]) -> None:
-    """Remember a run that no published warehouse records yet (no-op or failed run)."""
-    path = Path(state) / "pending_runs.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(to_json_value(dict(record)), ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_pending_runs(state: Path) -> list[dict[str, Any]]:
-    path = Path(state) / "pending_runs.jsonl"
-    out = []
-    try:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:  # a line torn by a crash
-                    continue
-    except FileNotFoundError:
-        pass
-    return out
-
-
-def clear_pending_runs(state: Path, run_ids: Iterable[str]) -> None:
-    """Drop the pending runs now recorded in the published warehouse."""
-    done = set(run_ids)
-    rest = [r for r in read_pending_runs(state) if r.get("run_id") not in done]
-    path = Path(state) / "pending_runs.jsonl"
-    if not rest:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        return
-    _atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rest))
-
-
-_RETRY_LOCK = threading.Lock()
-
-
-def read_retry(state: Path) -> dict[str, str]:
-    """retry.json: source_file -> hash of the files whose last read failed transiently."""
-    data = _read_json(Path(state) / "retry.json", {})
-    return data if isinstance(data, dict) else {}
-
-
-def note_retry(state: Path, results: Sequence[tuple[str, str, bool]]) -> None:
-    """Add (transient failure) or drop (read) each (source_file, hash, transient) in retry.json.
-    Threads and processes (Dask workers reading batches side by side, docs/scale-out.md) take
-    turns: a thread lock, then an flock on `.state/.retry.lock`."""
-    import fcntl
-
-    Path(state).mkdir(parents=True, exist_ok=True)
-    with _RETRY_LOCK, open(Path(state) / ".retry.lock", "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed
-        data = read_retry(state)
-        new = dict(data)
-        for source, digest, transient in results:
-            if transient:
-                new[source] = digest
-            else:
-                new.pop(source, None)
-        if new != data:
-            _atomic_write_text(Path(state) / "retry.json", json.dumps(new, ensure_ascii=True, sort_keys=True))

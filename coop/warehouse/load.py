@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ import duckdb
 import polars as pl
 
 from coop.reference import Reference, Unit, load_reference
+from coop.run.state import RunRecord as RunRecord  # the audit.runs row (standard library only, for coop.run.quick)
+from coop.run.state import utc_naive as utc_naive
 from coop.warehouse import queries
 from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal, transaction
 
@@ -494,45 +496,6 @@ def sheet_rows(results: Sequence[FileResult], stats: LoadStats | None = None) ->
 
 
 # --------------------------------------------------------------------------- audit
-@dataclass
-class RunRecord:
-    run_id: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    status: str = "published"
-    kind: str = "nightly"
-    files_seen: int = 0
-    files_loaded: int = 0
-    files_rejected: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    years: str | None = None
-    backfill_years: str | None = None
-    message: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        for k in ("started_at", "finished_at"):
-            if d[k] is not None:
-                d[k] = utc_naive(d[k]).isoformat()
-        return d
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> RunRecord:
-        d = dict(d)
-        for k in ("started_at", "finished_at"):
-            if d.get(k):
-                d[k] = datetime.fromisoformat(d[k])
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-def utc_naive(t: datetime) -> datetime:
-    """A time as DuckDB's TIMESTAMP holds it: UTC, no zone (a naive time is taken as UTC already)."""
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC).replace(tzinfo=None)
-    return t
-
-
 def record_runs(con: duckdb.DuckDBPyConnection, runs: Sequence[RunRecord]) -> None:
     """Append rows to audit.runs."""
     if not runs:
