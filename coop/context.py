@@ -15,7 +15,7 @@ The object pickles (a Dask worker gets it with its batch of files).
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +86,7 @@ class WarehouseFiles:
 def new_run_id(now: datetime | None = None) -> str:
     """`20261126T223000Z-1a2b3c`: sortable, unique."""
     now = now or datetime.now(UTC)
-    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(3).hex()
 
 
 @dataclass(frozen=True)

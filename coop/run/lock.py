@@ -22,7 +22,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -284,6 +283,8 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
     them). Never touches the published warehouse, the lock file or the reports.
     Returns the removed paths.
     """
+    import shutil  # here: the quick nothing-changed check (coop.run.quick) calls this on every run
+
     warehouse = Path(warehouse)
     if not holds_lock(warehouse):
         raise RuntimeError("cleanup_stale() must be called while holding run_lock()")
