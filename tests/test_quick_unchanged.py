@@ -20,30 +20,48 @@ import pipeline_fixture as F
 from coop.paths import PROJECT_ROOT
 from coop.run import planning, quick, store
 from coop.run.runner import run_command
+from coop.warehouse.publish import file_identity
 
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 HEAVY = ("polars", "duckdb", "typer", "prefect", "rich", "pandera", "fastexcel")
 
 
+@pytest.fixture(scope="module")
+def published_once(tmp_path_factory, prefect_harness):
+    """The small fixture province published once (a real flow run) for the module."""
+    root = tmp_path_factory.mktemp("quick")
+    with pytest.MonkeyPatch.context() as mp:
+        _stand_ins(mp)
+        raw = F.write_raw(root / "raw")
+        wh = root / "wh" / "coop.duckdb"
+        assert run_command(raw, wh, None, False) == 0
+    assert not (store.state_dir(wh) / quick.RECORD_NAME).exists()  # a publish writes none
+    return root
+
+
+def _stand_ins(mp: pytest.MonkeyPatch) -> None:
+    mp.delenv("PREFECT_API_URL", raising=False)
+    mp.delenv("COOP_QUICK_CHECK", raising=False)
+    mp.setattr(planning, "reader_fingerprint", lambda: "test-reader")  # the pipeline tests' stand-in reader
+    F.install(mp)
+
+
 @pytest.fixture
-def noop(tmp_path, monkeypatch, prefect_harness):
-    """The small fixture province published, then a full nothing-changed check (which writes
-    the record): (raw, warehouse, the full check's console output)."""
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.delenv("COOP_QUICK_CHECK", raising=False)
-    monkeypatch.setattr(planning, "reader_fingerprint", lambda: "test-reader")
+def noop(published_once, tmp_path, monkeypatch):
+    """A copy of the published province (its files' times kept; published.json told the copy's
+    identity, as if it had been published here), then a full nothing-changed check, which
+    writes the record: (raw, warehouse, the full check's console output)."""
+    _stand_ins(monkeypatch)
     monkeypatch.setattr(quick, "RACY_NS", 0)  # the files were written a moment ago
-    F.install(monkeypatch)
-    raw = F.write_raw(tmp_path / "raw")
-    wh = tmp_path / "wh" / "coop.duckdb"
-    assert run_command(raw, wh, None, False) == 0
-    record = store.state_dir(wh) / quick.RECORD_NAME
-    assert not record.exists()  # a publish writes none: the first no-op run checks in full
+    shutil.copytree(published_once, tmp_path / "w", ignore=shutil.ignore_patterns("prefect.db*"))
+    raw, wh = tmp_path / "w" / "raw", tmp_path / "w" / "wh" / "coop.duckdb"
+    state = store.state_dir(wh)
+    store.write_published(state, {**store.read_published(state), "identity": file_identity(wh)})
     buf = io.StringIO()
     with monkeypatch.context() as m:
         m.setattr(sys, "stdout", buf)
         assert run_command(raw, wh, None, False) == 0
-    assert "Nothing changed" in buf.getvalue() and record.is_file()
+    assert "Nothing changed" in buf.getvalue() and (state / quick.RECORD_NAME).is_file()
     return raw, wh, buf.getvalue()
 
 
