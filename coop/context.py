@@ -53,7 +53,7 @@ class WarehouseFiles:
 
     @property
     def state(self) -> Path:
-        """`.state/`: hashes.json, cache/, published.json, pending_runs.jsonl, retry.json."""
+        """`.state/`: hashes.json, cache/, published.json, pending_runs.jsonl, retry.json, model_deps.json."""
         return self.folder / STATE_DIR
 
     @property

@@ -54,6 +54,8 @@ READ_WORKERS = max(1, int(os.environ.get("COOP_READ_WORKERS") or 0) or os.cpu_co
 BATCHES_PER_WORKER = 2
 #: Smallest batch (files): below it a task's orchestration is no longer small against its work.
 BATCH_SIZE = 50
+#: The models' parsed dependencies, by SQL text (coop.warehouse.models.discover_models), in `.state/`.
+MODEL_DEPS_FILE = "model_deps.json"
 
 
 class RunFailed(RuntimeError):
@@ -121,12 +123,12 @@ def load_incremental_task(build: Path, warehouse: Path, reference: Reference, pl
 
 
 @task(name="models", cache_policy=NO_CACHE)
-def models_task(build: Path, sql_dir: Path) -> list[str]:
+def models_task(build: Path, sql_dir: Path, state: Path | None = None) -> list[str]:
     from coop.warehouse.models import run_models
 
     con = load.open_build(build)
-    try:
-        return run_models(con, sql_dir)
+    try:  # the models' dependencies kept in .state: no sqlglot parse while the SQL files are the same
+        return run_models(con, sql_dir, deps_cache=None if state is None else state / MODEL_DEPS_FILE)
     finally:
         con.close()
 
@@ -261,7 +263,7 @@ def nightly_run(
                 return summary
 
             stage_checkpoint("reading", files=len(plan.to_read))
-            ledger = load.read_ledger(previous)
+            ledger = plan.ledger  # audit.files of `previous`, read once by the plan (under the run lock)
             # a copy of the published build with only the affected files redone, when nothing is in doubt
             inc, why_full = planning.incremental_basis(plan, warehouse, ledger, issues, fresh)
             cached = plan.from_cache if inc is None else [f for f in inc.affected if not f.read]
@@ -298,7 +300,7 @@ def nightly_run(
             lap("loading")
 
             stage_checkpoint("models")
-            models_task(build, ctx.sql_dir)
+            models_task(build, ctx.sql_dir, state)
             lap("models")
 
             stage_checkpoint("tests")

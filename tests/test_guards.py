@@ -274,3 +274,33 @@ def test_a_unit_gone_is_refused_naming_it_then_allowed(published):
         "0101,HTX Một,htx,2020-03-01,agriculture,active,11,8,100,10,3.0,true",
         "0102,HTX Hai,htx,2019-05-01,transport,active,20,,300,30,4.0,false"]), encoding="utf-8")
     assert run_command(raw, wh, None, False) == 0
+
+
+def test_published_file_checked_once_per_run_while_unchanged(tmp_path, monkeypatch):
+    """`refuse_at_start` (the runner, under the run lock) reads the published file; the flow's
+    own `start_failures` right after does not read it again while the file is the very same —
+    once; a file changed in between (or a later check) is read again."""
+    raw = tmp_path / "raw"
+    (raw / "2024" / "X").mkdir(parents=True)
+    (raw / "2024" / "X" / "a.csv").write_text("a\n", encoding="utf-8")
+    wh = tmp_path / "coop.duckdb"
+    con = duckdb.connect(str(wh))
+    con.execute("CREATE SCHEMA audit; CREATE TABLE audit.runs AS SELECT range AS n FROM range(10)")
+    con.close()
+    calls: list[Path] = []
+    real = guards.check_warehouse_file
+
+    def counted(path: Path) -> object:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(guards, "check_warehouse_file", counted)
+    assert guards.refuse_at_start(raw, wh) is None and len(calls) == 1
+    assert guards.start_failures(raw, wh) == [] and len(calls) == 1  # the flow's check: taken from the start
+    assert guards.start_failures(raw, wh) == [] and len(calls) == 2  # once only
+    assert guards.refuse_at_start(raw, wh) is None and len(calls) == 3
+    with open(wh, "r+b") as f:  # damaged between the runner's check and the flow's
+        f.write(b"\0" * 8192)
+    os.utime(wh, ns=(wh.stat().st_atime_ns, wh.stat().st_mtime_ns + 1))
+    failures = guards.start_failures(raw, wh)
+    assert len(calls) == 4 and [f.code for f in failures] == ["published_corrupt"]

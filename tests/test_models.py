@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -260,3 +261,43 @@ def test_stale_column_description_fails(tmp_path):
                                           "SELECT id FROM src.t"})
     with pytest.raises(ModelError, match="gone"):
         run_models(src_con(), d)
+
+
+def test_deps_cache_gives_the_parsed_dependencies_without_parsing(tmp_path, monkeypatch):
+    """`discover_models(deps_cache=...)` (the flow's `.state/model_deps.json`): the same models as
+    a parse; a second discovery of the same texts never calls sqlglot; a changed text is parsed
+    again; a damaged cache file is only a cache."""
+    from coop.warehouse import models as m
+
+    d = write(tmp_path / "sql", CHAIN)
+    cache = tmp_path / "state" / "model_deps.json"
+    parsed = m.discover_models(d)
+    assert m.discover_models(d, cache) == parsed and cache.exists()
+    assert m.discover_models(SQL_DIR, tmp_path / "real.json") == m.discover_models(SQL_DIR)  # the shipped models
+
+    def no_parse(path: Path, sql: str) -> set[str]:
+        raise AssertionError(f"parsed {path} although its text is in the cache")
+
+    monkeypatch.setattr(m, "_deps", no_parse)
+    assert m.discover_models(d, cache) == parsed
+    con = src_con()
+    assert run_models(con, d, deps_cache=cache) == ["staging.gamma", "core.beta", "core.alpha"]
+    monkeypatch.undo()
+
+    # a changed model text: parsed again (its new dependency read), the cache then holds the models of now
+    (d / "core" / "beta.sql").write_text(CHAIN["core/beta.sql"].replace("WHERE id > 1", "WHERE id > 1 AND id IN "
+                                                                         "(SELECT id FROM src.t)"), encoding="utf-8")
+    assert m.discover_models(d, cache)["core.beta"].deps == {"staging.gamma", "src.t"}
+    assert len(m._read_deps_cache(cache)) == 3
+    cache.write_text("{not json", encoding="utf-8")
+    assert m.discover_models(d, cache) == m.discover_models(d)
+
+
+def test_deps_cache_keeps_no_model_in_error(tmp_path):
+    d = write(tmp_path, {"core/bad.sql": "-- @description Bad\nSELECT 1 AS one; SELECT 2 AS two\n"})
+    cache = tmp_path / "model_deps.json"
+    for _ in range(2):  # refused every time, not remembered
+        with pytest.raises(ModelError, match="exactly one SELECT"):
+            run_models(duckdb.connect(), d, deps_cache=cache)
+    assert not cache.exists() or json.loads(cache.read_text(encoding="utf-8")) == {}
+

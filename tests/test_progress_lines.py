@@ -259,3 +259,18 @@ def test_help_and_version_print_no_starting_line():
         code, out, lines = stamped_coop(*args, timeout=120)
         assert code == 0 and out
         assert not any(STARTING_LINE in t for *_, t in lines), lines
+
+
+def test_the_console_entry_point_freezes_the_heap_last_at_exit(monkeypatch):
+    """`coop.cli.main` registers `gc.freeze` with atexit before the command runs, so it runs after
+    every handler the command registers (Prefect's drains, the reader pool's shutdown): CPython's
+    final collections then have nothing to walk (≈ 0.6–0.9 CPU-s per `coop run`)."""
+    import gc
+
+    from coop import cli
+
+    registered: list[object] = []
+    monkeypatch.setattr(cli.atexit, "register", registered.append)
+    monkeypatch.setattr(cli, "app", lambda: registered.append("command"))
+    cli.main()
+    assert registered == [gc.freeze, "command"]

@@ -118,6 +118,9 @@ class Plan:
     #: what a build is made with besides its files (reader, SQL, tests, settings, storage, schema
     #: version): an incremental build needs the published one's to be the same (`incremental_basis`)
     parts: dict[str, Any] = field(default_factory=dict)
+    #: the published ledger (audit.files) the statuses were read against (`plan_from_discovery`):
+    #: the flow loads with it instead of opening the published file again
+    ledger: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def to_read(self) -> list[PlannedFile]:
@@ -239,6 +242,7 @@ def plan_from_discovery(raw_files: Sequence[RawFile], issues: Sequence[FileIssue
     previous = read_ledger(Path(warehouse))
     plan = make_plan(raw_files, raw_dir, state_dir(warehouse), previous, issue_paths, years, backfill_years)
     plan.issue_where = issue_where
+    plan.ledger = previous
     planned = {f.source_file for f in plan.files}
     plan.retry = sorted(s for s in read_retry(state_dir(warehouse)) if s in planned)
     from coop.run.ops import SCHEMA_VERSION

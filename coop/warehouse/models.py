@@ -18,17 +18,23 @@ shared by the loader and the tests.
 from __future__ import annotations
 
 import graphlib
+import hashlib
+import json
+import logging
+import os
 import re
 import tomllib
+import uuid
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
-import sqlglot
-from sqlglot import exp
 
 from coop.paths import SQL_DIR
 from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal
+
+log = logging.getLogger(__name__)
 
 LAYERS = ("staging", "core", "marts")
 SHARED_COLUMNS_FILE = "columns.toml"
@@ -250,6 +256,9 @@ def _parse_header(text: str) -> tuple[str | None, dict[str, str]]:
 
 
 def _deps(path: Path, sql: str) -> set[str]:
+    import sqlglot  # here, not at the top: a run whose models are in the deps cache never imports it
+    from sqlglot import exp
+
     try:
         trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as e:
@@ -272,8 +281,53 @@ def _deps(path: Path, sql: str) -> set[str]:
     return deps
 
 
-def discover_models(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
-    """All models under sql_dir/<layer>/*.sql, keyed by '<layer>.<stem>', with parsed dependencies."""
+#: Version of the deps cache's format (`discover_models(deps_cache=...)`).
+_DEPS_CACHE_FORMAT = 1
+
+
+def _sqlglot_version() -> str:
+    try:
+        return metadata.version("sqlglot")
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _deps_key(text: str, version: str) -> str:
+    """A model text's key in the deps cache: its text and the sqlglot version that parsed it."""
+    return hashlib.sha256(f"{_DEPS_CACHE_FORMAT}\0{version}\0{text}".encode()).hexdigest()
+
+
+def _read_deps_cache(path: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing or damaged: only a cache, parse again
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items()
+            if isinstance(k, str) and isinstance(v, list) and all(isinstance(d, str) for d in v)}
+
+
+def _write_deps_cache(path: Path, entries: dict[str, list[str]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        tmp.write_text(json.dumps(entries, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:  # the next run parses again; never fails the models
+        log.warning("Could not write the model dependency cache %s: %s", path, e)
+
+
+def discover_models(sql_dir: Path = SQL_DIR, deps_cache: Path | None = None) -> dict[str, Model]:
+    """All models under sql_dir/<layer>/*.sql, keyed by '<layer>.<stem>', with parsed dependencies.
+
+    `deps_cache` (the flow passes `.state/model_deps.json`): each model's dependencies kept by
+    the sha256 of its text and the sqlglot version, so that a run whose model files did not
+    change neither imports sqlglot nor parses (≈ 0.5 CPU-s). Only texts that parsed as one
+    SELECT are kept: a model in error is parsed, and refused, every time."""
+    cached = _read_deps_cache(deps_cache) if deps_cache is not None else {}
+    version = _sqlglot_version() if deps_cache is not None else ""
+    seen: dict[str, list[str]] = {}
     models: dict[str, Model] = {}
     for layer in LAYERS:
         d = Path(sql_dir) / layer
@@ -283,8 +337,17 @@ def discover_models(sql_dir: Path = SQL_DIR) -> dict[str, Model]:
             text = p.read_text(encoding="utf-8")
             name = f"{layer}.{p.stem}".lower()
             desc, cols = _parse_header(text)
+            if deps_cache is not None:
+                key = _deps_key(text, version)
+                hit = cached.get(key)
+                deps = set(hit) if hit is not None else _deps(p, text)
+                seen[key] = sorted(deps)
+            else:
+                deps = _deps(p, text)
             models[name] = Model(name=name, path=p, sql=text.strip().rstrip(";").strip(),
-                                 deps=_deps(p, text), description=desc, columns=cols)
+                                 deps=deps, description=desc, columns=cols)
+    if deps_cache is not None and seen != cached:  # only the models of now: the file stays small
+        _write_deps_cache(deps_cache, seen)
     return models
 
 
@@ -337,12 +400,13 @@ def _shared_columns(sql_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.get("columns", {}).items()}
 
 
-def run_models(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> list[str]:
+def run_models(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR,
+               deps_cache: Path | None = None) -> list[str]:
     """Build every model as a table, in dependency order, in one transaction; comment every
     table and column. Returns the model names in run order. Raises ModelError (and leaves the
     database as it was) on a parse error, cycle, unknown table, failing SQL or a column without
-    a description."""
-    models = discover_models(sql_dir)
+    a description. `deps_cache`: see `discover_models`."""
+    models = discover_models(sql_dir, deps_cache)
     order = _order(models, _existing_tables(con))
     shared = _shared_columns(sql_dir)
     try:
