@@ -5,6 +5,8 @@
   configure). A run whose inputs are identical to the published build is recognised *before*
   Prefect starts (discovery + hashing from the stat cache, no spreadsheet read) and finishes
   in a second or two; it is recorded in `.state/pending_runs.jsonl` and in the run report.
+  What it found is kept for the quick check of the next `coop run` (coop.run.quick, run by the
+  `coop` command before this module is imported: ≈ 0.1 s when the inputs' stat is the same).
 - `PREFECT_API_URL` set: every run goes through the flow on that server (visible in the UI).
 
 Prefect's own console output (server start/stop lines, flow/task state lines, tracebacks of

@@ -16,12 +16,16 @@
   of the file published (the "nothing changed" check of `coop.run.plan.is_unchanged`).
 - `pending_runs.jsonl` — runs not recorded in any published warehouse yet (no-op and failed
   runs); the next published build copies them into `audit.runs`.
+- `unchanged.json` — the quick "nothing changed" check's record: a stat snapshot of the
+  inputs and what the no-op run reported (coop.run.quick).
+- `model_deps.json` — the SQL models' parsed dependencies by SQL text (coop.warehouse.models).
 - `retry.json` — files whose last read failed in a way the same bytes may not repeat (not
   readable right now, time limit, killed reader: `FileResult.transient`): source_file ->
   hash. Such a result is never cached, and while a file is listed no run is a no-op.
 
-Every write is atomic (temporary file or folder, then rename). A damaged state file is only
-a cache: it is ignored with a warning. Plain functions; no Prefect.
+The small JSON files are read and written by coop.run.state (standard library only), the hash
+ledger and the cache here. Every write is atomic (temporary file or folder, then rename). A
+damaged state file is only a cache: it is ignored with a warning. Plain functions; no Prefect.
 
 Cache entries are not fsync'ed (the other state files are): a power cut may leave an entry
 renamed into place whose bytes never reached the disk (empty, short or zero-filled). Such an
