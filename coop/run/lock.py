@@ -283,8 +283,6 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
     them). Never touches the published warehouse, the lock file or the reports.
     Returns the removed paths.
     """
-    import shutil  # here: the quick nothing-changed check (coop.run.quick) calls this on every run
-
     warehouse = Path(warehouse)
     if not holds_lock(warehouse):
         raise RuntimeError("cleanup_stale() must be called while holding run_lock()")
@@ -301,6 +299,8 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
             seen.add(p)
             try:
                 if p.is_dir() and not p.is_symlink():
+                    import shutil  # here: only a leftover needs it (the quick check calls this every run)
+
                     shutil.rmtree(p)
                 else:
                     p.unlink()
@@ -319,6 +319,8 @@ def cleanup_stale(warehouse: Path) -> list[Path]:
                 p = Path(dirpath) / name
                 try:
                     if p.is_dir() and not p.is_symlink():
+                        import shutil
+
                         shutil.rmtree(p)
                         dirnames.remove(name)
                     else:
