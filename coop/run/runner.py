@@ -135,10 +135,12 @@ def _run(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None, backfill
     return EXIT_OK if summary.status in ("published", "unchanged") else EXIT_FAILED
 
 
-def _fast_unchanged(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None) -> tuple[Any, dict[str, str]] | None:
+def _fast_unchanged(raw_dir: Path, warehouse: Path,
+                    years: tuple[int, int] | None) -> tuple[Any, dict[str, str]] | None:
     """Without Prefect: if the inputs equal the published build's, record a no-op run and
-    return its summary and console tables; else None (the flow runs). Never reads a spreadsheet. Also records what
-    it found for the quick check of the next `coop run` (coop.run.quick)."""
+    return its summary and console tables; else None (the flow runs). Never reads a
+    spreadsheet. What it found is recorded for the quick check of the next `coop run`
+    (coop.run.quick)."""
     if years is not None or not warehouse.exists():
         return None
     from coop.outputs.run_report import stage_line

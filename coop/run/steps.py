@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,12 +56,12 @@ def fill_summary_files(summary: RunSummary, plan: Plan) -> None:
     summary.files = summary_files(plan)
 
 
-def noop_outcome(plan: Plan, warehouse: Path, tables: Mapping[str, str] | None = None) -> quick.Outcome:
-    """What a run whose plan is unchanged reports (coop.run.quick.Outcome)."""
+def noop_outcome(plan: Plan, warehouse: Path) -> quick.Outcome:
+    """What a run whose plan is unchanged reports (coop.run.quick.Outcome; no console tables)."""
     from coop.warehouse.load import published_state
 
     return quick.Outcome(files=summary_files(plan), files_seen=len(plan.files) + len(plan.issue_files),
-                         current=published_state(Path(warehouse)), tables=dict(tables or {}))
+                         current=published_state(Path(warehouse)), tables={})
 
 
 def record_unchanged(plan: Plan, warehouse: Path, run: RunRecord, summary: RunSummary) -> None:
