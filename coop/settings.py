@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -66,17 +65,20 @@ class Settings:
     dask_address: str = ""
 
 
-def _config_path() -> Path:
+def config_path() -> Path:
+    """The settings file: $COOP_CONFIG, else coop.toml in the project root."""
     env = os.environ.get("COOP_CONFIG")
     return Path(env) if env else CONFIG_FILE
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Settings from the environment, then `path` (default: $COOP_CONFIG or coop.toml)."""
-    path = Path(path) if path is not None else _config_path()
+    path = Path(path) if path is not None else config_path()
     data: dict[str, object] = {}
     source = "defaults"
     if path.is_file():
+        import tomllib  # here: the quick nothing-changed check (coop.run.quick) imports this module
+
         try:
             with path.open("rb") as fh:
                 raw = tomllib.load(fh)
@@ -122,7 +124,7 @@ def check_dask_address(value: object, where: str | None = None) -> str:
     where it came from (default: $COOP_DASK_ADDRESS when set, else the settings file):
     "" | "local:N" (1 <= N <= 1024) | "tcp://host:port" | "tls://host:port"."""
     if where is None:
-        where = f"${ENV_DASK_ADDRESS}" if os.environ.get(ENV_DASK_ADDRESS) else str(_config_path())
+        where = f"${ENV_DASK_ADDRESS}" if os.environ.get(ENV_DASK_ADDRESS) else str(config_path())
     text = value.strip() if isinstance(value, str) else None
     if text == "":
         return ""
@@ -156,7 +158,7 @@ _zone_cache: dict[tuple[str | None, str, int | None], str] = {}
 def local_zone() -> str:
     """The `timezone` setting (COOP_TIMEZONE, coop.toml, default Asia/Ho_Chi_Minh); the
     default when the setting cannot be read (a time is never worth an exception)."""
-    path = _config_path()
+    path = config_path()
     try:
         mtime = path.stat().st_mtime_ns
     except OSError:

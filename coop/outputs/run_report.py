@@ -330,6 +330,27 @@ def write_run_report(summary: RunSummary | Mapping[str, Any], warehouse: Path) -
     return path
 
 
+def rejected_files(summary: RunSummary) -> list[str]:
+    """Files rejected whole (a file issue with no sheet), sorted: the console summary's."""
+    return sorted({i["source_file"] for i in (summary.file_issues or [])
+                   if i.get("sheet") is None and i.get("severity") == "rejected"})
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """The console summary's "Files:" line and, when known, its "Rows:" line (every run's,
+    the no-op's of coop.run.quick too)."""
+    files = summary.files or {}
+    n = {k: len(files.get(k) or []) for k in ("new", "changed", "unchanged", "removed")}
+    lines = [f"Files: {n['new'] + n['changed'] + n['unchanged']} seen — {n['new']} new, {n['changed']} changed, "
+             f"{n['unchanged']} unchanged, {n['removed']} removed; {len(rejected_files(summary))} rejected"]
+    if summary.rows_loaded is not None:
+        def count(v: int | None) -> str:
+            return "—" if v is None else f"{v:,}"
+
+        lines.append(f"Rows: {count(summary.rows_loaded)} loaded, {count(summary.rows_rejected)} quarantined")
+    return lines
+
+
 def quarantine_by_reason(reason_codes: Iterable[object]) -> dict[str, int]:
     """Count reason codes (e.g. the `reason_code` column of the rejected rows)."""
     return dict(Counter(str(r) for r in reason_codes))

@@ -39,6 +39,7 @@ from typing import IO, Any
 
 from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, PROJECT_ROOT
 from coop.run.state import RunRecord, append_pending_run, read_published, read_retry, state_dir
+from coop.settings import config_path
 
 #: The record's name in `.state/` and its layout (another layout is ignored).
 RECORD_NAME = "unchanged.json"
@@ -95,11 +96,6 @@ def _one(path: Path) -> list[Any] | None:
         return None
 
 
-def _config_path() -> Path:
-    env = os.environ.get("COOP_CONFIG")
-    return Path(env).expanduser() if env else PROJECT_ROOT / "coop.toml"
-
-
 @dataclass
 class Snapshot:
     """The stat of everything a no-op run's outcome depends on (see the module's docstring)."""
@@ -132,7 +128,7 @@ def snapshot(raw_dir: Path, warehouse: Path) -> Snapshot:
         raw=_walk(Path(raw_dir)),
         code=[r for d in CODE_DIRS for r in _walk(PROJECT_ROOT / d, frozenset({"__pycache__"}))
               if r[1] == "f" and not r[0].endswith(".pyc")],  # files: a folder's times move with its caches
-        config=_one(_config_path()),
+        config=_one(config_path()),
         warehouse=_one(Path(warehouse)),
         env={k: v for k, v in sorted(os.environ.items()) if k.startswith("COOP_")},
         published={"run_id": pub.get("run_id"), "fingerprint": pub.get("fingerprint")},
@@ -159,10 +155,10 @@ def write_record(snap: Snapshot, outcome: Outcome, warehouse: Path) -> bool:
     racy (False: the next run does the full check again)."""
     if snap.racy():
         return False
-    from coop.run.state import _atomic_write_text, to_json_value
+    from coop.run.state import atomic_write_text, to_json_value
 
     data = {"layout": LAYOUT, "snapshot": to_json_value(snap), "outcome": to_json_value(outcome)}
-    _atomic_write_text(state_dir(warehouse) / RECORD_NAME, json.dumps(data, ensure_ascii=False))
+    atomic_write_text(state_dir(warehouse) / RECORD_NAME, json.dumps(data, ensure_ascii=False))
     return True
 
 
@@ -230,20 +226,13 @@ def record_noop(outcome: Outcome, warehouse: Path, raw_dir: Path, run_id: str, s
     return summary
 
 
-def _count(v: Any) -> str:
-    return "—" if v is None else f"{v:,}"
-
-
 def print_noop(summary: Any, tables: Mapping[str, str], out: IO[str]) -> None:
     """The console summary of a no-op run (the full check prints it too: coop.run.runner)."""
-    files = summary.files or {}
-    n = {k: len(files.get(k) or []) for k in ("new", "changed", "unchanged", "removed")}
-    rejected = sorted({i["source_file"] for i in (summary.file_issues or [])
-                       if i.get("sheet") is None and i.get("severity") == "rejected"})
+    from coop.outputs.run_report import rejected_files, summary_lines
+
+    rejected = rejected_files(summary)
     lines = [f"coop {summary.kind} run {summary.run_id}: Nothing changed — warehouse kept as published",
-             f"Files: {n['new'] + n['changed'] + n['unchanged']} seen — {n['new']} new, {n['changed']} changed, "
-             f"{n['unchanged']} unchanged, {n['removed']} removed; {len(rejected)} rejected",
-             f"Rows: {_count(summary.rows_loaded)} loaded, {_count(summary.rows_rejected)} quarantined"]
+             *summary_lines(summary)]
     if tables.get("areas"):
         lines.append(tables["areas"].rstrip("\n"))
     if rejected:

@@ -307,18 +307,14 @@ def print_summary(summary: Any, console: Any, tables: dict[str, str] | None = No
             tables = noop_tables(summary.districts or [], Path(summary.warehouse))
         print_noop(summary, tables, console.file)
         return
-    files = summary.files or {}
-    n = {k: len(files.get(k) or []) for k in ("new", "changed", "unchanged", "removed")}
-    seen = n["new"] + n["changed"] + n["unchanged"]
-    rejected = sorted({i["source_file"] for i in (summary.file_issues or [])
-                       if i.get("sheet") is None and i.get("severity") == "rejected"})
+    from coop.outputs.run_report import rejected_files, summary_lines
+
+    rejected = rejected_files(summary)
     head = {"published": "[green]Published[/green]",
             "failed": "[red]FAILED[/red] — nothing published"}.get(status, status)
     console.print(f"[bold]coop {summary.kind} run {summary.run_id}[/bold]: {head}")
-    console.print(f"Files: {seen} seen — {n['new']} new, {n['changed']} changed, {n['unchanged']} unchanged, "
-                  f"{n['removed']} removed; {len(rejected)} rejected")
-    if summary.rows_loaded is not None:
-        console.print(f"Rows: {_fmt(summary.rows_loaded)} loaded, {_fmt(summary.rows_rejected)} quarantined")
+    for line in summary_lines(summary):
+        console.print(line)
 
     units = summary.districts
     if units:

@@ -28,7 +28,7 @@ def state_dir(warehouse: Path) -> Path:
     return WarehouseFiles(warehouse).state
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(3).hex()}")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -38,7 +38,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _read_json(path: Path, default: Any) -> Any:
+def read_json(path: Path, default: Any) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -77,12 +77,12 @@ def from_json_value(v: Any) -> Any:
 
 
 def read_published(state: Path) -> dict[str, Any]:
-    data = _read_json(Path(state) / "published.json", {})
+    data = read_json(Path(state) / "published.json", {})
     return cast(dict[str, Any], data) if isinstance(data, dict) else {}
 
 
 def write_published(state: Path, info: Mapping[str, Any]) -> None:
-    _atomic_write_text(Path(state) / "published.json",
+    atomic_write_text(Path(state) / "published.json",
                        json.dumps(to_json_value(dict(info)), ensure_ascii=False, indent=1))
 
 
@@ -123,7 +123,7 @@ def clear_pending_runs(state: Path, run_ids: Iterable[str]) -> None:
         except FileNotFoundError:
             pass
         return
-    _atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rest))
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rest))
 
 
 _RETRY_LOCK = threading.Lock()
@@ -131,7 +131,7 @@ _RETRY_LOCK = threading.Lock()
 
 def read_retry(state: Path) -> dict[str, str]:
     """retry.json: source_file -> hash of the files whose last read failed transiently."""
-    data = _read_json(Path(state) / "retry.json", {})
+    data = read_json(Path(state) / "retry.json", {})
     return data if isinstance(data, dict) else {}
 
 
@@ -152,7 +152,7 @@ def note_retry(state: Path, results: Sequence[tuple[str, str, bool]]) -> None:
             else:
                 new.pop(source, None)
         if new != data:
-            _atomic_write_text(Path(state) / "retry.json", json.dumps(new, ensure_ascii=True, sort_keys=True))
+            atomic_write_text(Path(state) / "retry.json", json.dumps(new, ensure_ascii=True, sort_keys=True))
 
 
 @dataclass

@@ -56,11 +56,11 @@ from typing import Any, Final, TypeVar
 import polars as pl
 
 from coop.ingest.normalize import FileIssue, FileResult, SheetInfo
-from coop.run.state import _atomic_write_text, _read_json
 
 # the small state files live in coop.run.state (standard library only); named here too for the
 # callers that reach every state of `.state/` through this module
 from coop.run.state import append_pending_run as append_pending_run
+from coop.run.state import atomic_write_text, read_json
 from coop.run.state import clear_pending_runs as clear_pending_runs
 from coop.run.state import from_json_value as from_json_value
 from coop.run.state import note_retry as note_retry
@@ -108,7 +108,7 @@ def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
     file that cannot be stat'ed or read (no permission, I/O error) gets an empty hash and no
     stat-cache entry (the reader then rejects it with the reason; never fatal to the run)."""
     cache_file = Path(state) / "hashes.json"
-    known: dict[str, Any] = _read_json(cache_file, {})
+    known: dict[str, Any] = read_json(cache_file, {})
     out: dict[str, HashedFile] = {}
     fresh: dict[str, Any] = {}
     wanted: set[str] = set()
@@ -143,7 +143,7 @@ def hash_files(paths: Mapping[str, Path], state: Path) -> dict[str, HashedFile]:
     # keep entries of files outside this run's scope (e.g. other years); drop vanished ones
     merged = {s: v for s, v in {**known, **fresh}.items() if s in fresh or s not in wanted}
     if merged != known:  # ASCII JSON: a path that is not UTF-8 is stored escaped, never an encode error
-        _atomic_write_text(cache_file, json.dumps(merged, ensure_ascii=True, sort_keys=True, indent=0))
+        atomic_write_text(cache_file, json.dumps(merged, ensure_ascii=True, sort_keys=True, indent=0))
     return out
 
 

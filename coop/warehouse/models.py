@@ -21,10 +21,8 @@ import graphlib
 import hashlib
 import json
 import logging
-import os
 import re
 import tomllib
-import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from coop.paths import SQL_DIR
+from coop.run.state import atomic_write_text, read_json
 from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal
 
 log = logging.getLogger(__name__)
@@ -298,10 +297,7 @@ def _deps_key(text: str, version: str) -> str:
 
 
 def _read_deps_cache(path: Path) -> dict[str, list[str]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # missing or damaged: only a cache, parse again
-        return {}
+    data = read_json(path, {})  # missing or damaged: only a cache, parse again
     if not isinstance(data, dict):
         return {}
     return {k: v for k, v in data.items()
@@ -310,10 +306,7 @@ def _read_deps_cache(path: Path) -> dict[str, list[str]]:
 
 def _write_deps_cache(path: Path, entries: dict[str, list[str]]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-        tmp.write_text(json.dumps(entries, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(entries, sort_keys=True))
     except OSError as e:  # the next run parses again; never fails the models
         log.warning("Could not write the model dependency cache %s: %s", path, e)
 
