@@ -20,6 +20,11 @@ Today's Phú Thọ (25). Register rows (HTX), expected figures worked out by han
 
 For the VN roll-up the same raw folder gets one more commune of another province:
   2025 commune 20194 Phường Hải Vân (Đà Nẵng 48): G 4800000001 est 2020-01-01 active 6 members.
+and a district-era row restated into a commune of today of ANOTHER former province:
+  2024 district 933 Châu Thành (Hậu Giang, area 93)
+    H 9300000001 'Phú Tân'         est 2019-01-01 active  8 members  -> former 31379 Xã Phú Tân, split:
+                                   the dataset's default is 31582 Xã Thuận Hòa, which lies in area 94
+                                   (former Sóc Trăng): counted in that commune and in area 93, not 94.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ def _write(raw: Path, country: bool = False) -> None:
     if country:
         write_xlsx(raw / "2025" / "20194" / "bc.xlsx", [G("HTX", [HTX_HEAD,
             _htx("4800000001", "HTX G", None, d(2020, 1, 1), 6)])])
+        write_xlsx(raw / "2024" / "933" / "bc.xlsx", [G("HTX", [HTX_HEAD,
+            _htx("9300000001", "HTX H", "Phú Tân", d(2019, 1, 1), 8)])])
 
 
 def _build(tmp: Path, province: str, country: bool) -> Path:
@@ -183,6 +190,17 @@ def test_the_whole_country_rolls_up_every_province(tmp_path, prefect_harness):
     assert q(wh, "SELECT active_count, members FROM marts.total_indicators WHERE year = 2025 AND entity_type = 'HTX'") \
         == [(4, 47)]
     assert q(wh, "SELECT count(*), count(DISTINCT province_code) FROM ref.units WHERE level = 'commune'") == [(3321, 34)]
+    # a split former commune whose default commune of today lies in another former province (area):
+    # the row counts in that commune and in its own district's area; the data test
+    # commune_totals_within_area allows for it (the run published: _build asserts exit 0)
+    assert q(wh, "SELECT commune_code, area_code, active_count, members, approximate FROM marts.commune_indicators "
+                 "WHERE year = 2024 AND area_code IN ('93', '94') AND entity_type = 'HTX'") == [
+        ("31582", "94", 1, 8, True)]
+    assert q(wh, "SELECT area_code, active_count, members FROM marts.area_indicators "
+                 "WHERE year = 2024 AND area_code IN ('93', '94') AND entity_type = 'HTX'") == [("93", 1, 8)]
+    from coop.paths import SQL_DIR
+
+    assert q(wh, (SQL_DIR / "tests" / "commune_totals_within_area.sql").read_text(encoding="utf-8")) == []
     # every province of today: expected units counted per province (Đà Nẵng's communes, not Phú Thọ's)
     assert q(wh, "SELECT units_expected, units_reported FROM marts.current_province_indicators "
                  "WHERE year = 2025 AND province_code = '48' AND entity_type = 'HTX'") == [
