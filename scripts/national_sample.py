@@ -276,6 +276,13 @@ def _values(prov: Province, e: G.Ent, year: int, level: str, unit: str, r: rando
     return v
 
 
+def support_date(established_on: date, year: int, days: int) -> date:
+    """A support allocation of report year `year`: `days` after the later of the cooperative's
+    founding and 1 January, never after 31 December (a later date is invalid by forms.md, rule
+    date_after_report_year, and every row written here must load)."""
+    return min(max(established_on, date(year, 1, 1)) + timedelta(days=days), date(year, 12, 31))
+
+
 def unit_files(prov: Province, year: int, unit: str, seed: int) -> list[G.FilePlan]:
     level = "district" if year < REFORM_YEAR else "commune"
     lay = random.Random(f"vn-layout-{seed}-{year}-{unit}")
@@ -303,7 +310,7 @@ def unit_files(prov: Province, year: int, unit: str, seed: int) -> list[G.FilePl
         new = e.established_on.year == year
         amount = float(val.choice([30, 50, 60]))
         participants = None if new else val.randint(8, 30)
-        on = max(e.established_on, date(year, 1, 1)) + timedelta(days=val.randrange(0, 60))
+        on = support_date(e.established_on, year, val.randrange(0, 60))
         values["HO_TRO"].append(({"reg_code": e.reg_code, "htx_name": e.name,
                                   "support_type": "establishment" if new else "training", "amount": amount,
                                   "participants": participants, "decision_no": f"{dec}/QĐ-UBND",

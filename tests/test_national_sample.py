@@ -122,3 +122,13 @@ def test_cli_is_deterministic_whatever_the_processes(national, tmp_path):
         return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in _files(root)}
 
     assert digest(out) == digest(raw)
+
+
+def test_a_support_allocation_stays_in_its_report_year(ns):
+    """A cooperative founded late in the year got its support allocated in January of the next
+    year, which the date rule quarantines (11 rows of the whole country's sample were)."""
+    import datetime as dt
+
+    assert ns.support_date(dt.date(2023, 12, 20), 2023, 30) == dt.date(2023, 12, 31)
+    assert ns.support_date(dt.date(2019, 5, 1), 2023, 59) == dt.date(2023, 3, 1)
+    assert ns.support_date(dt.date(2023, 6, 1), 2023, 10) == dt.date(2023, 6, 11)
