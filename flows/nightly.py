@@ -274,6 +274,7 @@ def nightly_run(
             # one load order whatever was cached, batched or parallel: identical inputs to the load
             results = steps.load_order(results)
             log.info("Read %d file(s), %d from the cache.", len(plan.to_read), len(cached))
+            steps.release_readers()
             lap("reading")
 
             stage_checkpoint("loading")
@@ -286,6 +287,7 @@ def nightly_run(
                 extra_issues = list(issues) + steps.superseded_issues(results, selected)
                 built = load_task(build, previous, as_is(reference), as_is(plan), as_is(selected),
                                   as_is(extra_issues), run, as_is(ledger), as_is(store.read_pending_runs(state)))
+                steps.release_frames(results, selected)  # in the build now: not held through the models
             else:
                 picked = steps.resolve_incremental(inc, results, state, reference)
                 log.info("Incremental build: %d file(s) replaced, %d kept as published.",
@@ -293,6 +295,7 @@ def nightly_run(
                 built = load_incremental_task(build, previous, as_is(reference), as_is(plan), as_is(picked),
                                               as_is(list(issues) + picked.extra_issues), run, as_is(ledger),
                                               inc.base_run_id, as_is(store.read_pending_runs(state)))
+                steps.release_frames(results)
             steps.fill_summary_load(summary, built, reference)
             run.files_seen, run.files_loaded = built.files_seen, built.files_loaded
             run.files_rejected, run.rows_loaded = built.files_rejected, built.rows_loaded

@@ -179,6 +179,26 @@ class IncrementalLoad:
     from_cache: list[str] = field(default_factory=list)  # others loaded whole: their selection changed
 
 
+def release_readers() -> None:
+    """Reading is over: stop the idle reader workers now rather than at their idle timeout, so
+    their memory is not held through loading and the models (≈ 0.1–0.15 GiB each; docs/performance.md
+    "National scale"). A later read in this process starts new ones."""
+    from coop.ingest.isolation import shutdown_workers
+
+    shutdown_workers()
+
+
+def release_frames(*groups: Sequence[FileResult]) -> None:
+    """The rows of these results are in the build: drop their frames (forms, quarantined rows) and
+    keep the rest (issues, sheets). Prefect keeps every task's result in its flow run context
+    until the flow ends, so the rows of a national run (≈ 0.6 GiB) would otherwise stay in memory
+    through the models; the objects themselves are emptied, not just forgotten."""
+    for group in groups:
+        for r in group:
+            r.forms = {}
+            r.rejected_rows = r.rejected_rows.clear()
+
+
 def _issue_rows(source: str, selected: Sequence[FileResult], extras: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """audit.file_issues rows (sheet, reason, reason_code, severity, year, unit_code) a build
     records for `source`, given the selected results and the selection's extra issues."""
