@@ -54,6 +54,9 @@ def test_fast_read_equals_the_detailed_read(tmp_path):
         3: [("Ngày", None)] + [(40000.0 + k, DATE) for k in range(30)],    # a header and dates
         4: [("Mã", None)] + [(f"{k:04d}", None) for k in range(30)],       # codes typed as text
         5: [("Ghi chú", None), ("2020-01-02 06:00:00", None), ("x", None)],  # a text like a date
+        6: [(k * 0.25, None) for k in range(20)] + [(None, None), (7.0, None)],  # numbers only, a gap
+        7: [(True, None), (2.0, None), (None, None), (False, None), (0.0, None)],  # booleans and numbers only
+        8: [("0912 345 678", None), ("1e5", None), ("3.240", None)],  # texts the float load takes, no number
     })
     fast, = read_workbook(p, iso_cells=False)
     slow, = read_workbook(p, iso_cells=True)
@@ -66,18 +69,27 @@ def test_fast_read_equals_the_detailed_read(tmp_path):
     assert fast.kinds[1][2:] == [CELL_TEXT] * 30 and fast.kinds[2][2:] == [CELL_NUMBER] * 30
     assert fast.kinds[3][2:] == [CELL_DATE] * 30 and fast.kinds[4][2:] == [CELL_TEXT] * 30
     assert fast.columns[5][2:4] == ["2020-01-02 06:00:00", "x"]
+    # a column of numbers only is its float load's values (None where empty); booleans stay booleans
+    assert fast.columns[6][1:23] == [k * 0.25 for k in range(20)] + [None, 7.0] and fast.columns[6][23:] == [None] * 9
+    assert fast.kinds[6][1:23] == [CELL_NUMBER] * 20 + [None, CELL_NUMBER]
+    assert fast.columns[7][1:6] == [True, 2.0, None, False, 0.0]
+    assert fast.kinds[7][1:6] == [CELL_BOOL, CELL_NUMBER, None, CELL_BOOL, CELL_NUMBER]
+    assert fast.kinds[8][1:4] == [CELL_TEXT] * 3 and fast.columns[8][1:4] == ["0912 345 678", "1e5", "3.240"]
 
 
 def test_date_like_equals_its_definition():
-    """A column is read in detail when a cell has a text, no number and a text like a rendered
-    date: the joined search finds exactly those (or more: a text with a NUL)."""
+    """A column is read in detail when a cell's text reads like a rendered date: the joined search
+    finds exactly those (or more: a text with a NUL; never less). A cell with a number never reads
+    so (its text is digits, or a text without a blank), so no cell's text is left out."""
     texts = ["2020-01-02 06:00:00", "+10113-09-19 00:00:00", "-0001-01-01 00:00:00", "1899-12-31 12:00:00.250",
-             "12 Nguyễn Trãi", "2020-01-02", "x 2020-01-02 06:00:00", "", None, "0912 345 678", "20201-01-02 00:00:00"]
+             "12 Nguyễn Trãi", "2020-01-02", "x 2020-01-02 06:00:00", "", None, "0912 345 678", "20201-01-02 00:00:00",
+             "2020-01-02 06:00", "12:30", "1234.5", "true"]
     for t in texts:
-        for number in (None, 1.0):
-            expected = number is None and bool(t) and _DATE_RENDERING.match(t) is not None
-            assert _date_like(["a", t, "b"], [None, number, None]) == expected, (t, number)
-    assert _date_like(["a\x002020-01-02 06:00:00"], [None])  # more, never less
+        expected = bool(t) and _DATE_RENDERING.match(t) is not None
+        assert _date_like(["a", t, "b"]) == expected, t
+        assert _date_like([t, None]) == expected, t
+    assert _date_like(["a\x002020-01-02 06:00:00"])  # more, never less
+    assert not _date_like([]) and not _date_like([None, ""])
 
 
 def test_worksheet_scan_flags_iso_cells_and_formulas(tmp_path):
@@ -99,3 +111,20 @@ def test_worksheet_scan_flags_iso_cells_and_formulas(tmp_path):
     sheet, = read_workbook(iso)  # found out by read_workbook itself: every column in detail
     assert sheet.columns[1][3] == dt.datetime(2020, 1, 2) and sheet.kinds[1][3] == CELL_DATE
     assert formulas.scan_worksheets(tmp_path / "no.xls") is None
+
+
+def test_letter_searches_equal_the_pair_searches():
+    """`_after` and `_quoted_d` (a memchr search for the letter, a look at its neighbours, the
+    pair searches after `_RARE_LOOKS` letters) = the pair searches they replace, on random pieces
+    short and long (letters past the limit), at the start and end of a piece."""
+    import random
+
+    rng = random.Random(7)
+    alphabet = [b'"', b"'", b"d", b"f", b"<", b":", b"x", b" "]
+    pieces = [b"", b"d", b"f", b'"d', b'd"', b'"d"', b"'d'", b"<f", b":f", b'"d\'', b"f<", b"x" * 10 + b"<f"]
+    for n in (2, 5, 40, 200, 2000):
+        pieces += [b"".join(rng.choices(alphabet, k=n)) for _ in range(300 if n < 200 else 30)]
+    pieces += [b"d" * 500 + b'"d"', b"fd" * 300 + b"<f", b"d" * 64 + b"'d'", b"f" * 64 + b":f", b"d" * 65]
+    for p in pieces:
+        assert formulas._quoted_d(p) == (b'"d"' in p or b"'d'" in p), p
+        assert formulas._after(p, b"f", b"<:") == (b"<f" in p or b":f" in p), p

@@ -201,13 +201,45 @@ def _entry_flags(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bool, bool
             if not chunk:
                 return formula, iso
             buf = tail + chunk
-            if not iso and (b'"d"' in buf or b"'d'" in buf):
+            if not iso and _quoted_d(buf):
                 iso = True
-            if not formula and (b"<f" in buf or b":f" in buf) and _F_START.search(buf):
+            if not formula and _after(buf, b"f", b"<:") and _F_START.search(buf):
                 formula = True
             if formula and iso:
                 return formula, iso
             tail = chunk[-64:]
+
+
+_RARE_LOOKS = 64  # letters looked at one by one before a search of the whole piece instead
+
+
+def _after(buf: bytes, letter: bytes, before: bytes) -> bool:
+    """Whether `letter` follows a byte of `before` somewhere in `buf` (`b"<f" in buf or b":f" in
+    buf`). Worksheet XML holds the letters d and f in a few names only (`sheetData`,
+    `sheetFormatPr`, `ref=`): a C-level search for the letter alone (memchr) and a look at the byte
+    before each is quicker than a search for the pairs, whose first byte is everywhere; after
+    `_RARE_LOOKS` letters (text written in the sheet), the pairs are searched."""
+    i = buf.find(letter, 1)
+    for _ in range(_RARE_LOOKS):
+        if i < 0:
+            return False
+        if buf[i - 1] in before:
+            return True
+        i = buf.find(letter, i + 1)
+    return i >= 0 and any(bytes((b,)) + letter in buf for b in before)
+
+
+def _quoted_d(buf: bytes) -> bool:
+    """`b'"d"' in buf or b"'d'" in buf`, the letter looked for first (see `_after`)."""
+    i = buf.find(b"d", 1)
+    for _ in range(_RARE_LOOKS):
+        if i < 0:
+            return False
+        q = buf[i - 1]
+        if (q == 34 or q == 39) and i + 1 < len(buf) and buf[i + 1] == q:  # "d" or 'd'
+            return True
+        i = buf.find(b"d", i + 1)
+    return i >= 0 and (b'"d"' in buf or b"'d'" in buf)
 
 
 @dataclass(frozen=True)
@@ -279,8 +311,8 @@ def uncalculated_formulas(path: Path, scan: WorksheetScan | None = None) -> dict
     {} for a file that is not an .xlsx/.xlsm zip (the reader says what is wrong with it).
     `scan`: the file's `scan_worksheets` when already made (its pass is then not repeated)."""
     path = Path(path)
-    if path.suffix.lower() not in ZIP_SUFFIXES:
-        return {}
+    if path.suffix.lower() not in ZIP_SUFFIXES or (scan is not None and not scan.with_formulas):
+        return {}  # the scan found no worksheet with a formula: no second opening of the zip
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):

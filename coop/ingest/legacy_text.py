@@ -430,22 +430,28 @@ def convert_sheets(sheets: list[Sheet]) -> list[Sheet]:
     """Convert the TCVN3/VNI text cells of `coop.ingest.read.Sheet`s to Unicode NFC in place, per
     distinct value (a set per column; a `Counter` only for a column with a value to convert),
     note the conversions on each sheet (`sheet_conversions`), return the list. A value both
-    encodings read equally well takes the encoding most other values of the sheet have."""
+    encodings read equally well takes the encoding most other values of the sheet have.
+    The texts to convert are decided once per sheet (`to_unicode` is a function of the text and
+    the sheet's preferred encoding), so a column is counted only when it holds one of them."""
     for sheet in sheets:
         distinct = [set(col) for col in sheet.columns]  # cheaper than counting every column
-        texts = {v for d in distinct for v in d if type(v) is str and not v.isascii()}
+        # the texts an encoding reads (the others neither vote nor convert)
+        texts = {v for d in distinct for v in d if type(v) is str and not v.isascii() and _candidates(v)}
         if not texts:
             continue
         votes = Counter(c[0][0] for c in map(_candidates, texts) if len(c) == 1)
         prefer = votes.most_common(1)[0][0] if votes else None
+        converted = {v for v in texts if to_unicode(v, prefer)[1] is not None}
+        if not converted:
+            continue  # nothing to convert on this sheet (the candidates are memoized)
         cells: Counter[str] = Counter()  # encoding -> cells converted
         examples: dict[str, tuple[str, str]] = {}  # encoding -> (first value as written, as converted)
         for j, col in enumerate(sheet.columns):
-            if not any(to_unicode(v, prefer)[1] is not None for v in distinct[j] if v in texts):
-                continue  # nothing to convert in this column (the candidates are memoized)
+            if converted.isdisjoint(distinct[j]):
+                continue  # nothing to convert in this column
             mapping: dict[str, str] = {}
             for v, n in Counter(col).items():  # in the column's order: the first example is the first cell
-                if v in texts:
+                if v in converted:
                     new, enc = to_unicode(v, prefer)
                     if enc is not None:
                         mapping[v] = new

@@ -58,7 +58,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from itertools import compress, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -532,11 +532,13 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str, iso_ce
     A cell the boolean load refuses is text unless the load's detail for it (its error list,
     one Python object per refused cell) says otherwise. So the boolean load reads only the
     columns where the float load took a cell (elsewhere it would take none), and gives its
-    details only when some column may hold a cell that is no text: a text the float load
-    did not take that reads like a rendered date (`_DATE_RENDERING`), a cell the string load
+    details only when some column may hold a cell that is no text: a text that reads like a
+    rendered date (`_DATE_RENDERING`), a cell the string load
     could not render other than an Excel error (whose code that load's own detail gives),
     or any cell at all when a cell may be an ISO date text (`iso_cells`: every .xls/.ods,
-    an .xlsx with `t="d"`) or the string load failed. Only those columns' details are used."""
+    an .xlsx with `t="d"`) or the string load failed. Only those columns' details are used.
+    The float load's values are made Python lists only where the boolean load took a cell or
+    a detail decides."""
     string_failed = False
     try:
         s_sheet, s_errors, s_batch = _load(reader, idx, "string")
@@ -557,16 +559,13 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str, iso_ce
                                 eager=True)  # its error list is never used
     f_arrays = [f_batch.column(j) for j in range(width)]
     del f_batch
-    numbers: list[list[float | None]] = [[None] * height if a.null_count == height else a.to_pylist()
-                                         for a in f_arrays]
     if iso_cells or string_failed:
         detailed = set(range(width))
     else:
         detailed = {e.position[1] for e in s_errors if "Error(" not in e.detail}
-        detailed.update(j for j in range(width) if j not in detailed and _date_like(texts[j], numbers[j]))
+        detailed.update(j for j in range(width) if j not in detailed and _date_like(texts[j]))
     # the boolean load: the columns where the float load took a cell, and the detailed ones
     wanted = [j for j in range(width) if j in detailed or f_arrays[j].null_count < height]
-    del f_arrays
     # one load (its parse costs more than the details of the columns not detailed)
     all_wanted = len(wanted) == width or string_failed
     names = [] if all_wanted else [c.name for c in s_sheet.available_columns()]
@@ -575,18 +574,28 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str, iso_ce
     columns: list[list[Any]] = []
     kinds: list[list[str | None]] = []
     for j in range(width):
-        tj, nj, bj = texts[j], numbers[j], taken.get(j)
+        tj, f_array = texts[j], f_arrays[j]
+        b_array: Any = taken.get(j)  # a pyarrow array (no types), None where not loaded
+        if j not in detailed and (b_array is None or b_array.null_count == height):
+            # the boolean load took no cell: every cell with a text is a text
+            kinds.append([None if t is None else CELL_TEXT for t in tj])
+            columns.append(list(tj))
+            continue
+        nj: list[Any] = [None] * height if f_array.null_count == height else f_array.to_pylist()
         if j in detailed:  # numbers where the string load has a text; the details decide the rest
             kinds.append([None if t is None else CELL_NUMBER for t in tj])
             columns.append([None if t is None else v for t, v in zip(tj, nj, strict=True)])
-        elif bj is None:  # the boolean load took no cell: every cell with a text is a text
-            kinds.append([None if t is None else CELL_TEXT for t in tj])
-            columns.append(list(tj))
+        elif b_array.null_count == f_array.null_count == tj.count(None):
+            # as many cells taken as cells with a text and cells with a number: the same cells (a
+            # cell the boolean load takes, a number or a boolean, has a text and a number), all numbers
+            kinds.append([None if t is None else CELL_NUMBER for t in tj])
+            columns.append(nj)
         else:  # taken by the boolean load: a number (or a boolean, below); else a text
+            bj = b_array.to_pylist()
             kinds.append([None if t is None else CELL_TEXT if b is None else CELL_NUMBER
                           for t, b in zip(tj, bj, strict=True)])
             columns.append([t if t is None or b is None else v for t, b, v in zip(tj, bj, nj, strict=True)])
-    del numbers
+    del f_arrays
     for err in b_errors:  # cells that are no number and no boolean: text, Excel error, date
         i, j = err.position
         if j not in detailed:
@@ -629,9 +638,9 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str, iso_ce
             t = texts[j][i]
             kinds[j][i] = CELL_TEXT if t is not None else None
             columns[j][i] = t
-    for j in range(width):  # booleans: taken by the boolean load, and read "true"/"false"
+    for j in taken:  # booleans: taken by the boolean load, and read "true"/"false"
         tj, kj, cj = texts[j], kinds[j], columns[j]
-        if "true" not in tj and "false" not in tj:
+        if "true" not in tj and "false" not in tj:  # (a column not loaded holds no number)
             continue
         for i, t in enumerate(tj):
             if (t == "true" or t == "false") and kj[i] == CELL_NUMBER:
@@ -648,17 +657,20 @@ def _read_excel_sheet(reader: fastexcel.ExcelReader, idx: int, name: str, iso_ce
     return Sheet(name, visible, list(range(1, height + 1)), columns, kinds, first_column=first_column)
 
 
-def _date_like(texts: list[str | None], numbers: list[float | None]) -> bool:
-    """Whether a column has a cell with a text and no number whose text may be a rendered date
-    (`_DATE_RENDERING`): those texts joined by NUL, one regular expression search (a text
-    holding a NUL may match where it should not: the column is then only read in detail)."""
-    candidates = filter(None, compress(texts, map(operator.is_, numbers, repeat(None))))
-    return _DATE_IN_JOINED.search("\0" + "\0".join(candidates)) is not None
+def _date_like(texts: list[str | None]) -> bool:
+    """Whether a column has a cell whose text may be a rendered date (`_DATE_RENDERING`): the
+    texts joined by NUL, one regular expression search (a text holding a NUL may match where
+    it should not: the column is then only read in detail, which never changes what is read);
+    no search where no text has a ":" (every rendered date has one). A cell with a number never
+    reads so (a number renders as digits, a text the float load takes has no blank or ":"), so
+    its text need not be left out."""
+    joined = "\0" + "\0".join(filter(None, texts))
+    return ":" in joined and _DATE_IN_JOINED.search(joined) is not None
 
 
 def _boolean_load(reader: fastexcel.ExcelReader, idx: int, grid: list[int], names: list[str],
-                  with_errors: bool) -> tuple[dict[int, list[Any]], list[fastexcel.CellError]]:
-    """The boolean load of the grid columns `grid` ({grid column: its values}, and its error
+                  with_errors: bool) -> tuple[dict[int, Any], list[fastexcel.CellError]]:
+    """The boolean load of the grid columns `grid` ({grid column: its pyarrow array}, and its error
     list when `with_errors`, positions in the grid either way); `names`: every grid column's
     name (`ColumnInfo.name`, "__UNNAMED__3"), [] to load them all (`grid` is then all)."""
     if not grid:
@@ -670,7 +682,7 @@ def _boolean_load(reader: fastexcel.ExcelReader, idx: int, grid: list[int], name
     else:
         batch, errors = reader.load_sheet(idx, header_row=None, skip_rows=0, dtypes="boolean", schema_sample_rows=1,
                                           use_columns=use, eager=True), None
-    taken = {j: batch.column(k).to_pylist() for k, j in enumerate(grid)}
+    taken = {j: batch.column(k) for k, j in enumerate(grid)}
     return taken, (errors.errors if errors is not None else [])
 
 
