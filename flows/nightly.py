@@ -43,6 +43,7 @@ from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 from coop.reference import Reference
 from coop.run import planning, steps, store
 from coop.run.lock import cleanup_stale, run_lock, stage_checkpoint
+from coop.run.state import machine_cache_dir
 from coop.warehouse import guards, load, publish
 from coop.warehouse.datatests import DataTestResult
 from flows.task_runners import ReadingTaskRunner
@@ -126,9 +127,16 @@ def load_incremental_task(build: Path, warehouse: Path, reference: Reference, pl
 def models_task(build: Path, sql_dir: Path, state: Path | None = None) -> list[str]:
     from coop.warehouse.models import run_models
 
+    # the models' dependencies kept in .state and in the machine's cache (a new warehouse's first
+    # run too): no sqlglot import or parse while the SQL files are the same
+    caches = [] if state is None else [state / MODEL_DEPS_FILE]
+    try:
+        caches += [machine_cache_dir() / MODEL_DEPS_FILE] if caches else []
+    except (KeyError, RuntimeError, OSError):  # no home directory to be found: the .state file alone
+        pass
     con = load.open_build(build)
-    try:  # the models' dependencies kept in .state: no sqlglot parse while the SQL files are the same
-        return run_models(con, sql_dir, deps_cache=None if state is None else state / MODEL_DEPS_FILE)
+    try:
+        return run_models(con, sql_dir, deps_cache=caches or None)
     finally:
         con.close()
 

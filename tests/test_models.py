@@ -293,6 +293,36 @@ def test_deps_cache_gives_the_parsed_dependencies_without_parsing(tmp_path, monk
     assert m.discover_models(d, cache) == m.discover_models(d)
 
 
+def test_deps_cache_of_the_machine_serves_a_new_warehouse(tmp_path, monkeypatch):
+    """The flow passes `.state/model_deps.json` and the machine's file: a new warehouse (no
+    `.state` file yet) takes the machine's entries without a parse and gets its own file; the
+    first file wins; an unwritable machine file is only a cache."""
+    from coop.warehouse import models as m
+
+    d = write(tmp_path / "sql", CHAIN)
+    parsed = m.discover_models(d)
+    machine = tmp_path / "home" / "model_deps.json"
+    assert m.discover_models(d, [tmp_path / "wh1" / "model_deps.json", machine]) == parsed and machine.exists()
+
+    def no_parse(path: Path, sql: str) -> set[str]:
+        raise AssertionError(f"parsed {path} although its text is in the machine's cache")
+
+    monkeypatch.setattr(m, "_deps", no_parse)
+    state = tmp_path / "wh2" / "model_deps.json"
+    assert m.discover_models(d, [state, machine]) == parsed
+    assert m._read_deps_cache(state) == m._read_deps_cache(machine)
+    # the first file wins over the second for the same key (both are caches of the same function)
+    key = next(iter(m._read_deps_cache(state)))
+    fake = {**m._read_deps_cache(machine), key: ["from.machine"]}
+    machine.write_text(json.dumps(fake), encoding="utf-8")
+    assert m.discover_models(d, [state, machine]) == parsed
+    assert m._read_deps_cache(machine) == m._read_deps_cache(state)  # the machine's file rewritten to now
+    monkeypatch.undo()
+    blocked = tmp_path / "file"
+    blocked.write_text("", encoding="utf-8")
+    assert m.discover_models(d, [state, blocked / "model_deps.json"]) == parsed  # cannot write under a file
+
+
 def test_deps_cache_keeps_no_model_in_error(tmp_path):
     d = write(tmp_path, {"core/bad.sql": "-- @description Bad\nSELECT 1 AS one; SELECT 2 AS two\n"})
     cache = tmp_path / "model_deps.json"

@@ -117,6 +117,7 @@ def test_run_without_server_uses_the_premigrated_database(tmp_path):
     raw = write_raw(tmp_path / "raw")  # two small files: what is checked is Prefect's database, not the reading
     wh = tmp_path / "wh" / "coop.duckdb"
     env = clean_env(HOME=str(tmp_path / "home"), COOP_PREFECT_TEMPLATE_DIR=str(tmp_path / "templates"))
+    env.pop("XDG_CACHE_HOME", None)
     done = subprocess.run([sys.executable, "-m", "coop.cli", "run", "--raw-dir", str(raw), "--warehouse", str(wh)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -125,8 +126,16 @@ def test_run_without_server_uses_the_premigrated_database(tmp_path):
     assert (state / "prefect.db.version").read_text() == prefect_env.prefect_version()
     with sqlite3.connect(state / "prefect.db") as c:
         names = [r[0] for r in c.execute("SELECT f.name FROM flow_run r JOIN flow f ON f.id = r.flow_id")]
+        events = dict(c.execute("SELECT event, count(*) FROM events GROUP BY 1").fetchall())
     c.close()
     assert names == ["coop-nightly"]
+    # on its own temporary API the flow runs without heartbeats (prefect_env.no_heartbeats); the
+    # states and the run report's artifacts are recorded as ever
+    assert "prefect.flow-run.heartbeat" not in events and events["prefect.flow-run.Completed"] == 1, events
+    assert events["prefect.artifact.created"] == 2, events
+    # the models' parsed dependencies are kept for the machine too (a new warehouse's first run needs no parse)
+    machine = tmp_path / "home" / ".cache" / "coop" / "model_deps.json"
+    assert machine.exists() and machine.read_text() == (state / "model_deps.json").read_text()
     # while the temporary API started, files were read into the cache (coop.run.runner.WarmUp); the
     # flow then took them from there: the same rows as reading them (write_raw's docstring)
     import re
@@ -139,3 +148,22 @@ def test_run_without_server_uses_the_premigrated_database(tmp_path):
         assert con.execute("SELECT reg_code, members FROM raw.htx ORDER BY reg_code").fetchall() == [
             ("0101", 10), ("0102", 20), ("0201", 7), ("0202", 3)]
         assert con.execute("SELECT count(*) FROM audit.rejected_rows").fetchall() == [(1,)]
+
+
+def test_no_heartbeats_only_inside_its_context():
+    """The flow on coop's own temporary API runs without heartbeats (no one reads them, and the
+    flow's end waited for Prefect's heartbeat thread); the setting is back outside the context."""
+    from prefect.settings import get_current_settings
+
+    before = get_current_settings().flows.heartbeat_frequency
+    with prefect_env.no_heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == before
+
+
+def test_preload_engine_imports_what_a_flow_run_imports():
+    code = ("import sys; from coop.run import prefect_env; prefect_env.preload_engine(); "
+            "print(all(m in sys.modules for m in prefect_env.ENGINE_MODULES))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.stdout.strip() == "True", done.stderr[-2000:]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # sqlite3 and subprocess are imported where used: `coop run`'s quick check reads
     import subprocess  # prefect_api_url() only (coop.run.quick)
+    from contextlib import AbstractContextManager
 
 #: Offline by default (every coop command, before Prefect is imported; an operator's own value
 #: wins): no usage data leaves the machine, no first-run telemetry notice, no "Failed to send
@@ -111,7 +112,9 @@ def template_dir() -> Path:
     d = os.environ.get("COOP_PREFECT_TEMPLATE_DIR")
     if d:
         return Path(d).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "coop"
+    from coop.run.state import machine_cache_dir
+
+    return machine_cache_dir()
 
 
 def _sqlite_url(db: Path) -> str:
@@ -341,6 +344,36 @@ def drain_prefect_workers(timeout: float = 5) -> None:
                 pass
     except Exception:  # noqa: BLE001 — Prefect's internals moved or failed to import: nothing to drain
         pass
+
+
+#: Modules Prefect imports only when a flow runs (its engines; FastAPI's encoder for the flow run's
+#: parameters; artifacts, for the run report): imported while the temporary API starts, not after.
+ENGINE_MODULES = ("prefect.flow_engine", "prefect.task_engine", "fastapi.encoders", "prefect.artifacts")
+
+
+def preload_engine() -> None:
+    """Import `ENGINE_MODULES` now (while this process waits for its temporary API anyway):
+    ≈ 0.4 s that the flow's start would otherwise add between the API being up and discovery.
+    A module that fails to import is left to fail, or not, where Prefect imports it."""
+    from importlib import import_module
+
+    for name in ENGINE_MODULES:
+        try:
+            import_module(name)
+        except Exception:  # noqa: BLE001 — only a head start
+            pass
+
+
+def no_heartbeats() -> AbstractContextManager[object]:
+    """Prefect settings for a flow run on coop's temporary API: no flow run heartbeats. They
+    let a long-lived server tell a crashed run from a running one; the temporary server stops
+    with the run, so no one reads them — and Prefect's heartbeat thread sleeps in one-second
+    steps that the flow's end waits for (0–1 s, half a second on average, at every run's end).
+    Prefect's own setting (`flows.heartbeat_frequency`: None turns them off), in this context
+    only; a run on a configured server keeps them."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 def startup_timeout() -> float:

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,8 @@ def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
         from flows.nightly import RunFailed, nightly_run
         from flows.task_runners import ReadingTaskRunner
 
+        if server is not None:
+            prefect_env.preload_engine()  # while the API starts: what the flow's start would import
         ready = server is None or server.wait_ready(prefect_env.startup_timeout())
         if warm is not None:
             warm.finish()  # the flow plans after the last file the warm-up read is in the cache
@@ -204,8 +207,9 @@ def _run_flow(raw_dir: Path, warehouse: Path, years: tuple[int, int] | None,
         runner = nightly_run.task_runner
         assert isinstance(runner, ReadingTaskRunner)
         run_flow = nightly_run.with_options(task_runner=runner.for_address(dask_address))  # type: ignore[arg-type]
-        state = run_flow(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
-                         wait=wait, allow_shrink=allow_shrink, fresh=fresh, return_state=True)
+        with prefect_env.no_heartbeats() if server is not None else nullcontext():
+            state = run_flow(raw_dir=raw_dir, warehouse=warehouse, years=years, backfill_years=backfill_years,
+                             wait=wait, allow_shrink=allow_shrink, fresh=fresh, return_state=True)
         if state.is_completed():
             return state.result()
         exc = state.result(raise_on_failure=False)

@@ -28,6 +28,13 @@ def state_dir(warehouse: Path) -> Path:
     return WarehouseFiles(warehouse).state
 
 
+def machine_cache_dir() -> Path:
+    """The machine's cache of coop, shared by its warehouses: `$XDG_CACHE_HOME/coop`, else
+    `~/.cache/coop` (the SQL models' parsed dependencies; the migrated Prefect template too,
+    unless `COOP_PREFECT_TEMPLATE_DIR` says otherwise: coop.run.prefect_env.template_dir)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "coop"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(3).hex()}")

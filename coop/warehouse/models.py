@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -304,22 +305,31 @@ def _read_deps_cache(path: Path) -> dict[str, list[str]]:
             if isinstance(k, str) and isinstance(v, list) and all(isinstance(d, str) for d in v)}
 
 
-def _write_deps_cache(path: Path, entries: dict[str, list[str]]) -> None:
+def _write_deps_cache(path: Path, entries: dict[str, list[str]], quiet: bool = False) -> None:
     try:
         atomic_write_text(path, json.dumps(entries, sort_keys=True))
     except OSError as e:  # the next run parses again; never fails the models
-        log.warning("Could not write the model dependency cache %s: %s", path, e)
+        (log.debug if quiet else log.warning)("Could not write the model dependency cache %s: %s", path, e)
 
 
-def discover_models(sql_dir: Path = SQL_DIR, deps_cache: Path | None = None) -> dict[str, Model]:
+def discover_models(sql_dir: Path = SQL_DIR, deps_cache: Path | Sequence[Path] | None = None) -> dict[str, Model]:
     """All models under sql_dir/<layer>/*.sql, keyed by '<layer>.<stem>', with parsed dependencies.
 
-    `deps_cache` (the flow passes `.state/model_deps.json`): each model's dependencies kept by
-    the sha256 of its text and the sqlglot version, so that a run whose model files did not
-    change neither imports sqlglot nor parses (≈ 0.5 CPU-s). Only texts that parsed as one
-    SELECT are kept: a model in error is parsed, and refused, every time."""
-    cached = _read_deps_cache(deps_cache) if deps_cache is not None else {}
-    version = _sqlglot_version() if deps_cache is not None else ""
+    `deps_cache` (the flow passes `.state/model_deps.json` and the machine's
+    `~/.cache/coop/model_deps.json`, `coop.run.state.machine_cache_dir`): each model's
+    dependencies kept by the sha256 of its text and the sqlglot version, so that a run whose
+    model files did not change neither imports sqlglot nor parses (≈ 0.5 CPU-s) — a cold run on
+    a new warehouse too, from the machine's file. Every file is a cache of the same function
+    (its keys hold the text): the first file that has a text's key gives it; each file whose
+    content differs from the models of now is rewritten (a file after the first: quietly, a
+    read-only home is no concern of a run). Only texts that parsed as one SELECT are kept: a
+    model in error is parsed, and refused, every time."""
+    paths = [] if deps_cache is None else [deps_cache] if isinstance(deps_cache, Path) else list(deps_cache)
+    files = [_read_deps_cache(p) for p in paths]
+    cached: dict[str, list[str]] = {}
+    for entries in reversed(files):  # the first file wins
+        cached.update(entries)
+    version = _sqlglot_version() if paths else ""
     seen: dict[str, list[str]] = {}
     models: dict[str, Model] = {}
     for layer in LAYERS:
@@ -330,7 +340,7 @@ def discover_models(sql_dir: Path = SQL_DIR, deps_cache: Path | None = None) -> 
             text = p.read_text(encoding="utf-8")
             name = f"{layer}.{p.stem}".lower()
             desc, cols = _parse_header(text)
-            if deps_cache is not None:
+            if paths:
                 key = _deps_key(text, version)
                 hit = cached.get(key)
                 deps = set(hit) if hit is not None else _deps(p, text)
@@ -339,8 +349,9 @@ def discover_models(sql_dir: Path = SQL_DIR, deps_cache: Path | None = None) -> 
                 deps = _deps(p, text)
             models[name] = Model(name=name, path=p, sql=text.strip().rstrip(";").strip(),
                                  deps=deps, description=desc, columns=cols)
-    if deps_cache is not None and seen != cached:  # only the models of now: the file stays small
-        _write_deps_cache(deps_cache, seen)
+    for i, (path, entries) in enumerate(zip(paths, files, strict=True)):
+        if seen != entries:  # only the models of now: the file stays small
+            _write_deps_cache(path, seen, quiet=i > 0)
     return models
 
 
@@ -394,7 +405,7 @@ def _shared_columns(sql_dir: Path) -> dict[str, str]:
 
 
 def run_models(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR,
-               deps_cache: Path | None = None) -> list[str]:
+               deps_cache: Path | Sequence[Path] | None = None) -> list[str]:
     """Build every model as a table, in dependency order, in one transaction; comment every
     table and column. Returns the model names in run order. Raises ModelError (and leaves the
     database as it was) on a parse error, cycle, unknown table, failing SQL or a column without
