@@ -101,6 +101,24 @@ def test_build_file_is_readable_by_duckdb_1_5_storage(tmp_path):
     assert tags["storage_version"].startswith("v1.5")
 
 
+def test_build_connection_bounds_duckdb_memory(tmp_path, monkeypatch):
+    """DuckDB's default is 80 % of the machine; a build spills beyond 512 MB instead (national scale)."""
+    def limit() -> str:
+        con = load.open_build(tmp_path / f"b{len(list(tmp_path.iterdir()))}.duckdb")
+        try:
+            return str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        finally:
+            con.close()
+
+    monkeypatch.delenv("COOP_BUILD_MEMORY_LIMIT", raising=False)
+    assert limit() == "488.2 MiB"  # 512 MB as DuckDB prints it
+    monkeypatch.setenv("COOP_BUILD_MEMORY_LIMIT", "2GB")
+    assert limit() == "1.8 GiB"
+    monkeypatch.setenv("COOP_BUILD_MEMORY_LIMIT", "")
+    default = duckdb.connect(":memory:").execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit() == default
+
+
 def test_audit_history_is_carried_from_the_published_file(tmp_path, results):
     _, res, issues = results
     pub = tmp_path / "coop.duckdb"

@@ -60,6 +60,21 @@ def storage_version() -> str | None:
     return None if v.lower() in ("", "native", "default", "latest") else v
 
 
+#: The memory DuckDB may use while it builds (loading, models, tests): beyond it DuckDB spills
+#: to a temporary folder beside the build file (`.<name>.build-<run id>.tmp`, removed with the
+#: build's other leftovers). DuckDB's default is 80 % of the machine's memory; at national scale
+#: the models alone then took ≈ 0.9 GiB, with this limit 0.56 GiB, the same tables and a little
+#: faster (docs/performance.md "National scale"). Override with COOP_BUILD_MEMORY_LIMIT (a DuckDB
+#: size, e.g. `2GB`; empty for DuckDB's default).
+DEFAULT_BUILD_MEMORY_LIMIT = "512MB"
+
+
+def build_memory_limit() -> str | None:
+    """The `memory_limit` of a build connection; None = DuckDB's default."""
+    v = os.environ.get("COOP_BUILD_MEMORY_LIMIT", DEFAULT_BUILD_MEMORY_LIMIT).strip()
+    return v or None
+
+
 # --------------------------------------------------------------------------- audit DDL
 _AUDIT_DDL: dict[str, str] = {
     "audit.runs": """(
@@ -214,7 +229,8 @@ def audit_view_statements() -> list[str]:
 
 # --------------------------------------------------------------------------- build file
 def open_build(build_file: Path, storage: str | None = "default") -> duckdb.DuckDBPyConnection:
-    """Create (or open) the private build file, in a storage version DuckDB 1.5 can read.
+    """Create (or open) the private build file, in a storage version DuckDB 1.5 can read, with
+    DuckDB's memory bounded (`build_memory_limit`).
 
     `storage="default"` uses `storage_version()` (COOP_STORAGE_VERSION or v1.5.0)."""
     if storage == "default":
@@ -222,6 +238,9 @@ def open_build(build_file: Path, storage: str | None = "default") -> duckdb.Duck
     config: dict[str, Any] = {}
     if storage:
         config["storage_compatibility_version"] = storage
+    memory = build_memory_limit()
+    if memory:
+        config["memory_limit"] = memory
     build_file.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(build_file), config=config)
 
