@@ -430,3 +430,91 @@ def test_surely_passes_series_equals_the_list_definition():
             s = pl.Series(name, values, dtype=dtype)
             assert rule.surely_passes_series(s, ignore_na) == rule.surely_passes(values, ignore_na), \
                 (form, name, rule.op, values, ignore_na)
+
+
+def test_common_cells_of_a_column_equal_the_parser():
+    """`parse_common_cells` (a column's plain numbers, dates, texts, codes in one comprehension)
+    gives for every cell it decides exactly what the column's parser gives (value and type; a
+    cell the parser refuses is never decided), on the cells the files hold and the awkward ones
+    (NaN, ±inf, -0.0, 1e15, year-only dates in 1905, dates after the report year, texts with
+    '#', spaces, zero-width or NFD characters, ProblemCells, booleans)."""
+    import random
+
+    from coop.ingest.values import UNDECIDED, CellError, parse_common_cells
+    from coop.reference import load_reference
+    from schemas.forms import FORMS
+
+    rnd = random.Random(3)
+    cells = [None, True, False, 1, 0.0, -0.0, 1.0, 0.5, -7.25, 60.0, 61.0, 1900.0, 2100.0, 2101.0, 45000.0,
+             45000.5, 2958465.0, 2958466.0, 1e15, -1e15, 1e15 - 1, float("nan"), float("inf"), float("-inf"),
+             5400116406.0, "", " ", "-", "12", "0123", "1.234,5", "-471", "1,234", "31/12/2020", "29/02/2021",
+             "2004-08-07", "2015", "5400116406", "2600614054-002", "--", "'0561663600", "0593 893 893", "#N/A",
+             "5#1", "Nông nghiệp", "No\u0302ng", "a  b", " a", "a\u00a0b", "x\u200by", "a\x1cb", "Đang hoạt động",
+             UncalculatedFormula("=A1"), UncalculatedFormula("12"), dt.datetime(1905, 3, 14),
+             dt.datetime(1905, 3, 14, 8), dt.datetime(1905, 10, 1), dt.datetime(2020, 5, 1),
+             dt.datetime(2020, 5, 1, 0, 0, 1), dt.datetime(2026, 1, 1), dt.datetime(1899, 12, 31), dt.date(2020, 1, 2)]
+    cells += [float(rnd.randint(-5, 3_000_000)) for _ in range(300)] + [rnd.uniform(-1e6, 1e6) for _ in range(100)]
+    cells += [dt.datetime(rnd.randint(1900, 2030), rnd.randint(1, 12), rnd.randint(1, 28)) for _ in range(200)]
+    cells += [f"{rnd.randint(1, 31)}/{rnd.randint(1, 13)}/{rnd.randint(1890, 2030)}" for _ in range(100)]
+    ref = load_reference()
+    decided = 0
+    for spec in FORMS.values():
+        for col in spec.columns:
+            for year in (2025, 2020, None):
+                out = parse_common_cells(col.kind, cells, year)
+                if out is None:
+                    continue
+                assert len(out) == len(cells)
+                for v, got in zip(cells, out, strict=True):
+                    if got is UNDECIDED:
+                        continue
+                    decided += 1
+                    try:
+                        want = col.parse(v, year, ref)
+                    except CellError as e:
+                        raise AssertionError(f"{col.name}: {v!r} decided as {got!r}, the parser refuses it") from e
+                    assert (type(got), got) == (type(want), want), (col.name, v, year)
+    assert decided > 5000
+
+
+def test_clean_text_and_fold_equal_their_definitions_on_random_texts():
+    """`clean_text` drops zero-width characters only when it finds one, `fold` takes the ASCII
+    characters of a Vietnamese NFD text without `translate`: both equal their definitions on
+    random texts of Vietnamese letters, marks (precomposed, combining, other Mn), zero-width
+    characters, odd spaces and other letters."""
+    import random
+
+    def clean_definition(s: str) -> str:
+        s = unicodedata.normalize("NFC", s)
+        s = "".join(ch for ch in s if ch not in "\u200b\u200c\u200d\u2060\ufeff")
+        return " ".join(s.split())
+
+    alphabet = ("aăâbcdđeêghiklmnoôơpqrstuưvxyAĂÂĐÊÔƠƯàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợ"
+                "ùúủũụừứửữựỳýỷỹỵ  -.,()0123456789\u0300\u0301\u0303\u0309\u0323\u031b\u0345\u1dc0\u20d0"
+                "\u200b\u200d\ufeff\u00a0\u3000\x1c\tñçøßİıǅﬁ①")
+    rnd = random.Random(5)
+    clean_text.cache_clear()
+    fold.cache_clear()
+    for _ in range(20000):
+        s = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14)))
+        assert clean_text(s) == clean_definition(s), repr(s)
+        assert fold(s) == _fold_definition(s), repr(s)
+
+
+def test_cell_alias_equals_its_definition_on_codes_and_numbers_as_text():
+    """`_cell_alias` says no to an ASCII text with a digit and no '(' without computing its
+    header key (no alias has a digit): the same answer as the definition (the cell's text is
+    some form's header) on random texts of header words, digits and punctuation."""
+    import random
+
+    from coop.ingest import read as R
+
+    R._init_aliases()
+    words = ["ma", "so", "htx", "Mã số", "thành viên", "ten", "STT", "0101", "12", "2020", "(1)", "(người)",
+             "*", ":", "/", "-", ".", ",", "a1", "Doanh thu", "lợi nhuận", " ", "\u00a0"]
+    rnd = random.Random(9)
+    R._cell_alias.cache_clear()
+    for _ in range(20000):
+        v = " ".join(rnd.choice(words) for _ in range(rnd.randint(1, 4)))
+        want = bool(R._cell_text(v)) and header_key(R._cell_text(v)) in R._alias_keys
+        assert R._cell_alias(v) == want, v

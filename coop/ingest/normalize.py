@@ -44,16 +44,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import polars as pl
 
 from coop.ingest.discover import FileIssue, RawFile, file_issue
 from coop.ingest.read import FormSheet, ReadError, Sheet, form_sheet, is_fatal, reader_error_message
-from coop.ingest.values import CellError, format_raw
+from coop.ingest.values import UNDECIDED, CellError, format_raw, parse_common_cells
 from coop.reference import Reference
 from coop.reference import Unit as District
 from coop.text import fold
+
+if TYPE_CHECKING:
+    from schemas.forms import ColumnSpec
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +184,16 @@ def _parse_cache(reference: Reference) -> dict[tuple[str, str, int | None], _Par
 
 
 def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Parsed:
-    """Parse every used column of a sheet: each distinct cell of a column once (memoized across
-    files, `_parse_cache`), then the column's typed values in one C-level `map` over the memo."""
+    """Parse every used column of a sheet: its common cells (empty, plain numbers, dates, texts)
+    in one pass (`coop.ingest.values.parse_common_cells`, no memo: mostly distinct values), the
+    cells of a category-like column looked up in the column's memo; every other cell through
+    `ColumnSpec.parse`, each distinct one once (memoized across files, `_parse_cache`)."""
     from schemas.forms import FORMS
 
     spec = FORMS[fs.form]
     sheet = fs.sheet
     rows = fs.data_rows
+    contiguous = bool(rows) and rows == list(range(rows[0], rows[-1] + 1))
     caches = _parse_cache(reference)
     typed: dict[str, list[Any]] = {}
     raw: dict[str, list[Any]] = {}
@@ -196,34 +202,52 @@ def _parse_sheet(fs: FormSheet, year: int | None, reference: Reference) -> _Pars
         j = fs.columns.get(col.name)
         if j is None:
             continue
-        values = list(map(sheet.columns[j].__getitem__, rows))
+        column = sheet.columns[j]
+        whole = contiguous and len(column) > rows[-1]  # a slice: no index past the column's end
+        values = column[rows[0]:rows[-1] + 1] if whole else list(map(column.__getitem__, rows))
         raw[col.name] = values
         memo = caches.get((fs.form, col.name, year))
         if memo is None or len(memo[0]) + len(memo[1]) > _PARSE_CACHE_COLUMN_MAX:
             memo = caches[(fs.form, col.name, year)] = ({}, {})
         ok, errors = memo
-        keys: list[Any] = values if set(map(type, values)) <= _PLAIN_CELLS else [(v.__class__, v) for v in values]
-        distinct = dict(zip(keys, values, strict=True))  # each distinct cell once (the first of equal ones)
-        for key in set(distinct).difference(ok).difference(errors):  # C loops, over the smaller side
-            try:
-                ok[key] = col.parse(distinct[key], year, reference)
-            except CellError as e:
-                errors[key] = e
-        out = list(map(ok.get, keys))  # None where the cell is bad
-        failed_keys = distinct.keys() & errors.keys()
-        if failed_keys:
-            for k in [k for k, key in enumerate(keys) if key in failed_keys]:
-                v, error = values[k], errors[keys[k]]
-                bad.append(_Bad(k, col.name, format_raw(v), error.code, error.reason))
-                if col.kind == "target":
-                    out[k] = (format_raw(v), None, None)
+        out = parse_common_cells(col.kind, values, year)
+        if out is None:  # categories, yes/no, stars, targets: few distinct cells, the memo's
+            get, plain = ok.get, _PLAIN_CELLS
+            out = [get(v, UNDECIDED) if v.__class__ in plain else UNDECIDED for v in values]
+        slow = [k for k, t in enumerate(out) if t is UNDECIDED]
+        if slow:
+            _parse_cells(col, [values[k] for k in slow], slow, out, memo, year, reference, bad)
         if col.kind == "target":
             typed["target_raw"] = [t[0] if t else None for t in out]
             typed["target_min"] = [t[1] if t else None for t in out]
             typed["target_max"] = [t[2] if t else None for t in out]
         else:
             typed[col.name] = out
-    return _Parsed(fs, typed, raw, bad, [sheet.row_numbers[i] for i in rows])
+    numbers = sheet.row_numbers
+    row_numbers = (numbers[rows[0]:rows[-1] + 1] if contiguous and len(numbers) > rows[-1]
+                   else [numbers[i] for i in rows])
+    return _Parsed(fs, typed, raw, bad, row_numbers)
+
+
+def _parse_cells(col: ColumnSpec, cells: list[Any], where: list[int], out: list[Any], memo: _ParseMemo,
+                 year: int | None, reference: Reference, bad: list[_Bad]) -> None:
+    """`out[where[i]]` = the typed value of `cells[i]` (None where bad, a bad cell added to `bad`),
+    each distinct cell parsed once: looked up in, or added to, the column's memo."""
+    ok, errors = memo
+    keys: list[Any] = cells if set(map(type, cells)) <= _PLAIN_CELLS else [(v.__class__, v) for v in cells]
+    distinct = dict(zip(keys, cells, strict=True))  # each distinct cell once (the first of equal ones)
+    for key in set(distinct).difference(ok).difference(errors):  # C loops, over the smaller side
+        try:
+            ok[key] = col.parse(distinct[key], year, reference)
+        except CellError as e:
+            errors[key] = e
+    for k, key, v in zip(where, keys, cells, strict=True):
+        if key in ok:
+            out[k] = ok[key]
+            continue
+        error = errors[key]
+        bad.append(_Bad(k, col.name, format_raw(v), error.code, error.reason))
+        out[k] = (format_raw(v), None, None) if col.kind == "target" else None
 
 
 def _fold_series(values: list[Any]) -> list[str | None]:

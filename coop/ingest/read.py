@@ -927,12 +927,16 @@ def _init_aliases() -> None:
     _alias_gates.update(_gate(header_key(a)) for a in aliases)
     _alias_keys.update(header_key(a) for a in aliases)
     _numeric_aliases.append(any(set(k) <= _NUMERIC_TEXT for k in _alias_keys))
+    _digit_aliases.append(any(_DIGIT.search(k) for k in _alias_keys))
 
 
 # The characters of a number's or a date's text (`_cell_text`: "12", "-1.5e-07", "inf", "nan",
 # "01/02/2020"): while no header alias is made of them only, such a cell is no header cell.
 _NUMERIC_TEXT = frozenset("0123456789.-+/einfa")
 _numeric_aliases: list[bool] = []
+# Whether some alias has a digit: while none has, an ASCII text with a digit and no '(' is no
+# header cell (its `header_key` keeps the digit: fold of ASCII is its lower case, no unit dropped)
+_digit_aliases: list[bool] = []
 
 
 @lru_cache(maxsize=65536)
@@ -945,6 +949,9 @@ def _cell_alias(v: Any) -> bool:
     """A cell (its value as read) whose text is some form's header cell."""
     if (v.__class__ is float or v.__class__ is datetime) and _numeric_aliases and not _numeric_aliases[0]:
         return False  # its text is digits (a number, a date): no alias is
+    if (v.__class__ is str and _digit_aliases and not _digit_aliases[0] and v.isascii() and "(" not in v
+            and _DIGIT.search(v)):
+        return False  # a code, a number or a date typed as text: no alias has a digit
     h = _cell_text(v)
     return bool(h) and _is_alias(h)
 
