@@ -112,6 +112,9 @@ def test_build_connection_bounds_duckdb_memory(tmp_path, monkeypatch):
 
     monkeypatch.delenv("COOP_BUILD_MEMORY_LIMIT", raising=False)
     assert limit() == "488.2 MiB"  # 512 MB as DuckDB prints it
+    con = load.open_build(tmp_path / "quiet.duckdb")  # and no progress bar on the run's console
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    con.close()
     monkeypatch.setenv("COOP_BUILD_MEMORY_LIMIT", "2GB")
     assert limit() == "1.8 GiB"
     monkeypatch.setenv("COOP_BUILD_MEMORY_LIMIT", "")

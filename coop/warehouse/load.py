@@ -242,7 +242,11 @@ def open_build(build_file: Path, storage: str | None = "default") -> duckdb.Duck
     if memory:
         config["memory_limit"] = memory
     build_file.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(build_file), config=config)
+    con = duckdb.connect(str(build_file), config=config)
+    # no DuckDB progress bar: it prints to the run's console for any query past 2 s (a spilling
+    # model at national scale); the run has its own stage lines. A session setting (not config)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def create_tables(con: duckdb.DuckDBPyConnection, reference: Reference | None = None,
