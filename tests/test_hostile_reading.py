@@ -527,3 +527,25 @@ def test_an_io_error_under_the_reader_is_transient(tmp_path, monkeypatch):
     monkeypatch.setattr(isolation._POOL, "run", lambda path, lim, *job: ("read", "CalamineError: Zip error: invalid Zip archive"))
     r = ingest(p)
     assert issues(r) == [("", "unreadable_file", "rejected")] and not r.transient  # the bytes are bad: cached
+
+
+def test_after_reading_the_workers_stop_and_loaded_rows_are_dropped(tmp_path):
+    """What the flow does once reading is over (`steps.release_readers`) and once the rows are in
+    the build (`steps.release_frames`): no idle worker holds memory through the load and the
+    models, and a result keeps its issues and sheets but no rows (national scale: ≈ 0.8 GiB)."""
+    from coop.ingest.normalize import REJECTED_ROW_SCHEMA
+
+    good = H.good_htx(tmp_path / "good.xlsx")
+    bad = H.htx_file(tmp_path / "bad.xlsx", [htx_row(1, "0101", "HTX Một"), htx_row(2, "0102", "HTX Hai", members=-5)])
+    results = [ingest(good), ingest(bad)]
+    assert isolation._POOL._idle  # read in a worker, which waits for the next file
+    steps.release_readers()
+    assert isolation._POOL._idle == []
+    rows = results[0].forms["HTX"].height
+    assert rows > 0 and results[1].rejected_rows.height == 1
+    kept = [(list(r.file_issues), list(r.sheets)) for r in results]
+    steps.release_frames(results)
+    assert [r.forms for r in results] == [{}, {}]
+    assert [(r.rejected_rows.height, r.rejected_rows.schema) for r in results] == [(0, REJECTED_ROW_SCHEMA)] * 2
+    assert [(r.file_issues, r.sheets) for r in results] == kept
+    assert ingest(good).forms["HTX"].height == rows  # a later read starts a new worker
