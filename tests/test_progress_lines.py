@@ -187,7 +187,10 @@ def first_run(tmp_path_factory, prefect_harness):
     root = tmp_path_factory.mktemp("progress")
     raw = write_raw(root / "raw")
     wh = root / "wh" / "coop.duckdb"
-    code, out, lines = stamped_coop("run", "--raw-dir", raw, "--warehouse", wh, PREFECT_API_URL=PREFECT_API_URL.value())
+    # no reading ahead while Prefect is imported (coop.run.runner.WarmUp): two files would be read
+    # then, and the reading stage this tests would have none left
+    code, out, lines = stamped_coop("run", "--raw-dir", raw, "--warehouse", wh, PREFECT_API_URL=PREFECT_API_URL.value(),
+                                    COOP_WARM_UP="0")
     return raw, wh, code, out, lines
 
 
@@ -225,6 +228,29 @@ def test_run_prints_starting_first_then_every_stage_and_the_files_count(first_ru
     # the counter's last line: both files read, the last one named
     last = [t for t in progress_lines if t.startswith("Đang đọc tệp ")][-1]
     assert re.fullmatch(r"Đang đọc tệp 2/2 \(reading files\) — 2020/1(48|57)/htx\.csv, [0-9.]+ s", last)
+
+
+def test_with_a_server_files_are_read_while_prefect_is_imported(first_run, tmp_path):
+    """With a Prefect server configured the warm-up reads while this process imports Prefect and
+    the flow (coop.run.runner.WarmUp): the files it read are the flow's cache hits, the build the same."""
+    import duckdb
+    from prefect.settings import PREFECT_API_URL
+
+    raw, first_wh, *_ = first_run
+    wh = tmp_path / "wh" / "coop.duckdb"
+    code, out, lines = stamped_coop("run", "--raw-dir", raw, "--warehouse", wh, PREFECT_API_URL=PREFECT_API_URL.value())
+    assert code == 0 and "Published" in out
+    read_ahead = [t for t in _texts(lines) if "into the cache while the orchestrator started" in t]
+    assert read_ahead, "\n".join(_texts(lines))
+
+    def rows(path: Path) -> list[tuple]:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return con.execute("SELECT * EXCLUDE (run_id) FROM raw.htx ORDER BY ALL").fetchall()
+        finally:
+            con.close()
+
+    assert rows(wh) == rows(first_wh) != []
 
 
 def test_unchanged_rerun_says_it_checks_and_reads_nothing(first_run):
