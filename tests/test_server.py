@@ -376,8 +376,12 @@ async def main():
         nt = await wait_final(client, nt.id)
         from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-        logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[nt.id])))
-        lines = [l.message for l in logs]
+        for _ in range(40):  # a flow run's last log lines may reach the API after its final state
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[nt.id])))
+            lines = [l.message for l in logs]
+            if any("got the warehouse slot after" in line for line in lines):
+                break
+            await asyncio.sleep(0.5)
         waited = None
         for line in lines:
             if "got the warehouse slot after" in line:
