@@ -43,7 +43,6 @@ from coop.paths import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE
 from coop.reference import Reference
 from coop.run import planning, steps, store
 from coop.run.lock import cleanup_stale, run_lock, stage_checkpoint
-from coop.run.state import machine_cache_dir
 from coop.warehouse import guards, load, publish
 from coop.warehouse.datatests import DataTestResult
 from flows.task_runners import ReadingTaskRunner
@@ -55,8 +54,6 @@ READ_WORKERS = max(1, int(os.environ.get("COOP_READ_WORKERS") or 0) or os.cpu_co
 BATCHES_PER_WORKER = 2
 #: Smallest batch (files): below it a task's orchestration is no longer small against its work.
 BATCH_SIZE = 50
-#: The models' parsed dependencies, by SQL text (coop.warehouse.models.discover_models), in `.state/`.
-MODEL_DEPS_FILE = "model_deps.json"
 
 
 class RunFailed(RuntimeError):
@@ -125,18 +122,11 @@ def load_incremental_task(build: Path, warehouse: Path, reference: Reference, pl
 
 @task(name="models", cache_policy=NO_CACHE)
 def models_task(build: Path, sql_dir: Path, state: Path | None = None) -> list[str]:
-    from coop.warehouse.models import run_models
+    from coop.warehouse.models import deps_caches, run_models
 
-    # the models' dependencies kept in .state and in the machine's cache (a new warehouse's first
-    # run too): no sqlglot import or parse while the SQL files are the same
-    caches = [] if state is None else [state / MODEL_DEPS_FILE]
-    try:
-        caches += [machine_cache_dir() / MODEL_DEPS_FILE] if caches else []
-    except (KeyError, RuntimeError, OSError):  # no home directory to be found: the .state file alone
-        pass
     con = load.open_build(build)
-    try:
-        return run_models(con, sql_dir, deps_cache=caches or None)
+    try:  # no sqlglot import or parse while the SQL files are the same (a new warehouse's too)
+        return run_models(con, sql_dir, deps_cache=deps_caches(state))
     finally:
         con.close()
 

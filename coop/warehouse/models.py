@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 
 from coop.paths import SQL_DIR
-from coop.run.state import atomic_write_text, read_json
+from coop.run.state import atomic_write_text, machine_cache_dir, read_json
 from coop.warehouse.db import comment_statements, run_in_transaction, sql_literal
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,25 @@ def _write_deps_cache(path: Path, entries: dict[str, list[str]], quiet: bool = F
         atomic_write_text(path, json.dumps(entries, sort_keys=True))
     except OSError as e:  # the next run parses again; never fails the models
         (log.debug if quiet else log.warning)("Could not write the model dependency cache %s: %s", path, e)
+
+
+#: The models' parsed dependencies, by SQL text (`discover_models`): in a warehouse's `.state/`
+#: and in the machine's cache (`coop.run.state.machine_cache_dir`).
+MODEL_DEPS_FILE = "model_deps.json"
+
+
+def deps_caches(state: Path | None) -> list[Path] | None:
+    """The dependency caches of a run whose `.state/` is `state`: that folder's file, then the
+    machine's (a new warehouse's first run then parses nothing); None without a state folder.
+    No home directory to be found: the `.state` file alone."""
+    if state is None:
+        return None
+    caches = [state / MODEL_DEPS_FILE]
+    try:
+        caches.append(machine_cache_dir() / MODEL_DEPS_FILE)
+    except (KeyError, RuntimeError, OSError):
+        pass
+    return caches
 
 
 def discover_models(sql_dir: Path = SQL_DIR, deps_cache: Path | Sequence[Path] | None = None) -> dict[str, Model]:
